@@ -1,0 +1,355 @@
+//! Validated configuration, built once from the raw flags (`cli.rs`). The only module that reads
+//! environment variables.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli::Cli;
+use crate::host::HostPaths;
+
+/// A flag value we cannot use; the message names the flag like cAdvisor's flag errors do.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid value {value:?} for flag -{flag}: {reason}")]
+    Invalid { flag: &'static str, value: String, reason: String },
+}
+
+/// cAdvisor's metric kinds (`--enable_metrics` / `--disable_metrics` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MetricKind {
+    Cpu,
+    Sched,
+    PerCpu,
+    Memory,
+    MemoryNuma,
+    CpuLoad,
+    DiskIo,
+    Disk,
+    Network,
+    Tcp,
+    AdvTcp,
+    Udp,
+    App,
+    Process,
+    Hugetlb,
+    PerfEvent,
+    ReferencedMemory,
+    CpuTopology,
+    Resctrl,
+    CpuSet,
+    OomEvent,
+    Pressure,
+}
+
+impl MetricKind {
+    pub const ALL: [MetricKind; 22] = [
+        Self::Cpu,
+        Self::Sched,
+        Self::PerCpu,
+        Self::Memory,
+        Self::MemoryNuma,
+        Self::CpuLoad,
+        Self::DiskIo,
+        Self::Disk,
+        Self::Network,
+        Self::Tcp,
+        Self::AdvTcp,
+        Self::Udp,
+        Self::App,
+        Self::Process,
+        Self::Hugetlb,
+        Self::PerfEvent,
+        Self::ReferencedMemory,
+        Self::CpuTopology,
+        Self::Resctrl,
+        Self::CpuSet,
+        Self::OomEvent,
+        Self::Pressure,
+    ];
+
+    /// The flag spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Cpu => "cpu",
+            Self::Sched => "sched",
+            Self::PerCpu => "percpu",
+            Self::Memory => "memory",
+            Self::MemoryNuma => "memory_numa",
+            Self::CpuLoad => "cpuLoad",
+            Self::DiskIo => "diskIO",
+            Self::Disk => "disk",
+            Self::Network => "network",
+            Self::Tcp => "tcp",
+            Self::AdvTcp => "advtcp",
+            Self::Udp => "udp",
+            Self::App => "app",
+            Self::Process => "process",
+            Self::Hugetlb => "hugetlb",
+            Self::PerfEvent => "perf_event",
+            Self::ReferencedMemory => "referenced_memory",
+            Self::CpuTopology => "cpu_topology",
+            Self::Resctrl => "resctrl",
+            Self::CpuSet => "cpuset",
+            Self::OomEvent => "oom_event",
+            Self::Pressure => "pressure",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// The set of metric kinds that are collected and exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetricKinds(BTreeSet<MetricKind>);
+
+impl MetricKinds {
+    /// cAdvisor's semantics: a non-empty `enable` is the exact set; otherwise everything but `disable`
+    /// (which replaces, not extends, the default disabled set).
+    pub fn from_flags(enable: &str, disable: &str) -> Result<Self, ConfigError> {
+        let parse = |flag: &'static str, s: &str| -> Result<BTreeSet<MetricKind>, ConfigError> {
+            s.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(|x| {
+                    MetricKind::from_name(x).ok_or_else(|| ConfigError::Invalid {
+                        flag,
+                        value: s.to_string(),
+                        reason: format!("unsupported metric {x:?} specified"),
+                    })
+                })
+                .collect()
+        };
+        let enabled = parse("enable_metrics", enable)?;
+        if !enabled.is_empty() {
+            return Ok(Self(enabled));
+        }
+        let disabled = parse("disable_metrics", disable)?;
+        Ok(Self(MetricKind::ALL.into_iter().filter(|k| !disabled.contains(k)).collect()))
+    }
+
+    pub fn has(&self, k: MetricKind) -> bool {
+        self.0.contains(&k)
+    }
+
+    pub fn all() -> Self {
+        Self(MetricKind::ALL.into_iter().collect())
+    }
+}
+
+impl Default for MetricKinds {
+    fn default() -> Self {
+        Self::from_flags(
+            "",
+            "advtcp,cpu_topology,cpuset,hugetlb,memory_numa,process,referenced_memory,resctrl,sched,tcp,udp",
+        )
+        .unwrap_or_else(|_| Self::all())
+    }
+}
+
+/// How lifecycle/OOM events are detected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSourceMode {
+    /// eBPF when it loads, else the inotify fallback.
+    Auto,
+    /// eBPF only; failing to load is fatal.
+    Ebpf,
+    /// inotify + rescan + oom counters; never loads eBPF.
+    Inotify,
+}
+
+/// Everything the agent needs to run, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: (Option<IpAddr>, u16),
+    pub host: HostPaths,
+    pub prometheus_endpoint: String,
+    pub url_base_prefix: String,
+    pub housekeeping_interval: Duration,
+    pub max_housekeeping_interval: Duration,
+    pub allow_dynamic_housekeeping: bool,
+    pub global_housekeeping_interval: Duration,
+    pub update_machine_info_interval: Duration,
+    pub storage_duration: Duration,
+    pub metric_kinds: MetricKinds,
+    /// Raw `--event_storage_age_limit` (parsed by the event store).
+    pub event_storage_age_limit: String,
+    /// Raw `--event_storage_event_limit` (parsed by the event store).
+    pub event_storage_event_limit: String,
+    pub store_container_labels: bool,
+    pub whitelisted_container_labels: Vec<String>,
+    pub env_metadata_whitelist: Vec<String>,
+    pub docker_only: bool,
+    pub raw_cgroup_prefix_whitelist: Vec<String>,
+    pub disable_root_cgroup_stats: bool,
+    pub docker_endpoint: String,
+    pub containerd_endpoint: String,
+    pub containerd_namespace: String,
+    pub podman_endpoint: String,
+    pub machine_id_files: Vec<PathBuf>,
+    pub boot_id_files: Vec<PathBuf>,
+    pub event_source: EventSourceMode,
+    pub storage_drivers: Vec<String>,
+    pub log_filter: String,
+}
+
+fn comma_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+}
+
+impl Config {
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let dur = |flag: &'static str, v: &str| {
+            parse_go_duration(v).map_err(|reason| ConfigError::Invalid {
+                flag,
+                value: v.to_string(),
+                reason,
+            })
+        };
+        let listen_ip = if cli.listen_ip.is_empty() {
+            None
+        } else {
+            Some(cli.listen_ip.parse().map_err(|e: std::net::AddrParseError| {
+                ConfigError::Invalid {
+                    flag: "listen_ip",
+                    value: cli.listen_ip.clone(),
+                    reason: e.to_string(),
+                }
+            })?)
+        };
+        let event_source = match cli.event_source.as_str() {
+            "auto" => EventSourceMode::Auto,
+            "ebpf" => EventSourceMode::Ebpf,
+            "inotify" => EventSourceMode::Inotify,
+            other => {
+                return Err(ConfigError::Invalid {
+                    flag: "event_source",
+                    value: other.to_string(),
+                    reason: "expected auto, ebpf or inotify".into(),
+                });
+            }
+        };
+        let host = HostPaths::under(&cli.rootfs);
+        // Files named by flags are host paths: read them below the root.
+        let host_files = |s: &str| comma_list(s).iter().map(|p| host.host_path(p)).collect();
+        let prefix = cli.url_base_prefix.trim_end_matches('/').to_string();
+        Ok(Self {
+            listen: (listen_ip, cli.port),
+            prometheus_endpoint: cli.prometheus_endpoint.clone(),
+            url_base_prefix: prefix,
+            housekeeping_interval: dur("housekeeping_interval", &cli.housekeeping_interval)?,
+            max_housekeeping_interval: dur(
+                "max_housekeeping_interval",
+                &cli.max_housekeeping_interval,
+            )?,
+            allow_dynamic_housekeeping: cli.allow_dynamic_housekeeping,
+            global_housekeeping_interval: dur(
+                "global_housekeeping_interval",
+                &cli.global_housekeeping_interval,
+            )?,
+            update_machine_info_interval: dur(
+                "update_machine_info_interval",
+                &cli.update_machine_info_interval,
+            )?,
+            storage_duration: dur("storage_duration", &cli.storage_duration)?,
+            metric_kinds: MetricKinds::from_flags(&cli.enable_metrics, &cli.disable_metrics)?,
+            event_storage_age_limit: cli.event_storage_age_limit.clone(),
+            event_storage_event_limit: cli.event_storage_event_limit.clone(),
+            store_container_labels: cli.store_container_labels,
+            whitelisted_container_labels: comma_list(&cli.whitelisted_container_labels),
+            env_metadata_whitelist: comma_list(&cli.env_metadata_whitelist),
+            docker_only: cli.docker_only,
+            raw_cgroup_prefix_whitelist: comma_list(&cli.raw_cgroup_prefix_whitelist),
+            disable_root_cgroup_stats: cli.disable_root_cgroup_stats,
+            docker_endpoint: cli.docker.clone(),
+            containerd_endpoint: cli.containerd.clone(),
+            containerd_namespace: cli.containerd_namespace.clone(),
+            podman_endpoint: cli.podman.clone(),
+            machine_id_files: host_files(&cli.machine_id_file),
+            boot_id_files: host_files(&cli.boot_id_file),
+            event_source,
+            storage_drivers: comma_list(&cli.storage_driver),
+            log_filter: std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone()),
+            host,
+        })
+    }
+}
+
+/// Parses a Go `time.ParseDuration` string: a sequence of decimal numbers with units
+/// `ns us µs ms s m h`, e.g. `1s`, `2m0s`, `1.5h`, `100ms`. `0` alone is allowed.
+pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
+    let err = || format!("time: invalid duration {s:?}");
+    let body = s.strip_prefix('+').unwrap_or(s);
+    if body.starts_with('-') {
+        return Err(err());
+    }
+    if body == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if body.is_empty() {
+        return Err(err());
+    }
+    let mut total_ns: f64 = 0.0;
+    let mut rest = body;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
+        if num_end == 0 {
+            return Err(err());
+        }
+        let value: f64 = rest[..num_end].parse().map_err(|_| err())?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = &rest[..unit_end];
+        rest = &rest[unit_end..];
+        let scale = match unit {
+            "ns" => 1.0,
+            "us" | "µs" | "μs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(if unit.is_empty() {
+                format!("time: missing unit in duration {s:?}")
+            } else {
+                format!("time: unknown unit {unit:?} in duration {s:?}")
+            }),
+        };
+        total_ns += value * scale;
+    }
+    Ok(Duration::from_nanos(total_ns.round() as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration("1s"), Ok(Duration::from_secs(1)));
+        assert_eq!(parse_go_duration("2m0s"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("100ms"), Ok(Duration::from_millis(100)));
+        assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_go_duration("zz"), Err("time: invalid duration \"zz\"".to_string()));
+        assert!(parse_go_duration("10").is_err());
+        assert!(parse_go_duration("-1s").is_err());
+    }
+
+    #[test]
+    fn metric_kind_flags_follow_cadvisor() {
+        let d = MetricKinds::default();
+        assert!(d.has(MetricKind::Cpu) && d.has(MetricKind::Pressure) && d.has(MetricKind::OomEvent));
+        assert!(!d.has(MetricKind::Process) && !d.has(MetricKind::Tcp) && !d.has(MetricKind::Sched));
+        // --disable_metrics replaces the default set.
+        let only_tcp_off = MetricKinds::from_flags("", "tcp").expect("valid");
+        assert!(only_tcp_off.has(MetricKind::Process) && !only_tcp_off.has(MetricKind::Tcp));
+        // --enable_metrics wins.
+        let e = MetricKinds::from_flags("cpu,memory", "cpu").expect("valid");
+        assert!(e.has(MetricKind::Cpu) && e.has(MetricKind::Memory) && !e.has(MetricKind::Network));
+        let bad = MetricKinds::from_flags("", "nope").expect_err("unknown kind");
+        assert!(bad.to_string().contains("unsupported metric \"nope\" specified"));
+    }
+}
