@@ -3,9 +3,20 @@
 //! Data flows one way:
 //! kernel/runtime sources (`events`, `runtime`) → `registry` (the one owner of the container set and
 //! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, later `ui` and `storage`).
-//! Readers (`cgroup`, `machine`, `fs`, `procfs`) are synchronous functions of a root path (`host`).
+//! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
 
+pub mod api;
 pub mod app;
+pub mod cgroup;
 pub mod cli;
 pub mod config;
+pub mod events;
+pub mod fs;
 pub mod host;
+pub mod machine;
+pub mod metrics;
+pub mod model;
+pub mod query;
+pub mod registry;
+pub mod runtime;
+pub mod telemetry;

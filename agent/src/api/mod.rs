@@ -1,0 +1,1 @@
+//! cAdvisor's REST API (v1.0–v1.3, v2.0, v2.1), `/healthz`, `/validate/`.

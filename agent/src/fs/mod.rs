@@ -1,0 +1,1 @@
+//! File system readers: mount table, capacity/usage (statvfs), `/proc/diskstats`.

@@ -1,0 +1,1 @@
+//! Prometheus `/metrics`, encoded at scrape time from the snapshot.

@@ -1,0 +1,1 @@
+//! The single owner of the container set and the stats cache.

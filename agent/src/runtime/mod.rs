@@ -1,0 +1,1 @@
+//! Container runtime metadata (Docker, containerd, CRI-O, Podman, systemd) for cgroup-named containers.
