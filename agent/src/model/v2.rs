@@ -1,0 +1,632 @@
+//! cAdvisor `info/v2` types and the v1 → v2 conversions, quirks included (they are what v2
+//! clients see): quota/period and process limits are dropped from the spec, network keeps only
+//! interfaces/tcp/tcp6, filesystem only for exactly one device, `/api/v2.0/stats` never sets
+//! `has_processes`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::json::{Timestamp, finite_f32, is_zero_u64};
+use super::v1;
+
+pub use super::v1::{CpuInstStats, CpuInstUsage};
+
+/// `/api/v2.1/stats` value: `{spec, stats}`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerInfo {
+    pub spec: ContainerSpec,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stats: Vec<ContainerStats>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerSpec {
+    pub creation_time: Timestamp,
+    pub start_time: Timestamp,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub namespace: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub envs: BTreeMap<String, String>,
+    pub has_cpu: bool,
+    pub cpu: v1::CpuSpec,
+    pub has_memory: bool,
+    pub memory: v1::MemorySpec,
+    pub has_hugetlb: bool,
+    pub has_custom_metrics: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub custom_metrics: Vec<v1::MetricSpec>,
+    pub has_processes: bool,
+    pub processes: v1::ProcessSpec,
+    pub has_network: bool,
+    pub has_filesystem: bool,
+    pub has_diskio: bool,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub image: String,
+}
+
+impl ContainerSpec {
+    /// cAdvisor's `ContainerSpecFromV1`: only cpu limit/max_limit/mask are copied (never
+    /// quota/period), and the process limit is never copied.
+    pub fn from_v1(spec: &v1::ContainerSpec, aliases: &[String], namespace: &str) -> Self {
+        let mut out = ContainerSpec {
+            creation_time: spec.creation_time,
+            start_time: spec.start_time,
+            aliases: aliases.to_vec(),
+            namespace: namespace.to_owned(),
+            labels: spec.labels.clone(),
+            envs: spec.envs.clone(),
+            has_cpu: spec.has_cpu,
+            has_memory: spec.has_memory,
+            has_hugetlb: spec.has_hugetlb,
+            has_custom_metrics: spec.has_custom_metrics,
+            has_processes: spec.has_processes,
+            has_network: spec.has_network,
+            has_filesystem: spec.has_filesystem,
+            has_diskio: spec.has_diskio,
+            image: spec.image.clone(),
+            ..Default::default()
+        };
+        if spec.has_cpu {
+            out.cpu = v1::CpuSpec {
+                limit: spec.cpu.limit,
+                max_limit: spec.cpu.max_limit,
+                mask: spec.cpu.mask.clone(),
+                quota: 0,
+                period: 0,
+            };
+        }
+        if spec.has_memory {
+            out.memory = spec.memory.clone();
+        }
+        if spec.has_custom_metrics {
+            out.custom_metrics = spec.custom_metrics.clone();
+        }
+        out
+    }
+}
+
+/// One v2.1 sample: each section present only when the spec's `has_*` flag is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ContainerStats {
+    pub timestamp: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<v1::CpuStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_inst: Option<CpuInstStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diskio: Option<v1::DiskIoStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<v1::MemoryStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hugetlb: Option<BTreeMap<String, v1::HugetlbStats>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub processes: Option<v1::ProcessStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filesystem: Option<FilesystemStats>,
+    /// Never filled by cAdvisor.
+    #[serde(rename = "load_stats", skip_serializing_if = "Option::is_none")]
+    pub load: Option<v1::LoadStats>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accelerators: Vec<v1::AcceleratorStats>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_metrics: BTreeMap<String, Vec<v1::MetricVal>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub perf_stats: Vec<v1::PerfStat>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub perf_uncore_stats: Vec<v1::PerfUncoreStat>,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub referenced_memory: u64,
+    pub resctrl: v1::ResctrlStats,
+}
+
+impl ContainerStats {
+    /// cAdvisor's `ContainerStatsFromV1` for one sample; `prev` is the previous sample of the same
+    /// response (for `cpu_inst`), `None` for the first.
+    pub fn from_v1(
+        stats: &v1::ContainerStats,
+        spec: &v1::ContainerSpec,
+        prev: Option<&v1::ContainerStats>,
+    ) -> Self {
+        let mut out = ContainerStats {
+            timestamp: stats.timestamp,
+            referenced_memory: stats.referenced_memory,
+            accelerators: stats.accelerators.to_vec(),
+            perf_stats: stats.perf_stats.to_vec(),
+            perf_uncore_stats: stats.perf_uncore_stats.to_vec(),
+            resctrl: (*stats.resctrl).clone(),
+            ..Default::default()
+        };
+        if spec.has_cpu {
+            out.cpu = Some(stats.cpu.clone());
+            out.cpu_inst = prev.and_then(|p| inst_cpu_stats(p, stats).ok());
+        }
+        if spec.has_memory {
+            out.memory = Some(stats.memory.clone());
+        }
+        if spec.has_hugetlb {
+            out.hugetlb = Some((*stats.hugetlb).clone());
+        }
+        if spec.has_network {
+            out.network = Some(NetworkStats::interfaces_and_tcp(&stats.network));
+        }
+        if spec.has_processes {
+            out.processes = Some((*stats.processes).clone());
+        }
+        if spec.has_filesystem
+            && let [fs] = stats.filesystem.as_slice()
+        {
+            out.filesystem = Some(FilesystemStats {
+                total_usage_bytes: Some(fs.usage),
+                base_usage_bytes: Some(fs.base_usage),
+                inode_usage: Some(fs.inodes),
+            });
+        }
+        if spec.has_diskio {
+            out.diskio = Some((*stats.diskio).clone());
+        }
+        if spec.has_custom_metrics {
+            out.custom_metrics = (*stats.custom_metrics).clone();
+        }
+        out
+    }
+
+    /// Converts a whole oldest → newest series; the previous sample for `cpu_inst` is only
+    /// tracked when the spec has cpu, as in cAdvisor.
+    pub fn from_v1_series(spec: &v1::ContainerSpec, stats: &[v1::ContainerStats]) -> Vec<Self> {
+        let mut prev = None;
+        stats
+            .iter()
+            .map(|s| {
+                let out = Self::from_v1(s, spec, prev);
+                if spec.has_cpu {
+                    prev = Some(s);
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// Why `cpu_inst` cannot be computed between two samples (the field is then omitted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InstCpuError {
+    #[error("container stats move backwards in time")]
+    TimeBackwards,
+    #[error("different number of cpus")]
+    CpuCountChanged,
+    #[error("cumulative stats decrease")]
+    CounterDecreased,
+}
+
+/// Per-second CPU rates (nanocores) between `last` and `cur`, as cAdvisor's `InstCpuStats`.
+pub fn inst_cpu_stats(
+    last: &v1::ContainerStats,
+    cur: &v1::ContainerStats,
+) -> Result<CpuInstStats, InstCpuError> {
+    let dt = cur.timestamp.nanos_since(last.timestamp);
+    if dt <= 0 || last.timestamp.is_zero() {
+        return Err(InstCpuError::TimeBackwards);
+    }
+    let (l, c) = (&last.cpu.usage, &cur.cpu.usage);
+    if l.per_cpu.len() != c.per_cpu.len() {
+        return Err(InstCpuError::CpuCountChanged);
+    }
+    let rate = |a: u64, b: u64| -> Result<u64, InstCpuError> {
+        let delta = b.checked_sub(a).ok_or(InstCpuError::CounterDecreased)?;
+        // Same float arithmetic as Go: uint64(float64(delta) / float64(dt) * 1e9).
+        Ok((delta as f64 / dt as f64 * 1e9) as u64)
+    };
+    let total = rate(l.total, c.total)?;
+    let per_cpu = l
+        .per_cpu
+        .iter()
+        .zip(&c.per_cpu)
+        .map(|(a, b)| rate(*a, *b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let user = rate(l.user, c.user)?;
+    let system = rate(l.system, c.system)?;
+    Ok(CpuInstStats {
+        usage: CpuInstUsage {
+            total,
+            per_cpu,
+            user,
+            system,
+        },
+    })
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkStats {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub interfaces: Vec<v1::InterfaceStats>,
+    pub tcp: v1::TcpStat,
+    pub tcp6: v1::TcpStat,
+    pub udp: v1::UdpStat,
+    pub udp6: v1::UdpStat,
+    pub tcp_advanced: v1::TcpAdvancedStat,
+}
+
+impl NetworkStats {
+    /// The v2 converters copy only interfaces, tcp and tcp6; udp, udp6, tcp_advanced stay zero.
+    fn interfaces_and_tcp(n: &v1::NetworkStats) -> Self {
+        Self {
+            interfaces: n.interfaces.clone(),
+            tcp: n.tcp.clone(),
+            tcp6: n.tcp6.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// Filesystem usage when the container has exactly one filesystem.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FilesystemStats {
+    #[serde(rename = "totalUsageBytes", skip_serializing_if = "Option::is_none")]
+    pub total_usage_bytes: Option<u64>,
+    #[serde(rename = "baseUsageBytes", skip_serializing_if = "Option::is_none")]
+    pub base_usage_bytes: Option<u64>,
+    /// The tag is misspelled upstream; clients expect it so.
+    #[serde(
+        rename = "containter_inode_usage",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub inode_usage: Option<u64>,
+}
+
+/// `/api/v2.0/stats` sample: value sections with `has_*` flags.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeprecatedContainerStats {
+    pub timestamp: Timestamp,
+    pub has_cpu: bool,
+    pub cpu: v1::CpuStats,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_inst: Option<CpuInstStats>,
+    pub has_diskio: bool,
+    pub diskio: v1::DiskIoStats,
+    pub has_memory: bool,
+    pub memory: v1::MemoryStats,
+    pub has_hugetlb: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hugetlb: BTreeMap<String, v1::HugetlbStats>,
+    pub has_network: bool,
+    pub network: NetworkStats,
+    /// Never set by cAdvisor (always false; `processes` stays zero).
+    pub has_processes: bool,
+    pub processes: v1::ProcessStats,
+    pub has_filesystem: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filesystem: Vec<v1::FsStats>,
+    /// Never set (always false).
+    pub has_load: bool,
+    #[serde(rename = "load_stats")]
+    pub load: v1::LoadStats,
+    pub has_custom_metrics: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub custom_metrics: BTreeMap<String, Vec<v1::MetricVal>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub perf_stats: Vec<v1::PerfStat>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub perf_uncore_stats: Vec<v1::PerfUncoreStat>,
+    #[serde(skip_serializing_if = "is_zero_u64")]
+    pub referenced_memory: u64,
+    pub resctrl: v1::ResctrlStats,
+}
+
+impl DeprecatedContainerStats {
+    /// cAdvisor's `DeprecatedStatsFromV1` for one sample (network keeps only interfaces).
+    pub fn from_v1(
+        stats: &v1::ContainerStats,
+        spec: &v1::ContainerSpec,
+        prev: Option<&v1::ContainerStats>,
+    ) -> Self {
+        let mut out = DeprecatedContainerStats {
+            timestamp: stats.timestamp,
+            has_cpu: spec.has_cpu,
+            has_memory: spec.has_memory,
+            has_hugetlb: spec.has_hugetlb,
+            has_network: spec.has_network,
+            has_filesystem: spec.has_filesystem,
+            has_diskio: spec.has_diskio,
+            has_custom_metrics: spec.has_custom_metrics,
+            referenced_memory: stats.referenced_memory,
+            perf_stats: stats.perf_stats.to_vec(),
+            perf_uncore_stats: stats.perf_uncore_stats.to_vec(),
+            resctrl: (*stats.resctrl).clone(),
+            ..Default::default()
+        };
+        if spec.has_cpu {
+            out.cpu = stats.cpu.clone();
+            out.cpu_inst = prev.and_then(|p| inst_cpu_stats(p, stats).ok());
+        }
+        if spec.has_memory {
+            out.memory = stats.memory.clone();
+        }
+        if spec.has_hugetlb {
+            out.hugetlb = (*stats.hugetlb).clone();
+        }
+        if spec.has_network {
+            out.network.interfaces = stats.network.interfaces.clone();
+        }
+        if spec.has_filesystem {
+            out.filesystem = stats.filesystem.to_vec();
+        }
+        if spec.has_diskio {
+            out.diskio = (*stats.diskio).clone();
+        }
+        if spec.has_custom_metrics {
+            out.custom_metrics = (*stats.custom_metrics).clone();
+        }
+        out
+    }
+
+    /// Converts an oldest → newest series (previous sample tracked only with cpu).
+    pub fn from_v1_series(spec: &v1::ContainerSpec, stats: &[v1::ContainerStats]) -> Vec<Self> {
+        let mut prev = None;
+        stats
+            .iter()
+            .map(|s| {
+                let out = Self::from_v1(s, spec, prev);
+                if spec.has_cpu {
+                    prev = Some(s);
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+/// `/api/v2.1/machinestats` entry, built from the root container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MachineStats {
+    pub timestamp: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<v1::CpuStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_inst: Option<CpuInstStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<v1::MemoryStats>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkStats>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filesystem: Vec<MachineFsStats>,
+    /// Never filled by cAdvisor.
+    #[serde(rename = "load_stats", skip_serializing_if = "Option::is_none")]
+    pub load: Option<v1::LoadStats>,
+}
+
+impl MachineStats {
+    /// cAdvisor's `MachineStatsFromV1` for one root-container sample.
+    pub fn from_v1(
+        stats: &v1::ContainerStats,
+        spec: &v1::ContainerSpec,
+        prev: Option<&v1::ContainerStats>,
+    ) -> Self {
+        let mut out = MachineStats {
+            timestamp: stats.timestamp,
+            ..Default::default()
+        };
+        if spec.has_cpu {
+            out.cpu = Some(stats.cpu.clone());
+            out.cpu_inst = prev.and_then(|p| inst_cpu_stats(p, stats).ok());
+        }
+        if spec.has_memory {
+            out.memory = Some(stats.memory.clone());
+        }
+        if spec.has_network {
+            out.network = Some(NetworkStats::interfaces_and_tcp(&stats.network));
+        }
+        if spec.has_filesystem {
+            out.filesystem = stats
+                .filesystem
+                .iter()
+                .map(MachineFsStats::from_v1)
+                .collect();
+        }
+        out
+    }
+
+    /// Converts the root container's oldest → newest series.
+    pub fn from_v1_series(spec: &v1::ContainerSpec, stats: &[v1::ContainerStats]) -> Vec<Self> {
+        let mut prev = None;
+        stats
+            .iter()
+            .map(|s| {
+                let out = Self::from_v1(s, spec, prev);
+                if spec.has_cpu {
+                    prev = Some(s);
+                }
+                out
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MachineFsStats {
+    pub device: String,
+    #[serde(rename = "type")]
+    pub fs_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub available: Option<u64>,
+    /// Only when the filesystem has inodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes_free: Option<u64>,
+    /// Go embeds `DiskStats` with tag `json:"inline"`, which nests it under the key `inline`.
+    pub inline: DiskStats,
+}
+
+impl MachineFsStats {
+    pub fn from_v1(fs: &v1::FsStats) -> Self {
+        // Go: time.Millisecond * time.Duration(ms), an int64 that wraps on overflow.
+        let ms = |v: u64| Some((v as i64).wrapping_mul(1_000_000));
+        Self {
+            device: fs.device.clone(),
+            fs_type: fs.fs_type.clone(),
+            capacity: Some(fs.capacity),
+            usage: Some(fs.usage),
+            available: Some(fs.available),
+            inodes_free: fs.has_inodes.then_some(fs.inodes_free),
+            inline: DiskStats {
+                reads_completed: Some(fs.reads_completed),
+                reads_merged: Some(fs.reads_merged),
+                sectors_read: Some(fs.sectors_read),
+                read_duration: ms(fs.read_time),
+                writes_completed: Some(fs.writes_completed),
+                writes_merged: Some(fs.writes_merged),
+                sectors_written: Some(fs.sectors_written),
+                write_duration: ms(fs.write_time),
+                io_in_progress: Some(fs.io_in_progress),
+                io_duration: ms(fs.io_time),
+                weighted_io_duration: ms(fs.weighted_io_time),
+            },
+        }
+    }
+}
+
+/// Block-device counters of a machine filesystem; durations are integer nanoseconds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DiskStats {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads_completed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reads_merged: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sectors_read: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_duration: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_completed: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub writes_merged: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sectors_written: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_duration: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub io_in_progress: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub io_duration: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weighted_io_duration: Option<i64>,
+}
+
+/// `/api/v2.x/storage` entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FsInfo {
+    pub timestamp: Timestamp,
+    pub device: String,
+    pub mountpoint: String,
+    pub capacity: u64,
+    pub available: u64,
+    pub usage: u64,
+    /// e.g. `root`, `docker-images`. Go's nil slice: empty is written as `null`.
+    #[serde(serialize_with = "null_if_empty", deserialize_with = "vec_or_null")]
+    pub labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inodes_free: Option<u64>,
+}
+
+fn null_if_empty<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        v.serialize(s)
+    }
+}
+
+fn vec_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(Option::<Vec<String>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `/api/v2.x/ps` entry (one `ps` line).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProcessInfo {
+    pub user: String,
+    pub pid: i64,
+    #[serde(rename = "parent_pid")]
+    pub ppid: i64,
+    /// ps STIME text.
+    pub start_time: String,
+    #[serde(serialize_with = "finite_f32")]
+    pub percent_cpu: f32,
+    #[serde(rename = "percent_mem", serialize_with = "finite_f32")]
+    pub percent_memory: f32,
+    /// Bytes.
+    pub rss: u64,
+    /// Bytes.
+    pub virtual_size: u64,
+    pub status: String,
+    /// ps TIME text.
+    pub running_time: String,
+    pub cgroup_path: String,
+    pub cmd: String,
+    pub fd_count: i64,
+    pub psr: i64,
+}
+
+/// `/api/v2.x/summary` value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DerivedStats {
+    /// Time of the latest sample.
+    pub timestamp: Timestamp,
+    pub latest_usage: InstantUsage,
+    pub minute_usage: Usage,
+    pub hour_usage: Usage,
+    pub day_usage: Usage,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InstantUsage {
+    /// Milli-cores.
+    pub cpu: u64,
+    /// Working set bytes.
+    pub memory: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Usage {
+    pub percent_complete: i32,
+    pub cpu: Percentiles,
+    pub memory: Percentiles,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Percentiles {
+    pub present: bool,
+    pub mean: u64,
+    pub std: u64,
+    pub max: u64,
+    pub fifty: u64,
+    pub ninety: u64,
+    #[serde(rename = "ninetyfive")]
+    pub ninety_five: u64,
+    pub count: u64,
+}
