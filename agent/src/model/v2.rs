@@ -630,3 +630,241 @@ pub struct Percentiles {
     pub ninety_five: u64,
     pub count: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::json::to_go_json;
+
+    fn s<T: Serialize>(v: &T) -> String {
+        String::from_utf8(to_go_json(v)).expect("utf-8")
+    }
+
+    const SEC: i64 = 1_000_000_000;
+    const T0: i64 = 1_795_371_389 * SEC;
+
+    fn v1_spec() -> v1::ContainerSpec {
+        v1::ContainerSpec {
+            has_cpu: true,
+            cpu: v1::CpuSpec {
+                limit: 1024,
+                max_limit: 0,
+                mask: "0-1".into(),
+                quota: 50_000,
+                period: 100_000,
+            },
+            has_memory: true,
+            memory: v1::MemorySpec {
+                limit: 1 << 25,
+                ..Default::default()
+            },
+            has_processes: true,
+            processes: v1::ProcessSpec { limit: 100 },
+            has_network: true,
+            has_filesystem: true,
+            ..Default::default()
+        }
+    }
+
+    fn sample(t: i64, total: u64, per_cpu: Vec<u64>) -> v1::ContainerStats {
+        let mut st = v1::ContainerStats {
+            timestamp: Timestamp::from_unix_nanos(t),
+            ..Default::default()
+        };
+        st.cpu.usage = v1::CpuUsage {
+            total,
+            per_cpu,
+            user: total / 2,
+            system: total / 4,
+        };
+        st.memory.usage = 4096;
+        st.network.interfaces = vec![v1::InterfaceStats {
+            name: "eth0".into(),
+            rx_bytes: 7,
+            ..Default::default()
+        }];
+        st.network.tcp.listen = 2;
+        st.network.udp.listen = 3;
+        st.filesystem.push(v1::FsStats {
+            usage: 10,
+            base_usage: 4,
+            inodes: 5,
+            ..Default::default()
+        });
+        st.processes.process_count = 9;
+        st
+    }
+
+    #[test]
+    fn spec_drops_quota_period_and_process_limit() {
+        let spec = ContainerSpec::from_v1(&v1_spec(), &["web".into()], "docker");
+        assert_eq!(
+            s(&spec),
+            concat!(
+                r#"{"creation_time":"0001-01-01T00:00:00Z","start_time":"0001-01-01T00:00:00Z","#,
+                r#""aliases":["web"],"namespace":"docker","has_cpu":true,"#,
+                r#""cpu":{"limit":1024,"max_limit":0,"mask":"0-1"},"has_memory":true,"#,
+                r#""memory":{"limit":33554432},"has_hugetlb":false,"has_custom_metrics":false,"#,
+                r#""has_processes":true,"processes":{},"has_network":true,"has_filesystem":true,"#,
+                r#""has_diskio":false}"#
+            )
+        );
+    }
+
+    #[test]
+    fn stats_series_has_cpu_inst_from_previous_sample() {
+        let spec = v1_spec();
+        let series = [
+            sample(T0, 1_000, vec![400, 600]),
+            // 2 s later: +1e9 ns total → 0.5 cores = 500_000_000 nanocores/s.
+            sample(T0 + 2 * SEC, 1_000_001_000, vec![500_000_400, 500_000_600]),
+            // Time goes backwards → cpu_inst omitted.
+            sample(T0 + SEC, 1_000_001_000, vec![500_000_400, 500_000_600]),
+        ];
+        let out = ContainerStats::from_v1_series(&spec, &series);
+        assert_eq!(out[0].cpu_inst, None);
+        let inst = out[1].cpu_inst.as_ref().expect("cpu_inst");
+        assert_eq!(inst.usage.total, 500_000_000);
+        assert_eq!(inst.usage.per_cpu, vec![250_000_000, 250_000_000]);
+        assert_eq!(inst.usage.user, 250_000_000);
+        assert_eq!(inst.usage.system, 125_000_000);
+        assert_eq!(out[2].cpu_inst, None);
+    }
+
+    #[test]
+    fn inst_cpu_rejects_bad_pairs() {
+        let a = sample(T0, 100, vec![1, 2]);
+        assert_eq!(
+            inst_cpu_stats(&a, &sample(T0 + SEC, 200, vec![1])),
+            Err(InstCpuError::CpuCountChanged)
+        );
+        assert_eq!(
+            inst_cpu_stats(&a, &sample(T0 + SEC, 50, vec![1, 2])),
+            Err(InstCpuError::CounterDecreased)
+        );
+        assert_eq!(inst_cpu_stats(&a, &a), Err(InstCpuError::TimeBackwards));
+    }
+
+    #[test]
+    fn stats_sections_follow_spec_and_network_keeps_tcp_only() {
+        let mut spec = v1_spec();
+        spec.has_memory = false;
+        spec.has_cpu = false;
+        let out = ContainerStats::from_v1(&sample(T0, 1, vec![]), &spec, None);
+        let j = s(&out);
+        assert!(j.starts_with(concat!(
+            r#"{"timestamp":"2026-11-22T18:16:29Z","network":{"interfaces":[{"name":"eth0","rx_bytes":7,"#,
+            r#""rx_packets":0,"rx_errors":0,"rx_dropped":0,"tx_bytes":0,"tx_packets":0,"tx_errors":0,"tx_dropped":0}],"#,
+            r#""tcp":{"Established":0,"SynSent":0,"SynRecv":0,"FinWait1":0,"FinWait2":0,"TimeWait":0,"Close":0,"CloseWait":0,"LastAck":0,"Listen":2,"Closing":0},"#,
+            r#""tcp6":{"Established":0,"SynSent":0,"SynRecv":0,"FinWait1":0,"FinWait2":0,"TimeWait":0,"Close":0,"CloseWait":0,"LastAck":0,"Listen":0,"Closing":0},"#,
+            r#""udp":{"Listen":0,"Dropped":0,"RxQueued":0,"TxQueued":0},"udp6":{"Listen":0,"Dropped":0,"RxQueued":0,"TxQueued":0},"#,
+            r#""tcp_advanced":{"RtoAlgorithm":0,"#
+        )));
+        assert!(j.ends_with(concat!(
+            r#""PAWSEstab":0}},"processes":{"process_count":9,"fd_count":0,"socket_count":0},"#,
+            r#""filesystem":{"totalUsageBytes":10,"baseUsageBytes":4,"containter_inode_usage":5},"resctrl":{}}"#
+        )));
+        assert_eq!(out.processes.as_ref().map(|p| p.process_count), Some(9));
+        // Two filesystems → no filesystem section.
+        let mut two = sample(T0, 1, vec![]);
+        two.filesystem.push(v1::FsStats::default());
+        assert_eq!(ContainerStats::from_v1(&two, &spec, None).filesystem, None);
+    }
+
+    #[test]
+    fn deprecated_stats_never_report_processes() {
+        let spec = v1_spec();
+        let out = DeprecatedContainerStats::from_v1(&sample(T0, 1, vec![]), &spec, None);
+        assert!(!out.has_processes && !out.has_load);
+        assert_eq!(out.processes, v1::ProcessStats::default());
+        assert_eq!(out.network.tcp, v1::TcpStat::default());
+        assert_eq!(out.network.interfaces.len(), 1);
+        let j = s(&out);
+        assert!(j.starts_with(r#"{"timestamp":"2026-11-22T18:16:29Z","has_cpu":true,"cpu":{"usage":{"total":1,"user":0,"system":0}"#));
+        assert!(j.contains(r#""has_diskio":false,"diskio":{"psi":"#));
+        assert!(j.contains(r#""has_hugetlb":false,"has_network":true,"network":{"interfaces":"#));
+        assert!(j.contains(
+            r#""has_processes":false,"processes":{"process_count":0,"fd_count":0,"socket_count":0},"has_filesystem":true,"filesystem":[{"type":"","capacity":0,"usage":10,"base_usage":4,"#
+        ));
+        assert!(j.contains(
+            r#""has_load":false,"load_stats":{"nr_sleeping":0,"nr_running":0,"nr_stopped":0,"nr_uninterruptible":0,"nr_io_wait":0},"has_custom_metrics":false,"resctrl":{}}"#
+        ));
+    }
+
+    #[test]
+    fn machine_fs_stats_nest_under_inline() {
+        let fs = v1::FsStats {
+            device: "/dev/sda1".into(),
+            fs_type: "ext4".into(),
+            capacity: 100,
+            read_time: 3,
+            weighted_io_time: 1,
+            ..Default::default()
+        };
+        assert_eq!(
+            s(&MachineFsStats::from_v1(&fs)),
+            concat!(
+                r#"{"device":"/dev/sda1","type":"ext4","capacity":100,"usage":0,"available":0,"#,
+                r#""inline":{"reads_completed":0,"reads_merged":0,"sectors_read":0,"read_duration":3000000,"#,
+                r#""writes_completed":0,"writes_merged":0,"sectors_written":0,"write_duration":0,"#,
+                r#""io_in_progress":0,"io_duration":0,"weighted_io_duration":1000000}}"#
+            )
+        );
+        let with_inodes = v1::FsStats {
+            has_inodes: true,
+            inodes_free: 7,
+            ..fs
+        };
+        assert!(
+            s(&MachineFsStats::from_v1(&with_inodes))
+                .contains(r#""available":0,"inodes_free":7,"inline""#)
+        );
+        let mut root = sample(T0, 1, vec![]);
+        *root.filesystem = vec![with_inodes];
+        let ms = MachineStats::from_v1_series(&v1_spec(), &[root]);
+        assert_eq!(ms.len(), 1);
+        assert_eq!(ms[0].filesystem.len(), 1);
+        assert!(ms[0].network.as_ref().is_some_and(|n| n.udp.listen == 0));
+    }
+
+    #[test]
+    fn fs_info_labels_null_when_empty() {
+        let fi = FsInfo {
+            device: "/dev/sda1".into(),
+            inodes: Some(5),
+            ..Default::default()
+        };
+        assert_eq!(
+            s(&fi),
+            r#"{"timestamp":"0001-01-01T00:00:00Z","device":"/dev/sda1","mountpoint":"","capacity":0,"available":0,"usage":0,"labels":null,"inodes":5}"#
+        );
+        let back: FsInfo = serde_json::from_str(&s(&fi)).expect("decode");
+        assert_eq!(back, fi);
+    }
+
+    #[test]
+    fn derived_stats_zero_shape() {
+        let p = r#"{"present":false,"mean":0,"std":0,"max":0,"fifty":0,"ninety":0,"ninetyfive":0,"count":0}"#;
+        let u = format!(r#"{{"percent_complete":0,"cpu":{p},"memory":{p}}}"#);
+        assert_eq!(
+            s(&DerivedStats::default()),
+            format!(
+                r#"{{"timestamp":"0001-01-01T00:00:00Z","latest_usage":{{"cpu":0,"memory":0}},"minute_usage":{u},"hour_usage":{u},"day_usage":{u}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn process_info_names() {
+        let p = ProcessInfo {
+            pid: 1,
+            percent_cpu: 0.5,
+            percent_memory: f32::NAN,
+            ..Default::default()
+        };
+        assert_eq!(
+            s(&p),
+            r#"{"user":"","pid":1,"parent_pid":0,"start_time":"","percent_cpu":0.5,"percent_mem":0,"rss":0,"virtual_size":0,"status":"","running_time":"","cgroup_path":"","cmd":"","fd_count":0,"psr":0}"#
+        );
+    }
+}
