@@ -5,6 +5,7 @@
 pub mod json;
 pub mod machine;
 pub mod sparse;
+pub mod summary;
 pub mod v1;
 pub mod v2;
 
