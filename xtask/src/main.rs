@@ -55,7 +55,10 @@ fn main() -> anyhow::Result<()> {
             setup(&root, true)?;
             cargo(&root, &["build", "--release", "-p", "agent"])?;
             let bin = target_dir(&root).join("release/bpfadvisor");
-            let status = Command::new(&bin).args(&args).status().with_context(|| bin.display().to_string())?;
+            let status = Command::new(&bin)
+                .args(&args)
+                .status()
+                .with_context(|| bin.display().to_string())?;
             if !status.success() {
                 bail!("bpfadvisor exited with {status}");
             }
@@ -82,11 +85,30 @@ fn test(root: &Path, lint: bool) -> anyhow::Result<()> {
     ensure_dockerd()?;
     if lint {
         cargo(root, &["fmt", "--all", "--check"])?;
-        cargo(root, &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+        cargo(
+            root,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
     }
     // Test binaries run one after another; inside one, tests use their own cgroups and containers,
     // and a small thread count keeps rate assertions honest on a 2-core machine.
-    cargo(root, &["test", "--workspace", "--no-fail-fast", "--", "--test-threads=4"])
+    cargo(
+        root,
+        &[
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--",
+            "--test-threads=4",
+        ],
+    )
 }
 
 fn setup(root: &Path, build_only: bool) -> anyhow::Result<()> {
@@ -104,7 +126,10 @@ fn prepare_kernel_interfaces() {
     if tracing.join("events").exists() {
         return;
     }
-    let _ = Command::new("mount").args(["-t", "tracefs", "nodev"]).arg(tracing).status();
+    let _ = Command::new("mount")
+        .args(["-t", "tracefs", "nodev"])
+        .arg(tracing)
+        .status();
 }
 
 /// Starts dockerd in the background when it is installed but not answering; tests that need it
@@ -142,7 +167,9 @@ fn ensure_dockerd() -> anyhow::Result<()> {
 
 fn which(bin: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|d| d.join(bin)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
 }
 
 fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
@@ -160,9 +187,14 @@ fn run(mut cmd: Command) -> anyhow::Result<()> {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn target_dir(root: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
 }
