@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -41,9 +42,27 @@ pub struct ContainerInfo {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subcontainers: Vec<ContainerReference>,
     pub spec: ContainerSpec,
-    /// Oldest → newest.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stats: Vec<ContainerStats>,
+    /// Oldest → newest; shared with the stats cache, so answering does not copy samples.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "arc_vec")]
+    pub stats: Vec<Arc<ContainerStats>>,
+}
+
+/// (De)serialises `Vec<Arc<T>>` as a plain JSON array (serde's `rc` feature is not enabled).
+pub(crate) mod arc_vec {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|a| &**a))
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Arc<T>>, D::Error> {
+        let v = Option::<Vec<T>>::deserialize(d)?.unwrap_or_default();
+        Ok(v.into_iter().map(Arc::new).collect())
+    }
 }
 
 /// Body of a v1 `containers`/`subcontainers`/`docker` request (`ContainerInfoRequest`).
@@ -1402,6 +1421,27 @@ mod tests {
         );
         assert_eq!(s(&info), want);
         let back: ContainerInfo = serde_json::from_str(&want).expect("decode");
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn container_info_shares_cached_samples() {
+        let sample = Arc::new(ContainerStats {
+            timestamp: Timestamp::from_unix_nanos(1_795_371_389_000_000_000),
+            ..Default::default()
+        });
+        let info = ContainerInfo {
+            reference: ContainerReference {
+                name: "/".into(),
+                ..Default::default()
+            },
+            stats: vec![sample.clone(), sample],
+            ..Default::default()
+        };
+        let j = s(&info);
+        assert!(j.starts_with(r#"{"name":"/","spec":{"#));
+        assert!(j.contains(r#""stats":[{"timestamp":"2026-11-22T18:16:29Z","cpu":"#));
+        let back: ContainerInfo = serde_json::from_str(&j).expect("decode");
         assert_eq!(back, info);
     }
 

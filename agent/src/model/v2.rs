@@ -3,6 +3,7 @@
 //! interfaces/tcp/tcp6, filesystem only for exactly one device, `/api/v2.0/stats` never sets
 //! `has_processes`.
 
+use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -182,11 +183,15 @@ impl ContainerStats {
 
     /// Converts a whole oldest → newest series; the previous sample for `cpu_inst` is only
     /// tracked when the spec has cpu, as in cAdvisor.
-    pub fn from_v1_series(spec: &v1::ContainerSpec, stats: &[v1::ContainerStats]) -> Vec<Self> {
+    pub fn from_v1_series<S: Borrow<v1::ContainerStats>>(
+        spec: &v1::ContainerSpec,
+        stats: &[S],
+    ) -> Vec<Self> {
         let mut prev = None;
         stats
             .iter()
             .map(|s| {
+                let s = s.borrow();
                 let out = Self::from_v1(s, spec, prev);
                 if spec.has_cpu {
                     prev = Some(s);
@@ -373,11 +378,15 @@ impl DeprecatedContainerStats {
     }
 
     /// Converts an oldest → newest series (previous sample tracked only with cpu).
-    pub fn from_v1_series(spec: &v1::ContainerSpec, stats: &[v1::ContainerStats]) -> Vec<Self> {
+    pub fn from_v1_series<S: Borrow<v1::ContainerStats>>(
+        spec: &v1::ContainerSpec,
+        stats: &[S],
+    ) -> Vec<Self> {
         let mut prev = None;
         stats
             .iter()
             .map(|s| {
+                let s = s.borrow();
                 let out = Self::from_v1(s, spec, prev);
                 if spec.has_cpu {
                     prev = Some(s);
@@ -440,11 +449,15 @@ impl MachineStats {
     }
 
     /// Converts the root container's oldest → newest series.
-    pub fn from_v1_series(spec: &v1::ContainerSpec, stats: &[v1::ContainerStats]) -> Vec<Self> {
+    pub fn from_v1_series<S: Borrow<v1::ContainerStats>>(
+        spec: &v1::ContainerSpec,
+        stats: &[S],
+    ) -> Vec<Self> {
         let mut prev = None;
         stats
             .iter()
             .map(|s| {
+                let s = s.borrow();
                 let out = Self::from_v1(s, spec, prev);
                 if spec.has_cpu {
                     prev = Some(s);
@@ -722,6 +735,9 @@ mod tests {
             sample(T0 + SEC, 1_000_001_000, vec![500_000_400, 500_000_600]),
         ];
         let out = ContainerStats::from_v1_series(&spec, &series);
+        // The cache hands out Arc'd samples; the converters take those too.
+        let shared: Vec<_> = series.iter().cloned().map(std::sync::Arc::new).collect();
+        assert_eq!(ContainerStats::from_v1_series(&spec, &shared), out);
         assert_eq!(out[0].cpu_inst, None);
         let inst = out[1].cpu_inst.as_ref().expect("cpu_inst");
         assert_eq!(inst.usage.total, 500_000_000);
