@@ -1,6 +1,6 @@
 //! Network devices from `<sys>/class/net`: name, MAC, speed, MTU.
 
-use super::{MachineError, read_string};
+use super::{MachineError, Warnings, read_string};
 use crate::host::HostPaths;
 use crate::model::machine::NetInfo;
 
@@ -17,13 +17,16 @@ pub fn parse_speed(text: Option<&str>) -> i64 {
     text.and_then(|t| t.trim().parse().ok()).unwrap_or(-1)
 }
 
-/// Devices sorted by name.
-pub fn read_network_devices(host: &HostPaths) -> Result<Vec<NetInfo>, MachineError> {
+/// Devices sorted by name; a device whose files are unreadable is left out with a warning.
+pub fn read_network_devices(host: &HostPaths, w: &mut Warnings) -> Vec<NetInfo> {
     let dir = host.sys.join("class/net");
-    let entries = std::fs::read_dir(&dir).map_err(|source| MachineError::Read {
-        path: dir.clone(),
-        source,
-    })?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(source) => {
+            w.0.push(MachineError::Read { path: dir, source });
+            return Vec::new();
+        }
+    };
     let mut names: Vec<String> = entries
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -37,19 +40,26 @@ pub fn read_network_devices(host: &HostPaths) -> Result<Vec<NetInfo>, MachineErr
         if !d.is_dir() {
             continue;
         }
-        let mtu_path = d.join("mtu");
-        let mtu = read_string(&mtu_path)?;
-        out.push(NetInfo {
-            mac_address: read_string(&d.join("address"))?.trim().to_string(),
-            speed: parse_speed(read_string(&d.join("speed")).ok().as_deref()),
-            mtu: mtu
-                .trim()
-                .parse()
-                .map_err(|_| MachineError::parse(&mtu_path, mtu.trim()))?,
-            name,
-        });
+        match read_device(&d, name) {
+            Ok(n) => out.push(n),
+            Err(e) => w.0.push(e),
+        }
     }
-    Ok(out)
+    out
+}
+
+fn read_device(d: &std::path::Path, name: String) -> Result<NetInfo, MachineError> {
+    let mtu_path = d.join("mtu");
+    let mtu = read_string(&mtu_path)?;
+    Ok(NetInfo {
+        mac_address: read_string(&d.join("address"))?.trim().to_string(),
+        speed: parse_speed(read_string(&d.join("speed")).ok().as_deref()),
+        mtu: mtu
+            .trim()
+            .parse()
+            .map_err(|_| MachineError::parse(&mtu_path, mtu.trim()))?,
+        name,
+    })
 }
 
 #[cfg(test)]
