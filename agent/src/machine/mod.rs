@@ -16,7 +16,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::host::HostPaths;
-use crate::model::machine::{FsInfo, MachineInfo, Timestamp};
+use crate::model::json::Timestamp;
+use crate::model::machine::{FsInfo, MachineInfo};
 
 pub use version::version_info;
 
