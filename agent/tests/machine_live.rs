@@ -80,3 +80,14 @@ fn live_version_info() {
     );
     assert_eq!(v.cadvisor_version, env!("CARGO_PKG_VERSION"));
 }
+
+#[test]
+#[ignore = "prints the live MachineInfo JSON for eyeballing"]
+fn print_live_machine_json() {
+    let host = HostPaths::local();
+    let m = bpfadvisor::machine::machine_info(&host, &MachineOptions::defaults(&host));
+    println!(
+        "{}",
+        String::from_utf8_lossy(&bpfadvisor::model::to_go_json(&m))
+    );
+}

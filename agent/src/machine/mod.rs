@@ -75,6 +75,15 @@ impl MachineOptions {
     }
 }
 
+impl From<&crate::config::Config> for MachineOptions {
+    fn from(c: &crate::config::Config) -> Self {
+        Self {
+            machine_id_files: c.machine_id_files.clone(),
+            boot_id_files: c.boot_id_files.clone(),
+        }
+    }
+}
+
 /// Collects what went wrong while assembling `MachineInfo`, so one bad file never fails the rest.
 #[derive(Debug, Default)]
 pub struct Warnings(pub Vec<MachineError>);
@@ -112,6 +121,8 @@ pub fn machine_info_with_warnings(
     } else {
         cpu.processors
     };
+    // Distinct (socket, core) pairs. cAdvisor counts distinct `core id` lines instead, which on
+    // multi-socket machines gives the cores of one socket; we report the real count.
     let num_physical_cores = if cpu.cores.is_empty() {
         topo.physical_cores()
     } else {
