@@ -84,13 +84,13 @@ fn this_machine_hybrid_6_18() {
             NetInfo {
                 name: "ifb0".into(),
                 mac_address: "fa:e3:ef:a8:1f:9e".into(),
-                speed: -1,
+                speed: 0,
                 mtu: 1500
             },
             NetInfo {
                 name: "ifb1".into(),
                 mac_address: "1a:22:42:af:61:3d".into(),
-                speed: -1,
+                speed: 0,
                 mtu: 1500
             },
         ]
@@ -209,7 +209,7 @@ fn two_socket_numa() {
         .iter()
         .map(|n| (n.name.as_str(), n.speed, n.mtu))
         .collect();
-    assert_eq!(nics, vec![("eno1", 10000, 1500), ("eno2", -1, 9000)]);
+    assert_eq!(nics, vec![("eno1", 10000, 1500), ("eno2", 0, 9000)]);
     // `/data` does not exist below the fixture root, so only `/` can be statted; nsfs never counts.
     let fs: Vec<&str> = m.filesystems.iter().map(|f| f.device.as_str()).collect();
     assert_eq!(fs, vec!["/dev/sda2"]);

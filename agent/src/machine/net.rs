@@ -11,10 +11,10 @@ pub fn ignored(name: &str) -> bool {
         .any(|p| name.starts_with(p))
 }
 
-/// `speed` file in Mbit/s; -1 (the kernel's own "unknown") when absent, unreadable or malformed:
-/// virtual devices fail the read with EINVAL.
+/// `speed` file in Mbit/s; the kernel writes -1 when the link speed is unknown. Devices without link
+/// settings (ifb, dummy, bridges) fail the read with EINVAL: 0 then, as cAdvisor reports them.
 pub fn parse_speed(text: Option<&str>) -> i64 {
-    text.and_then(|t| t.trim().parse().ok()).unwrap_or(-1)
+    text.and_then(|t| t.trim().parse().ok()).unwrap_or(0)
 }
 
 /// Devices sorted by name; a device whose files are unreadable is left out with a warning.
@@ -71,7 +71,7 @@ mod tests {
         // /sys/class/net/eth0/speed reads "-1" on a virtio NIC (kernel 6.18); ifb0 fails with EINVAL.
         assert_eq!(parse_speed(Some("-1\n")), -1);
         assert_eq!(parse_speed(Some("10000\n")), 10000);
-        assert_eq!(parse_speed(None), -1);
+        assert_eq!(parse_speed(None), 0);
         assert!(ignored("lo") && ignored("veth1a2b") && ignored("docker0") && !ignored("eth0"));
     }
 }

@@ -156,7 +156,7 @@ pub struct DiskInfo {
 pub struct NetInfo {
     pub name: String,
     pub mac_address: String,
-    /// Mbit/s; -1 when the device does not report it.
+    /// Mbit/s; -1 when the kernel does not know it, 0 when the device has no link settings.
     pub speed: i64,
     pub mtu: i64,
 }
