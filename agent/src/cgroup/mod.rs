@@ -5,10 +5,19 @@
 //! module per controller (`cpu`, `memory`, `blkio`, `pids`, ...), each with a `v1` and a `v2` reader
 //! over the pure parsers in `parse`.
 
+pub mod blkio;
+pub mod cpu;
 pub mod error;
 pub mod files;
+pub mod hugetlb;
 pub mod layout;
+pub mod memory;
 pub mod parse;
+pub mod pids;
+pub mod procs;
+pub mod psi;
+pub mod reader;
 
 pub use error::CgroupError;
 pub use layout::{CgroupMode, Layout};
+pub use reader::ContainerReader;
