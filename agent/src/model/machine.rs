@@ -1,0 +1,1 @@
+//! Machine description types (`MachineInfo`, `VersionInfo`, v2 `Attributes`).
