@@ -51,7 +51,10 @@ const FAMILIES: [&[(&str, Field)]; 5] = [
     ],
     &[
         ("blkio.throttle.io_serviced_recursive", Field::Serviced),
-        ("blkio.throttle.io_service_bytes_recursive", Field::ServiceBytes),
+        (
+            "blkio.throttle.io_service_bytes_recursive",
+            Field::ServiceBytes,
+        ),
     ],
     &[
         ("blkio.throttle.io_serviced", Field::Serviced),
@@ -75,9 +78,20 @@ enum Files {
 
 impl Blkio {
     pub fn v1(dir: &Path, sys: &Path) -> Self {
-        let family = FAMILIES.iter().find(|f| dir.join(f[0].0).exists()).copied().unwrap_or(&[]);
-        let files = family.iter().map(|(n, f)| (*f, CgroupFile::at(dir, n))).collect();
-        Self { files: Files::V1(files), sys_block: sys.join("dev/block"), names: BTreeMap::new() }
+        let family = FAMILIES
+            .iter()
+            .find(|f| dir.join(f[0].0).exists())
+            .copied()
+            .unwrap_or(&[]);
+        let files = family
+            .iter()
+            .map(|(n, f)| (*f, CgroupFile::at(dir, n)))
+            .collect();
+        Self {
+            files: Files::V1(files),
+            sys_block: sys.join("dev/block"),
+            names: BTreeMap::new(),
+        }
     }
 
     pub fn v2(dir: &Path, sys: &Path) -> Self {
@@ -122,10 +136,17 @@ impl Blkio {
     }
 }
 
-fn convert(ops: &DeviceOps, sys_block: &Path, names: &mut BTreeMap<DevNum, String>) -> Vec<PerDiskStats> {
+fn convert(
+    ops: &DeviceOps,
+    sys_block: &Path,
+    names: &mut BTreeMap<DevNum, String>,
+) -> Vec<PerDiskStats> {
     ops.iter()
         .map(|(d, m)| PerDiskStats {
-            device: names.entry(*d).or_insert_with(|| device_name(sys_block, *d)).clone(),
+            device: names
+                .entry(*d)
+                .or_insert_with(|| device_name(sys_block, *d))
+                .clone(),
             major: d.major,
             minor: d.minor,
             stats: m.iter().map(|(k, v)| (k.clone(), *v)).collect::<StatMap>(),
@@ -137,11 +158,15 @@ fn convert(ops: &DeviceOps, sys_block: &Path, names: &mut BTreeMap<DevNum, Strin
 fn device_name(sys_block: &Path, d: DevNum) -> String {
     fs::read_link(sys_block.join(format!("{}:{}", d.major, d.minor)))
         .ok()
-        .and_then(|p| p.file_name().map(|n| format!("/dev/{}", n.to_string_lossy())))
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| format!("/dev/{}", n.to_string_lossy()))
+        })
         .unwrap_or_default()
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
@@ -152,10 +177,18 @@ mod tests {
         let sys = t.path().join("sys");
         fs::create_dir_all(&cg).unwrap();
         fs::create_dir_all(sys.join("dev/block")).unwrap();
-        std::os::unix::fs::symlink("../../devices/virtual/block/vda", sys.join("dev/block/253:0")).unwrap();
+        std::os::unix::fs::symlink(
+            "../../devices/virtual/block/vda",
+            sys.join("dev/block/253:0"),
+        )
+        .unwrap();
         // Throttle files as on a 6.18 kernel without bfq/cfq statistics.
         fs::write(cg.join("blkio.throttle.io_service_bytes_recursive"), "253:0 Read 4096\n253:0 Write 0\n253:0 Sync 4096\n253:0 Async 0\n253:0 Discard 0\n253:0 Total 4096\nTotal 4096\n").unwrap();
-        fs::write(cg.join("blkio.throttle.io_serviced_recursive"), "253:0 Read 1\n253:0 Total 1\nTotal 1\n").unwrap();
+        fs::write(
+            cg.join("blkio.throttle.io_serviced_recursive"),
+            "253:0 Read 1\n253:0 Total 1\nTotal 1\n",
+        )
+        .unwrap();
         fs::write(cg.join("blkio.throttle.io_service_bytes"), "Total 0\n").unwrap();
         let mut b = Blkio::v1(&cg, &sys);
         let mut out = DiskIoStats::default();
@@ -163,7 +196,10 @@ mod tests {
         assert_eq!(out.io_service_bytes.len(), 1);
         let d = &out.io_service_bytes[0];
         assert_eq!((d.device.as_str(), d.major, d.minor), ("/dev/vda", 253, 0));
-        assert_eq!((d.stats.get("Read"), d.stats.get("Total")), (Some(4096), Some(4096)));
+        assert_eq!(
+            (d.stats.get("Read"), d.stats.get("Total")),
+            (Some(4096), Some(4096))
+        );
         assert_eq!(out.io_serviced[0].stats.get("Read"), Some(1));
         assert!(out.sectors.is_empty());
     }

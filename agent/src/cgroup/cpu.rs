@@ -36,17 +36,34 @@ impl Cpu {
     }
 
     pub fn v2(dir: &Path) -> Self {
-        Cpu::V2 { stat: CgroupFile::at(dir, "cpu.stat") }
+        Cpu::V2 {
+            stat: CgroupFile::at(dir, "cpu.stat"),
+        }
     }
 
     /// Fills usage and cfs; `per_cpu` only when asked (the `percpu` kind), reusing `out`'s vector.
-    pub fn read(&mut self, buf: &mut Buf, per_cpu: bool, out: &mut CpuStats) -> Result<(), CgroupError> {
+    pub fn read(
+        &mut self,
+        buf: &mut Buf,
+        per_cpu: bool,
+        out: &mut CpuStats,
+    ) -> Result<(), CgroupError> {
         match self {
-            Cpu::V1 { usage, stat, percpu, cfs } => {
+            Cpu::V1 {
+                usage,
+                stat,
+                percpu,
+                cfs,
+            } => {
                 if let Some(f) = usage {
                     out.usage.total = f.read(buf, parse_u64)?.unwrap_or(0);
                 }
-                if let Some(s) = stat.as_mut().map(|f| f.read(buf, CpuacctStat::parse)).transpose()?.flatten() {
+                if let Some(s) = stat
+                    .as_mut()
+                    .map(|f| f.read(buf, CpuacctStat::parse))
+                    .transpose()?
+                    .flatten()
+                {
                     out.usage.user = s.user * NS_PER_TICK;
                     out.usage.system = s.system * NS_PER_TICK;
                 }
@@ -59,7 +76,12 @@ impl Cpu {
                     }
                     _ => out.usage.per_cpu.clear(),
                 }
-                if let Some(s) = cfs.as_mut().map(|f| f.read(buf, CpuStat::parse)).transpose()?.flatten() {
+                if let Some(s) = cfs
+                    .as_mut()
+                    .map(|f| f.read(buf, CpuStat::parse))
+                    .transpose()?
+                    .flatten()
+                {
                     out.cfs.periods = s.nr_periods;
                     out.cfs.throttled_periods = s.nr_throttled;
                     out.cfs.throttled_time = s.throttled_time;
@@ -68,7 +90,9 @@ impl Cpu {
                 }
             }
             Cpu::V2 { stat } => {
-                let Some(s) = stat.read(buf, CpuStat::parse)? else { return Ok(()) };
+                let Some(s) = stat.read(buf, CpuStat::parse)? else {
+                    return Ok(());
+                };
                 out.usage.total = s.usage_usec * 1000;
                 out.usage.user = s.user_usec * 1000;
                 out.usage.system = s.system_usec * 1000;

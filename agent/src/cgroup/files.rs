@@ -131,6 +131,7 @@ pub fn read_once<T>(
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
     use crate::cgroup::parse::parse_u64;

@@ -25,12 +25,17 @@ pub struct Hugetlb(Vec<Size>);
 
 /// Page sizes the kernel supports, from `<sys>/kernel/mm/hugepages/hugepages-<N>kB`.
 pub fn page_sizes(sys: &Path) -> Vec<String> {
-    let Ok(entries) = fs::read_dir(sys.join("kernel/mm/hugepages")) else { return Vec::new() };
+    let Ok(entries) = fs::read_dir(sys.join("kernel/mm/hugepages")) else {
+        return Vec::new();
+    };
     let mut kbs: Vec<u64> = entries
         .flatten()
         .filter_map(|e| {
             let n = e.file_name().into_string().ok()?;
-            n.strip_prefix("hugepages-")?.strip_suffix("kB")?.parse().ok()
+            n.strip_prefix("hugepages-")?
+                .strip_suffix("kB")?
+                .parse()
+                .ok()
         })
         .collect();
     kbs.sort_unstable();
@@ -53,7 +58,10 @@ impl Hugetlb {
                 .map(|s| Size {
                     name: s.clone(),
                     usage: CgroupFile::at(dir, &format!("hugetlb.{s}.usage_in_bytes")),
-                    max_usage: Some(CgroupFile::at(dir, &format!("hugetlb.{s}.max_usage_in_bytes"))),
+                    max_usage: Some(CgroupFile::at(
+                        dir,
+                        &format!("hugetlb.{s}.max_usage_in_bytes"),
+                    )),
                     failcnt: CgroupFile::at(dir, &format!("hugetlb.{s}.failcnt")),
                     v2: false,
                 })
@@ -80,23 +88,35 @@ impl Hugetlb {
     pub fn read(&mut self, buf: &mut Buf) -> Result<BTreeMap<String, HugetlbStats>, CgroupError> {
         let mut out = BTreeMap::new();
         for s in &mut self.0 {
-            let Some(usage) = s.usage.read(buf, parse_u64)? else { continue };
+            let Some(usage) = s.usage.read(buf, parse_u64)? else {
+                continue;
+            };
             let max_usage = match &mut s.max_usage {
                 Some(f) => f.read(buf, parse_u64)?.unwrap_or(0),
                 None => 0,
             };
             let failcnt = if s.v2 {
-                s.failcnt.read(buf, MemoryEvents::parse)?.map_or(0, |e| e.max)
+                s.failcnt
+                    .read(buf, MemoryEvents::parse)?
+                    .map_or(0, |e| e.max)
             } else {
                 s.failcnt.read(buf, parse_u64)?.unwrap_or(0)
             };
-            out.insert(s.name.clone(), HugetlbStats { usage, max_usage, failcnt });
+            out.insert(
+                s.name.clone(),
+                HugetlbStats {
+                    usage,
+                    max_usage,
+                    failcnt,
+                },
+            );
         }
         Ok(out)
     }
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 
@@ -117,6 +137,13 @@ mod tests {
         fs::write(cg.join("hugetlb.2MB.events"), "max 3\n").unwrap();
         let m = Hugetlb::v2(&cg, &sizes).read(&mut Buf::default()).unwrap();
         assert_eq!(m.len(), 1);
-        assert_eq!(m["2MB"], HugetlbStats { usage: 4194304, max_usage: 0, failcnt: 3 });
+        assert_eq!(
+            m["2MB"],
+            HugetlbStats {
+                usage: 4194304,
+                max_usage: 0,
+                failcnt: 3
+            }
+        );
     }
 }

@@ -245,6 +245,7 @@ fn walk(dir: &Path, prefix: &mut String, out: &mut BTreeSet<String>) {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 

@@ -35,7 +35,8 @@ pub enum Memory {
 impl Memory {
     pub fn v1(dir: &Path) -> Result<Self, CgroupError> {
         let mut buf = Buf::default();
-        let hierarchy = read_once(dir.join("memory.use_hierarchy"), &mut buf, parse_u64)?.unwrap_or(1) == 1;
+        let hierarchy =
+            read_once(dir.join("memory.use_hierarchy"), &mut buf, parse_u64)?.unwrap_or(1) == 1;
         Ok(Memory::V1 {
             usage: CgroupFile::at(dir, "memory.usage_in_bytes"),
             max_usage: CgroupFile::at(dir, "memory.max_usage_in_bytes"),
@@ -59,16 +60,34 @@ impl Memory {
     }
 
     /// Fills everything but `psi`; NUMA pages only with the `memory_numa` kind.
-    pub fn read(&mut self, buf: &mut Buf, with_numa: bool, out: &mut MemoryStats) -> Result<(), CgroupError> {
+    pub fn read(
+        &mut self,
+        buf: &mut Buf,
+        with_numa: bool,
+        out: &mut MemoryStats,
+    ) -> Result<(), CgroupError> {
         match self {
-            Memory::V1 { usage, max_usage, stat, failcnt, kmem, numa, hierarchy } => {
+            Memory::V1 {
+                usage,
+                max_usage,
+                stat,
+                failcnt,
+                kmem,
+                numa,
+                hierarchy,
+            } => {
                 out.usage = usage.read(buf, parse_u64)?.unwrap_or(0);
                 out.max_usage = max_usage.read(buf, parse_u64)?.unwrap_or(0);
                 out.failcnt = failcnt.read(buf, parse_u64)?.unwrap_or(0);
                 out.kernel = kmem.read(buf, parse_u64)?.unwrap_or(0);
                 let s = stat.read(buf, MemoryStat::parse)?.unwrap_or_default();
                 (out.cache, out.rss, out.swap, out.mapped_file) = if *hierarchy {
-                    (s.total_cache, s.total_rss, s.total_swap, s.total_mapped_file)
+                    (
+                        s.total_cache,
+                        s.total_rss,
+                        s.total_swap,
+                        s.total_mapped_file,
+                    )
                 } else {
                     (s.cache, s.rss, s.swap, s.mapped_file)
                 };
@@ -81,11 +100,21 @@ impl Memory {
                 out.hierarchical_data.pgmajfault = s.total_pgmajfault;
                 if with_numa && let Some(n) = numa.read(buf, NumaStat::parse)? {
                     out.container_data.numa_stats = numa_stats(n.file, n.anon, n.unevictable);
-                    out.hierarchical_data.numa_stats =
-                        numa_stats(n.hierarchical_file, n.hierarchical_anon, n.hierarchical_unevictable);
+                    out.hierarchical_data.numa_stats = numa_stats(
+                        n.hierarchical_file,
+                        n.hierarchical_anon,
+                        n.hierarchical_unevictable,
+                    );
                 }
             }
-            Memory::V2 { current, peak, stat, swap, events, numa } => {
+            Memory::V2 {
+                current,
+                peak,
+                stat,
+                swap,
+                events,
+                numa,
+            } => {
                 out.usage = current.read(buf, parse_u64)?.unwrap_or(0);
                 out.max_usage = peak.read(buf, parse_u64)?.unwrap_or(0);
                 out.swap = swap.read(buf, parse_u64)?.unwrap_or(0);
@@ -127,7 +156,11 @@ fn numa_stats(
     anon: std::collections::BTreeMap<u8, u64>,
     unevictable: std::collections::BTreeMap<u8, u64>,
 ) -> Sparse<MemoryNumaStats> {
-    let mut s = Sparse::default();
-    s.set(MemoryNumaStats { file, anon, unevictable });
+    let mut s = Sparse::<MemoryNumaStats>::default();
+    s.set(MemoryNumaStats {
+        file,
+        anon,
+        unevictable,
+    });
     s
 }

@@ -666,6 +666,7 @@ pub fn parse_cpu_max(text: &str) -> Result<(Option<u64>, u64), ParseError> {
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
 mod tests {
     use super::*;
 

@@ -15,7 +15,10 @@ pub struct Pids {
 
 impl Pids {
     pub fn v1(dir: &Path) -> Self {
-        Self { current: CgroupFile::at(dir, "pids.current"), max: CgroupFile::at(dir, "pids.max") }
+        Self {
+            current: CgroupFile::at(dir, "pids.current"),
+            max: CgroupFile::at(dir, "pids.max"),
+        }
     }
 
     pub fn v2(dir: &Path) -> Self {

@@ -10,9 +10,12 @@ use std::path::{Path, PathBuf};
 use super::error::CgroupError;
 use super::files::{Buf, CgroupFile, read_once};
 use super::parse::{
-    ParseError, Schedstat, parse_limits, parse_net_dev, parse_net_tcp, parse_net_udp, parse_schedstat,
+    ParseError, Schedstat, parse_limits, parse_net_dev, parse_net_tcp, parse_net_udp,
+    parse_schedstat,
 };
-use crate::model::v1::{CpuSchedstat, InterfaceStats, NetworkStats, ProcessStats, TcpStat, UdpStat, UlimitSpec};
+use crate::model::v1::{
+    CpuSchedstat, InterfaceStats, NetworkStats, ProcessStats, TcpStat, UdpStat, UlimitSpec,
+};
 
 #[derive(Debug)]
 pub struct Procs {
@@ -51,7 +54,10 @@ impl Procs {
         pids.clear();
         self.procs.read(buf, |t| {
             for p in t.split_ascii_whitespace() {
-                pids.push(p.parse().map_err(|_| ParseError { what: "pid", line: p.to_string() })?);
+                pids.push(p.parse().map_err(|_| ParseError {
+                    what: "pid",
+                    line: p.to_string(),
+                })?);
             }
             Ok(())
         })?;
@@ -81,12 +87,20 @@ impl Procs {
             net = NetworkStats::from_interfaces(ifaces.into_iter().map(iface).collect());
         }
         if kinds.tcp {
-            let t = |s: &mut Self, buf: &mut Buf, f| read_once(s.pid_path(pid, f), buf, parse_net_tcp).ok().flatten();
+            let t = |s: &mut Self, buf: &mut Buf, f| {
+                read_once(s.pid_path(pid, f), buf, parse_net_tcp)
+                    .ok()
+                    .flatten()
+            };
             net.tcp = t(self, buf, "net/tcp").map(tcp).unwrap_or_default();
             net.tcp6 = t(self, buf, "net/tcp6").map(tcp).unwrap_or_default();
         }
         if kinds.udp {
-            let u = |s: &mut Self, buf: &mut Buf, f| read_once(s.pid_path(pid, f), buf, parse_net_udp).ok().flatten();
+            let u = |s: &mut Self, buf: &mut Buf, f| {
+                read_once(s.pid_path(pid, f), buf, parse_net_udp)
+                    .ok()
+                    .flatten()
+            };
             let conv = |u: super::parse::UdpSummary| UdpStat {
                 listen: u.listen,
                 dropped: u.dropped,
@@ -105,10 +119,14 @@ impl Procs {
         out.fd_count = 0;
         out.socket_count = 0;
         for &pid in &self.pids {
-            let Ok(fds) = fs::read_dir(self.pid_path(pid, "fd")) else { continue };
+            let Ok(fds) = fs::read_dir(self.pid_path(pid, "fd")) else {
+                continue;
+            };
             for fd in fds.flatten() {
                 out.fd_count += 1;
-                if fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str().as_encoded_bytes().starts_with(b"socket:")) {
+                if fs::read_link(fd.path())
+                    .is_ok_and(|l| l.as_os_str().as_encoded_bytes().starts_with(b"socket:"))
+                {
                     out.socket_count += 1;
                 }
             }
@@ -119,7 +137,11 @@ impl Procs {
                 .flatten()
                 .unwrap_or_default()
                 .into_iter()
-                .map(|u| UlimitSpec { name: u.name, soft_limit: u.soft, hard_limit: u.hard })
+                .map(|u| UlimitSpec {
+                    name: u.name,
+                    soft_limit: u.soft,
+                    hard_limit: u.hard,
+                })
                 .collect(),
             None => Vec::new(),
         };
@@ -133,12 +155,14 @@ impl Procs {
                 self.sched.insert(pid, s);
             }
         }
-        self.sched.values().fold(CpuSchedstat::default(), |mut a, s| {
-            a.run_time += s.run_time;
-            a.runqueue_time += s.runqueue_time;
-            a.run_periods += s.run_periods;
-            a
-        })
+        self.sched
+            .values()
+            .fold(CpuSchedstat::default(), |mut a, s| {
+                a.run_time += s.run_time;
+                a.runqueue_time += s.runqueue_time;
+                a.run_periods += s.run_periods;
+                a
+            })
     }
 }
 

@@ -35,6 +35,14 @@ impl Pressure {
 }
 
 fn convert(p: Psi) -> PSIStats {
-    let d = |l: PsiLine| PSIData { total: l.total, avg10: l.avg10, avg60: l.avg60, avg300: l.avg300 };
-    PSIStats { full: d(p.full), some: d(p.some) }
+    let d = |l: PsiLine| PSIData {
+        total: l.total,
+        avg10: l.avg10,
+        avg60: l.avg60,
+        avg300: l.avg300,
+    };
+    PSIStats {
+        full: d(p.full),
+        some: d(p.some),
+    }
 }

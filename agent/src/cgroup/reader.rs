@@ -13,14 +13,18 @@ use super::files::{Buf, CgroupFile, read_once};
 use super::hugetlb::{Hugetlb, page_sizes};
 use super::layout::{CgroupMode, Layout};
 use super::memory::Memory;
-use super::parse::{ParseError, parse_cpu_max, parse_i64, parse_u64, parse_u64_or_max, weight_to_shares};
+use super::parse::{
+    ParseError, parse_cpu_max, parse_i64, parse_u64, parse_u64_or_max, weight_to_shares,
+};
 use super::pids::Pids;
 use super::procs::{NetKinds, Procs};
 use super::psi::Pressure;
 use crate::config::{MetricKind, MetricKinds};
 use crate::host::HostPaths;
 use crate::model::json::Timestamp;
-use crate::model::v1::{ContainerSpec, ContainerStats, CpuStats, DiskIoStats, MemoryStats, ProcessStats};
+use crate::model::v1::{
+    ContainerSpec, ContainerStats, CpuStats, DiskIoStats, MemoryStats, ProcessStats,
+};
 
 /// The directories of one container, per controller; `None` where the container has none.
 #[derive(Debug, Default, Clone)]
@@ -37,9 +41,18 @@ struct Dirs {
 
 impl Dirs {
     fn all(&self) -> impl Iterator<Item = &PathBuf> {
-        [&self.cpu, &self.cpuacct, &self.cpuset, &self.memory, &self.blkio, &self.pids, &self.hugetlb, &self.unified]
-            .into_iter()
-            .flatten()
+        [
+            &self.cpu,
+            &self.cpuacct,
+            &self.cpuset,
+            &self.memory,
+            &self.blkio,
+            &self.pids,
+            &self.hugetlb,
+            &self.unified,
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -72,7 +85,10 @@ impl ContainerReader {
         };
         let unified = at(layout.unified_dir())?;
         let dirs = if v2 {
-            Dirs { unified, ..Dirs::default() }
+            Dirs {
+                unified,
+                ..Dirs::default()
+            }
         } else {
             Dirs {
                 cpu: at(layout.v1_dir("cpu"))?,
@@ -85,7 +101,13 @@ impl ContainerReader {
                 unified,
             }
         };
-        let gone = || CgroupError::Gone { name: name.to_string(), path: layout.unified_dir().unwrap_or(&host.cgroup).join(name.trim_start_matches('/')) };
+        let gone = || CgroupError::Gone {
+            name: name.to_string(),
+            path: layout
+                .unified_dir()
+                .unwrap_or(&host.cgroup)
+                .join(name.trim_start_matches('/')),
+        };
         if dirs.all().next().is_none() {
             return Err(gone());
         }
@@ -117,7 +139,12 @@ impl ContainerReader {
             if dirs.cpu.is_some() || dirs.cpuacct.is_some() {
                 r.cpu = Some(Cpu::v1(dirs.cpu.as_deref(), dirs.cpuacct.as_deref()));
             }
-            r.memory = dirs.memory.as_deref().map(Memory::v1).transpose().map_err(|e| named(e, name))?;
+            r.memory = dirs
+                .memory
+                .as_deref()
+                .map(Memory::v1)
+                .transpose()
+                .map_err(|e| named(e, name))?;
             r.blkio = dirs.blkio.as_deref().map(|d| Blkio::v1(d, &host.sys));
             r.pids = dirs.pids.as_deref().map(Pids::v1);
             // A hybrid host may enable hugetlb only in the unified hierarchy.
@@ -126,8 +153,14 @@ impl ContainerReader {
                 (None, Some(u)) => Some(Hugetlb::v2(u, &sizes)),
                 _ => None,
             };
-            r.memory_migrate = dirs.cpuset.as_deref().map(|d| CgroupFile::at(d, "cpuset.memory_migrate"));
-            let procs_dir = dirs.cpu.as_deref().or_else(|| dirs.all().next().map(PathBuf::as_path));
+            r.memory_migrate = dirs
+                .cpuset
+                .as_deref()
+                .map(|d| CgroupFile::at(d, "cpuset.memory_migrate"));
+            let procs_dir = dirs
+                .cpu
+                .as_deref()
+                .or_else(|| dirs.all().next().map(PathBuf::as_path));
             r.procs = procs_dir.map(|d| Procs::new(d, &host.proc));
         }
         r.dirs = dirs;
@@ -145,11 +178,15 @@ impl ContainerReader {
 
     /// One sample, timestamped now. `cpu` and `memory` are always read; the rest per `kinds`.
     pub fn read_stats(&mut self, kinds: &MetricKinds) -> Result<ContainerStats, CgroupError> {
-        self.read_stats_inner(kinds).map_err(|e| named(e, &self.name))
+        self.read_stats_inner(kinds)
+            .map_err(|e| named(e, &self.name))
     }
 
     fn read_stats_inner(&mut self, kinds: &MetricKinds) -> Result<ContainerStats, CgroupError> {
-        let mut st = ContainerStats { timestamp: Timestamp::now(), ..ContainerStats::default() };
+        let mut st = ContainerStats {
+            timestamp: Timestamp::now(),
+            ..ContainerStats::default()
+        };
         let buf = &mut self.buf;
         let mut cpu = CpuStats::default();
         if let Some(c) = &mut self.cpu {
@@ -224,25 +261,34 @@ impl ContainerReader {
     /// The container's limits and capabilities; a memory limit of 0 (no `memory.max` on a v2 root)
     /// becomes `machine_memory`, as cAdvisor reports it.
     pub fn read_spec(&mut self, machine_memory: u64) -> Result<ContainerSpec, CgroupError> {
-        self.read_spec_inner(machine_memory).map_err(|e| named(e, &self.name))
+        self.read_spec_inner(machine_memory)
+            .map_err(|e| named(e, &self.name))
     }
 
     fn read_spec_inner(&mut self, machine_memory: u64) -> Result<ContainerSpec, CgroupError> {
-        let mut spec = ContainerSpec { creation_time: self.creation_time()?, ..ContainerSpec::default() };
+        let mut spec = ContainerSpec {
+            creation_time: self.creation_time()?,
+            ..ContainerSpec::default()
+        };
         let buf = &mut self.buf;
         let d = &self.dirs;
         let rd = |buf: &mut Buf, dir: &Path, f: &str, p: fn(&str) -> Result<u64, ParseError>| {
             read_once(dir.join(f), buf, p).map(Option::unwrap_or_default)
         };
         if self.v2 {
-            let Some(u) = d.unified.as_deref() else { return Ok(spec) };
+            let Some(u) = d.unified.as_deref() else {
+                return Ok(spec);
+            };
             spec.has_cpu = true;
             spec.cpu.limit = weight_to_shares(rd(buf, u, "cpu.weight", parse_u64)?);
             if let Some((quota, period)) = read_once(u.join("cpu.max"), buf, parse_cpu_max)? {
                 spec.cpu.quota = quota.unwrap_or(0);
                 spec.cpu.period = period;
             }
-            spec.cpu.mask = read_once(u.join("cpuset.cpus.effective"), buf, |t| Ok(t.trim().to_string()))?.unwrap_or_default();
+            spec.cpu.mask = read_once(u.join("cpuset.cpus.effective"), buf, |t| {
+                Ok(t.trim().to_string())
+            })?
+            .unwrap_or_default();
             spec.has_memory = true;
             spec.memory.limit = rd(buf, u, "memory.max", parse_u64_or_max)?;
             spec.memory.reservation = rd(buf, u, "memory.min", parse_u64_or_max)?;
@@ -260,7 +306,9 @@ impl ContainerReader {
                 spec.cpu.quota = u64::try_from(quota).unwrap_or(0);
             }
             if let Some(c) = d.cpuset.as_deref() {
-                spec.cpu.mask = read_once(c.join("cpuset.cpus"), buf, |t| Ok(t.trim().to_string()))?.unwrap_or_default();
+                spec.cpu.mask =
+                    read_once(c.join("cpuset.cpus"), buf, |t| Ok(t.trim().to_string()))?
+                        .unwrap_or_default();
             }
             if let Some(m) = d.memory.as_deref() {
                 spec.has_memory = true;
@@ -292,7 +340,11 @@ impl ContainerReader {
         let mut oldest: Option<SystemTime> = None;
         let mut found = false;
         for dir in self.dirs.all() {
-            for p in [dir.clone(), dir.join("cgroup.clone_children"), dir.join("cgroup.events")] {
+            for p in [
+                dir.clone(),
+                dir.join("cgroup.clone_children"),
+                dir.join("cgroup.events"),
+            ] {
                 if let Ok(t) = fs::metadata(&p).and_then(|m| m.modified()) {
                     found |= p == *dir;
                     oldest = Some(oldest.map_or(t, |o| o.min(t)));
@@ -300,7 +352,10 @@ impl ContainerReader {
             }
         }
         if !found {
-            return Err(CgroupError::Gone { name: self.name.clone(), path: self.dirs.all().next().cloned().unwrap_or_default() });
+            return Err(CgroupError::Gone {
+                name: self.name.clone(),
+                path: self.dirs.all().next().cloned().unwrap_or_default(),
+            });
         }
         let boot = boot_time(&self.proc_root);
         Ok(match (oldest, boot) {
@@ -313,18 +368,29 @@ impl ContainerReader {
 
 fn named(e: CgroupError, name: &str) -> CgroupError {
     match e {
-        CgroupError::Gone { path, .. } => CgroupError::Gone { name: name.to_string(), path },
+        CgroupError::Gone { path, .. } => CgroupError::Gone {
+            name: name.to_string(),
+            path,
+        },
         e => e,
     }
 }
 
 fn has_file_prefix(dir: &Path, prefix: &str) -> bool {
-    fs::read_dir(dir).is_ok_and(|es| es.flatten().any(|e| e.file_name().to_string_lossy().starts_with(prefix)))
+    fs::read_dir(dir).is_ok_and(|es| {
+        es.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+    })
 }
 
 /// `btime` of `<proc>/stat`.
 fn boot_time(proc_root: &Path) -> Option<SystemTime> {
     let text = fs::read_to_string(proc_root.join("stat")).ok()?;
-    let secs: u64 = text.lines().find_map(|l| l.strip_prefix("btime "))?.trim().parse().ok()?;
+    let secs: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
 }
