@@ -1,7 +1,7 @@
 //! `/api/{v1.3,v2.0,v2.1}/events/<name>`: cAdvisor's event query and stream, byte-compatible.
 //!
 //! Self-contained: the API module either calls [`events_response`] with the container name and raw
-//! query string it already split off, or nests [`router`] under `/api/<version>/events`.
+//! query string it already split off, or merges [`routes`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -60,9 +60,14 @@ fn query_unescape(s: &str) -> Option<String> {
 /// `&`, pairs holding `;` or a bad escape dropped.
 fn first_values(query: &str) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty() && !p.contains(';')) {
+    for pair in query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.contains(';'))
+    {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(k), Some(v)) = (query_unescape(k), query_unescape(v)) else { continue };
+        let (Some(k), Some(v)) = (query_unescape(k), query_unescape(v)) else {
+            continue;
+        };
         if !out.iter().any(|(seen, _)| *seen == k) {
             out.push((k, v));
         }
@@ -99,8 +104,14 @@ fn go_error(msg: &str) -> Response {
     (
         StatusCode::INTERNAL_SERVER_ERROR,
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
-            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            ),
         ],
         format!("{msg}\n"),
     )
@@ -113,7 +124,13 @@ pub fn events_response(store: &EventStore, name: &str, query: &str) -> Response 
     let (req, stream) = parse_event_request(name, query);
     if !stream {
         let body = to_go_json(&store.query(&req));
-        return ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body)
+        return (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
             .into_response();
     }
     if !req.start_time.is_zero() || !req.end_time.is_zero() {
@@ -157,12 +174,20 @@ async fn root(State(store): State<Arc<EventStore>>, RawQuery(q): RawQuery) -> Re
     events_response(&store, "/", q.as_deref().unwrap_or(""))
 }
 
-/// Routes for nesting under `/api/<version>/events` (any method, as cAdvisor).
-pub fn router<S>(store: Arc<EventStore>) -> Router<S> {
-    Router::new()
-        .route("/", any(root))
-        .route("/{*rest}", any(with_name))
-        .with_state(store)
+/// API versions that serve events.
+pub const VERSIONS: [&str; 3] = ["v1.3", "v2.0", "v2.1"];
+
+/// `/api/<version>/events[/<name>]` for every version that has events (any method, as cAdvisor);
+/// merge into the API router (or nest the result under `--url_base_prefix`).
+pub fn routes<S>(store: Arc<EventStore>) -> Router<S> {
+    let mut r = Router::new();
+    for v in VERSIONS {
+        r = r
+            .route(&format!("/api/{v}/events"), any(root))
+            .route(&format!("/api/{v}/events/"), any(root))
+            .route(&format!("/api/{v}/events/{{*rest}}"), any(with_name));
+    }
+    r.with_state(store)
 }
 
 #[cfg(test)]
@@ -176,7 +201,13 @@ mod tests {
     #[test]
     fn defaults_and_first_occurrence_wins() {
         let (r, stream) = parse_event_request("/a", "");
-        assert_eq!(r, EventRequest { name: "/a".into(), ..Default::default() });
+        assert_eq!(
+            r,
+            EventRequest {
+                name: "/a".into(),
+                ..Default::default()
+            }
+        );
         assert!(r.types.is_empty() && r.max_events == 10 && !stream);
         let (r, stream) = parse_event_request(
             "/",
@@ -185,9 +216,13 @@ mod tests {
         );
         assert!(stream);
         assert_eq!(r.types, [EventType::Oom, C]);
-        assert_eq!(r.max_events, 10, "first value unparsable → default, later ones ignored");
+        assert_eq!(
+            r.max_events, 10,
+            "first value unparsable → default, later ones ignored"
+        );
         assert!(!r.include_subcontainers, "`yes` is no Go bool");
-        let (r, _) = parse_event_request("/", "all_events=true&creation_events=false&max_events=-1");
+        let (r, _) =
+            parse_event_request("/", "all_events=true&creation_events=false&max_events=-1");
         assert_eq!(r.types.len(), 4, "all_events overrides");
         assert_eq!(r.max_events, -1);
     }
@@ -199,11 +234,17 @@ mod tests {
             "start_time=2026-11-22T18:16:46.141868649Z&end_time=1700000000\
              &subcontainers=%zz&oom_kill_events=t;x",
         );
-        assert_eq!(r.start_time, Timestamp::parse_rfc3339("2026-11-22T18:16:46.141868649Z").expect("ts"));
+        assert_eq!(
+            r.start_time,
+            Timestamp::parse_rfc3339("2026-11-22T18:16:46.141868649Z").expect("ts")
+        );
         assert!(r.end_time.is_zero(), "unix seconds are not accepted");
         assert!(!r.include_subcontainers && r.types.is_empty());
         let (r, _) = parse_event_request("/", "start_time=2026-11-22T19%3A16%3A46%2B01%3A00");
-        assert_eq!(r.start_time, Timestamp::parse_rfc3339("2026-11-22T18:16:46Z").expect("ts"));
+        assert_eq!(
+            r.start_time,
+            Timestamp::parse_rfc3339("2026-11-22T18:16:46Z").expect("ts")
+        );
         assert_eq!(container_name("docker/../a//b/"), "/a/b");
         assert_eq!(container_name(""), "/");
     }
@@ -213,7 +254,8 @@ mod tests {
         s.add(Event {
             container_name: "/docker/<x>".into(),
             // The deletion line of cAdvisor v0.36's stream example (HEAD adds the exit code).
-            timestamp: Timestamp::parse_rfc3339("2026-11-22T18:16:48.359873517Z").unwrap_or_default(),
+            timestamp: Timestamp::parse_rfc3339("2026-11-22T18:16:48.359873517Z")
+                .unwrap_or_default(),
             event_type: EventType::ContainerDeletion,
             event_data: EventData {
                 container_deletion: Some(ContainerDeletionEventData { exit_code: 0 }),
@@ -224,7 +266,9 @@ mod tests {
     }
 
     async fn body(r: Response) -> String {
-        let b = axum::body::to_bytes(r.into_body(), 1 << 20).await.expect("body");
+        let b = axum::body::to_bytes(r.into_body(), 1 << 20)
+            .await
+            .expect("body");
         String::from_utf8(b.to_vec()).expect("utf8")
     }
 
@@ -246,7 +290,10 @@ mod tests {
         let s = store_with_events();
         let r = events_response(&s, "/", "stream=true&start_time=2026-11-22T18:16:46Z");
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(r.headers()[header::CONTENT_TYPE], "text/plain; charset=utf-8");
+        assert_eq!(
+            r.headers()[header::CONTENT_TYPE],
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(r.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
         assert_eq!(
             body(r).await,
@@ -275,7 +322,10 @@ mod tests {
             b"{\"container_name\":\"/a\",\"timestamp\":\"1970-01-01T00:00:00Z\",\"event_type\":\"containerCreation\",\"event_data\":{}}\n"
         );
         let second = chunks.next().await.expect("chunk").expect("ok");
-        assert!(second.ends_with(b"\"event_data\":{}}\n") && second.starts_with(b"{\"container_name\":\"/a\""));
+        assert!(
+            second.ends_with(b"\"event_data\":{}}\n")
+                && second.starts_with(b"{\"container_name\":\"/a\"")
+        );
         drop(chunks);
         s.add(Event::default());
         assert_eq!(s.watch_count(), 0, "a disconnected client's watch is gone");

@@ -85,7 +85,11 @@ pub fn start(
     };
     for (hierarchy, root) in mounts {
         let t = w.trees.len();
-        w.trees.push(Tree { hierarchy, root: root.clone(), known: HashMap::new() });
+        w.trees.push(Tree {
+            hierarchy,
+            root: root.clone(),
+            known: HashMap::new(),
+        });
         match w.watch(t, "/") {
             Ok(_) => {}
             Err(source) => return Err(InotifyError::WatchRoot { path: root, source }),
@@ -98,7 +102,10 @@ pub fn start(
         .name("inotify-cgroups".into())
         .spawn(move || w.run(&stop2))
         .map_err(InotifyError::Spawn)?;
-    Ok(InotifyHandle { stop, thread: Some(thread) })
+    Ok(InotifyHandle {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 /// One watched hierarchy: its mount and the directories known below it (name → inode).
@@ -121,7 +128,11 @@ struct Watcher {
 
 /// `parent` + `/` + `child` as a container name.
 fn child_name(parent: &str, child: &str) -> String {
-    if parent == "/" { format!("/{child}") } else { format!("{parent}/{child}") }
+    if parent == "/" {
+        format!("/{child}")
+    } else {
+        format!("{parent}/{child}")
+    }
 }
 
 fn is_mount_unit(name: &str) -> bool {
@@ -139,14 +150,21 @@ impl Watcher {
         let mut buf = vec![0u8; 64 * 1024];
         let fd = self.inotify.as_raw_fd();
         while !stop.load(Ordering::Relaxed) && !self.closed {
-            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd for the duration of the call.
             let n = unsafe { libc::poll(&mut pfd, 1, POLL_TIMEOUT_MS) };
             if n <= 0 {
                 continue;
             }
             // Copy the batch out so the handlers may borrow `self` mutably.
-            let batch: Vec<(i32, EventMask, Option<String>)> = match self.inotify.read_events(&mut buf) {
+            let batch: Vec<(i32, EventMask, Option<String>)> = match self
+                .inotify
+                .read_events(&mut buf)
+            {
                 Ok(events) => events
                     .map(|e| {
                         let name = e.name.map(|n: &OsStr| n.to_string_lossy().into_owned());
@@ -156,7 +174,9 @@ impl Watcher {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => {
                     warn!(error = %e, "reading inotify events failed; cgroups are found by rescan only");
-                    self.send(SourceEvent::RescanNeeded { reason: "inotify read failed" });
+                    self.send(SourceEvent::RescanNeeded {
+                        reason: "inotify read failed",
+                    });
                     return;
                 }
             };
@@ -170,15 +190,21 @@ impl Watcher {
         if mask.contains(EventMask::Q_OVERFLOW) {
             warn!("inotify queue overflowed; resynchronising and asking for a rescan");
             self.resync();
-            self.send(SourceEvent::RescanNeeded { reason: "inotify queue overflow" });
+            self.send(SourceEvent::RescanNeeded {
+                reason: "inotify queue overflow",
+            });
             return;
         }
         if mask.contains(EventMask::IGNORED) {
             self.by_wd.remove(&wd);
             return;
         }
-        let (Some(name), true) = (name, mask.contains(EventMask::ISDIR)) else { return };
-        let Some((t, parent)) = self.by_wd.get(&wd).cloned() else { return };
+        let (Some(name), true) = (name, mask.contains(EventMask::ISDIR)) else {
+            return;
+        };
+        let Some((t, parent)) = self.by_wd.get(&wd).cloned() else {
+            return;
+        };
         if is_mount_unit(&name) {
             return;
         }
@@ -197,7 +223,9 @@ impl Watcher {
             return;
         }
         let path = self.trees[t].path_of(name);
-        let ino = std::fs::symlink_metadata(&path).map(|m| m.ino()).unwrap_or(0);
+        let ino = std::fs::symlink_metadata(&path)
+            .map(|m| m.ino())
+            .unwrap_or(0);
         self.trees[t].known.insert(name.to_string(), ino);
         if emit {
             let hierarchy = self.trees[t].hierarchy.clone();
@@ -227,18 +255,26 @@ impl Watcher {
         for (n, ino) in gone {
             self.trees[t].known.remove(&n);
             let hierarchy = self.trees[t].hierarchy.clone();
-            self.send(SourceEvent::CgroupRemoved { hierarchy, name: n, id: ino, at: SystemTime::now() });
+            self.send(SourceEvent::CgroupRemoved {
+                hierarchy,
+                name: n,
+                id: ino,
+                at: SystemTime::now(),
+            });
         }
         if moved {
             // The watches stay on the moved inodes; forget their old names (a MOVED_TO re-adds them).
-            self.by_wd.retain(|_, (tt, n)| !(*tt == t && (n == name || n.starts_with(&prefix))));
+            self.by_wd
+                .retain(|_, (tt, n)| !(*tt == t && (n == name || n.starts_with(&prefix))));
         }
     }
 
     /// Adds every sub-directory of `name` (recursively), reporting each new one when `emit`.
     fn walk(&mut self, t: usize, name: &str, emit: bool) {
         let path = self.trees[t].path_of(name);
-        let Ok(rd) = std::fs::read_dir(&path) else { return };
+        let Ok(rd) = std::fs::read_dir(&path) else {
+            return;
+        };
         let subdirs: Vec<String> = rd
             .filter_map(Result::ok)
             .filter(|e| e.file_type().is_ok_and(|ft| ft.is_dir()))
@@ -255,7 +291,8 @@ impl Watcher {
         let mask = WatchMask::CREATE | WatchMask::DELETE | WatchMask::MOVE;
         match self.inotify.watches().add(&path, mask) {
             Ok(wd) => {
-                self.by_wd.insert(wd.get_watch_descriptor_id(), (t, name.to_string()));
+                self.by_wd
+                    .insert(wd.get_watch_descriptor_id(), (t, name.to_string()));
                 Ok(())
             }
             Err(e) => {
@@ -280,7 +317,9 @@ impl Watcher {
             "inotify watch limit reached (fs.inotify.max_user_watches): cgroups below unwatched \
              directories are found by the periodic rescan only"
         );
-        self.send(SourceEvent::RescanNeeded { reason: "inotify watch limit reached" });
+        self.send(SourceEvent::RescanNeeded {
+            reason: "inotify watch limit reached",
+        });
     }
 
     /// After a queue overflow: reconcile the known sets with the file system, reporting differences.
@@ -339,8 +378,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::create_dir(dir.path().join("existing")).expect("mkdir");
         let (tx, mut rx) = mpsc::channel(64);
-        let h = start(vec![(Hierarchy::V1("memory".into()), dir.path().to_path_buf())], tx)
-            .expect("start");
+        let h = start(
+            vec![(Hierarchy::V1("memory".into()), dir.path().to_path_buf())],
+            tx,
+        )
+        .expect("start");
         std::fs::create_dir_all(dir.path().join("a/b/c")).expect("mkdir -p");
         std::fs::create_dir(dir.path().join("x.mount")).expect("mkdir");
         let mut got = names(&recv_all(&mut rx, 3));
@@ -361,9 +403,12 @@ mod tests {
     #[test]
     fn missing_root_is_an_error_naming_the_path() {
         let (tx, _rx) = mpsc::channel(1);
-        let err = start(vec![(Hierarchy::Unified, PathBuf::from("/nonexistent-hierarchy"))], tx)
-            .err()
-            .expect("error");
+        let err = start(
+            vec![(Hierarchy::Unified, PathBuf::from("/nonexistent-hierarchy"))],
+            tx,
+        )
+        .err()
+        .expect("error");
         assert!(err.to_string().contains("/nonexistent-hierarchy"), "{err}");
     }
 }

@@ -107,14 +107,32 @@ pub fn parse_oom_kill_line(message: &str) -> Option<OomKillLine<'_>> {
     const START: &str = "oom-kill:constraint=";
     let begin = message.find(START)? + START.len();
     let mut rest = &message[begin..];
-    let keys = [",uid=", ",pid=", ",task=", ",task_memcg=", ",oom_memcg=", ",mems_allowed=", ",cpuset=", ",nodemask="];
+    let keys = [
+        ",uid=",
+        ",pid=",
+        ",task=",
+        ",task_memcg=",
+        ",oom_memcg=",
+        ",mems_allowed=",
+        ",cpuset=",
+        ",nodemask=",
+    ];
     let mut vals = [""; 8];
     for (i, key) in keys.iter().enumerate() {
         let at = rest.rfind(key)?;
         vals[i] = &rest[at + key.len()..];
         rest = &rest[..at];
     }
-    let [uid, pid, task, task_memcg, oom_memcg, mems_allowed, cpuset, nodemask] = vals;
+    let [
+        uid,
+        pid,
+        task,
+        task_memcg,
+        oom_memcg,
+        mems_allowed,
+        cpuset,
+        nodemask,
+    ] = vals;
     Some(OomKillLine {
         constraint: rest,
         nodemask,
@@ -141,9 +159,15 @@ fn parse_task_in_line(message: &str) -> Option<(&str, &str)> {
 fn parse_killed_process_line(message: &str) -> Option<(u32, &str)> {
     for (i, _) in message.match_indices("Killed process ") {
         let rest = &message[i + "Killed process ".len()..];
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        let Some(after) = rest[digits..].strip_prefix(" (") else { continue };
-        let Some(close) = after.rfind(')') else { continue };
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let Some(after) = rest[digits..].strip_prefix(" (") else {
+            continue;
+        };
+        let Some(close) = after.rfind(')') else {
+            continue;
+        };
         if digits == 0 || close == 0 {
             continue;
         }
@@ -231,7 +255,10 @@ pub fn start(
     tx: mpsc::Sender<OomInstance>,
 ) -> Result<KmsgHandle, KmsgError> {
     let path = dev.join("kmsg");
-    let open_err = |source| KmsgError::Open { path: path.clone(), source };
+    let open_err = |source| KmsgError::Open {
+        path: path.clone(),
+        source,
+    };
     let mut file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags_nonblock()
@@ -246,7 +273,10 @@ pub fn start(
         .name("kmsg-oom".into())
         .spawn(move || read_loop(file, &path, &stop2, &tx))
         .map_err(KmsgError::Spawn)?;
-    Ok(KmsgHandle { stop, thread: Some(thread) })
+    Ok(KmsgHandle {
+        stop,
+        thread: Some(thread),
+    })
 }
 
 trait NonBlock {
@@ -262,15 +292,23 @@ impl NonBlock for std::fs::OpenOptions {
 
 /// Wall-clock time of boot, for turning kmsg's microseconds-since-boot into timestamps.
 fn boot_time() -> SystemTime {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: valid out-pointer; CLOCK_MONOTONIC is what printk timestamps follow (no suspend time).
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     let since_boot = if rc == 0 {
-        Duration::new(ts.tv_sec.max(0) as u64, ts.tv_nsec.clamp(0, 999_999_999) as u32)
+        Duration::new(
+            ts.tv_sec.max(0) as u64,
+            ts.tv_nsec.clamp(0, 999_999_999) as u32,
+        )
     } else {
         Duration::ZERO
     };
-    SystemTime::now().checked_sub(since_boot).unwrap_or(SystemTime::UNIX_EPOCH)
+    SystemTime::now()
+        .checked_sub(since_boot)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
 fn read_loop(mut file: File, path: &Path, stop: &AtomicBool, tx: &mpsc::Sender<OomInstance>) {
@@ -283,18 +321,24 @@ fn read_loop(mut file: File, path: &Path, stop: &AtomicBool, tx: &mpsc::Sender<O
             Ok(0) => return,
             Ok(n) => {
                 let text = String::from_utf8_lossy(&buf[..n]);
-                let Some(rec) = parse_kmsg_record(&text) else { continue };
+                let Some(rec) = parse_kmsg_record(&text) else {
+                    continue;
+                };
                 let at = boot + Duration::from_micros(rec.usec);
-                if let Some(inst) = parser.feed(rec.message, at) {
-                    if tx.blocking_send(inst).is_err() {
-                        return;
-                    }
+                if let Some(inst) = parser.feed(rec.message, at)
+                    && tx.blocking_send(inst).is_err()
+                {
+                    return;
                 }
             }
             // Records overwritten before we read them: the next read continues after the gap.
             Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let mut pfd = libc::pollfd { fd: file.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                let mut pfd = libc::pollfd {
+                    fd: file.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
                 // SAFETY: one valid pollfd for the duration of the call.
                 unsafe { libc::poll(&mut pfd, 1, 200) };
             }
@@ -315,22 +359,30 @@ mod tests {
         SystemTime::UNIX_EPOCH + Duration::from_secs(s)
     }
 
-    // Kernel ≥ 5.0 sequence, captured with dmesg on kernel 6.18 (this project's CI machine), docker run
-    // --memory 32m ... dd bs=100M; container id shortened.
+    // Verbatim dmesg lines, kernel 6.18.44 (hybrid cgroup v1), `dd bs=100M` in a 32M v1 memory cgroup.
     #[test]
     fn kernel_6_18_oom_kill_line() {
         let mut p = OomParser::default();
-        assert_eq!(p.feed("dd invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0", t(1)), None);
-        assert_eq!(p.feed("memory: usage 32768kB, limit 32768kB, failcnt 13", t(1)), None);
+        let open = "dd invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0";
+        assert_eq!(p.feed(open, t(1)), None);
+        assert_eq!(
+            p.feed("Memory cgroup stats for /bpfadvisor-test-oom-6077:", t(1)),
+            None
+        );
         let got = p
-            .feed("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=9ad0e067,mems_allowed=0,oom_memcg=/docker/9ad0e067,task_memcg=/docker/9ad0e067,task=dd,pid=4242,uid=0", t(2))
+            .feed("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/bpfadvisor-test-oom-6077,task_memcg=/bpfadvisor-test-oom-6077,task=dd,pid=6083,uid=0", t(2))
             .expect("complete");
-        assert_eq!(got.container_name, "/docker/9ad0e067");
-        assert_eq!(got.victim_container_name, "/docker/9ad0e067");
-        assert_eq!((got.pid, got.process_name.as_str(), got.constraint.as_str()), (4242, "dd", "CONSTRAINT_MEMCG"));
+        assert_eq!(got.container_name, "/bpfadvisor-test-oom-6077");
+        assert_eq!(got.victim_container_name, "/bpfadvisor-test-oom-6077");
+        assert_eq!(
+            (got.pid, got.process_name.as_str(), got.constraint.as_str()),
+            (6083, "dd", "CONSTRAINT_MEMCG")
+        );
         assert_eq!(got.time_of_death, t(2));
-        // The following "Memory cgroup out of memory: Killed process" line must not emit a second one.
-        assert_eq!(p.feed("Memory cgroup out of memory: Killed process 4242 (dd) total-vm:103980kB", t(2)), None);
+        // The "Killed process" line that follows must not emit a second instance.
+        let killed = "Memory cgroup out of memory: Killed process 6083 (dd) total-vm:105376kB, anon-rss:32512kB, file-rss:1752kB, shmem-rss:0kB, UID:0 pgtables:108kB oom_score_adj:0";
+        assert_eq!(p.feed(killed, t(2)), None);
+        assert_eq!(parse_killed_process_line(killed), Some((6083, "dd")));
     }
 
     // Line from cAdvisor's utils/oomparser/oomparser_test.go (kubernetes pod, ids shortened).
@@ -339,17 +391,28 @@ mod tests {
         let l = parse_oom_kill_line("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=ef80,mems_allowed=0,oom_memcg=/kubepods/burstable/podfbdfe8e3,task_memcg=/kubepods/burstable/podfbdfe8e3/ef80,task=manager,pid=966,uid=0").expect("parse");
         assert_eq!(l.oom_memcg, "/kubepods/burstable/podfbdfe8e3");
         assert_eq!(l.task_memcg, "/kubepods/burstable/podfbdfe8e3/ef80");
-        assert_eq!((l.task, l.pid, l.uid, l.nodemask, l.cpuset), ("manager", 966, "0", "(null)", "ef80"));
+        assert_eq!(
+            (l.task, l.pid, l.uid, l.nodemask, l.cpuset),
+            ("manager", 966, "0", "(null)", "ef80")
+        );
     }
 
     #[test]
     fn task_names_with_commas_spaces_parens_quotes() {
         for name in ["Plex Media Server", "()", "\"with quotes\"", "a,pid=1"] {
-            let line = format!("oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/,task_memcg=/x,task={name},pid=7,uid=1000");
+            let line = format!(
+                "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/,task_memcg=/x,task={name},pid=7,uid=1000"
+            );
             let l = parse_oom_kill_line(&line).expect("parse");
             assert_eq!((l.task, l.pid), (name, 7), "{line}");
-            let legacy = format!("Killed process 19667 ({name}) total-vm:1460016kB, anon-rss:1414008kB, file-rss:4kB");
-            assert_eq!(parse_killed_process_line(&legacy), Some((19667, name)), "{legacy}");
+            let legacy = format!(
+                "Killed process 19667 ({name}) total-vm:1460016kB, anon-rss:1414008kB, file-rss:4kB"
+            );
+            assert_eq!(
+                parse_killed_process_line(&legacy),
+                Some((19667, name)),
+                "{legacy}"
+            );
         }
     }
 
@@ -357,13 +420,31 @@ mod tests {
     #[test]
     fn legacy_sequence() {
         let mut p = OomParser::default();
-        assert_eq!(p.feed("ruby invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0", t(1)), None);
-        assert_eq!(p.feed("Task in /mem2 killed as a result of limit of /mem3", t(1)), None);
+        assert_eq!(
+            p.feed(
+                "ruby invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0",
+                t(1)
+            ),
+            None
+        );
+        assert_eq!(
+            p.feed("Task in /mem2 killed as a result of limit of /mem3", t(1)),
+            None
+        );
         let got = p
             .feed("Killed process 19667 (evil-program2) total-vm:1460016kB, anon-rss:1414008kB, file-rss:4kB", t(3))
             .expect("complete");
-        assert_eq!((got.container_name.as_str(), got.victim_container_name.as_str()), ("/mem2", "/mem3"));
-        assert_eq!((got.pid, got.process_name.as_str(), got.constraint.as_str()), (19667, "evil-program2", ""));
+        assert_eq!(
+            (
+                got.container_name.as_str(),
+                got.victim_container_name.as_str()
+            ),
+            ("/mem2", "/mem3")
+        );
+        assert_eq!(
+            (got.pid, got.process_name.as_str(), got.constraint.as_str()),
+            (19667, "evil-program2", "")
+        );
         assert_eq!(got.time_of_death, t(3));
     }
 
@@ -372,16 +453,34 @@ mod tests {
         let mut p = OomParser::default();
         assert_eq!(p.feed("Killed process 1 (init)", t(1)), None);
         p.feed("x invoked oom-killer: gfp_mask=0x0", t(1));
-        let got = p.feed("Out of memory: Killed process 5 (java) total-vm:1kB", t(2)).expect("complete");
-        assert_eq!((got.container_name.as_str(), got.victim_container_name.as_str()), ("/", "/"));
+        let got = p
+            .feed("Out of memory: Killed process 5 (java) total-vm:1kB", t(2))
+            .expect("complete");
+        assert_eq!(
+            (
+                got.container_name.as_str(),
+                got.victim_container_name.as_str()
+            ),
+            ("/", "/")
+        );
         assert_eq!(clean_abs("a/../b/./c/"), "/b/c");
     }
 
     // Record format from Documentation/ABI/testing/dev-kmsg.
     #[test]
     fn kmsg_records() {
-        let r = parse_kmsg_record("6,1234,5678901,-;oom-kill:constraint=CONSTRAINT_MEMCG\n SUBSYSTEM=x\n").expect("record");
-        assert_eq!(r, KmsgRecord { seq: 1234, usec: 5_678_901, message: "oom-kill:constraint=CONSTRAINT_MEMCG" });
+        let r = parse_kmsg_record(
+            "6,1234,5678901,-;oom-kill:constraint=CONSTRAINT_MEMCG\n SUBSYSTEM=x\n",
+        )
+        .expect("record");
+        assert_eq!(
+            r,
+            KmsgRecord {
+                seq: 1234,
+                usec: 5_678_901,
+                message: "oom-kill:constraint=CONSTRAINT_MEMCG"
+            }
+        );
         assert_eq!(parse_kmsg_record("garbage"), None);
         assert_eq!(parse_kmsg_record("6,x,1,-;m"), None);
     }
@@ -389,7 +488,9 @@ mod tests {
     #[test]
     fn missing_kmsg_is_an_open_error_with_path() {
         let (tx, _rx) = mpsc::channel(1);
-        let err = start(Path::new("/nonexistent-dev"), KmsgStart::End, tx).err().expect("error");
+        let err = start(Path::new("/nonexistent-dev"), KmsgStart::End, tx)
+            .err()
+            .expect("error");
         assert!(err.to_string().contains("/nonexistent-dev/kmsg"), "{err}");
     }
 }

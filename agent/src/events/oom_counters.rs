@@ -74,7 +74,12 @@ impl OomCounters {
     /// `kmsg_grace`: `None` when no kernel log is read (increments are emitted at once), else the
     /// pairing window (a couple of housekeeping intervals).
     pub fn new(kmsg_grace: Option<Duration>) -> Self {
-        Self { last: HashMap::new(), grace: kmsg_grace, counts: VecDeque::new(), logged: VecDeque::new() }
+        Self {
+            last: HashMap::new(),
+            grace: kmsg_grace,
+            counts: VecDeque::new(),
+            logged: VecDeque::new(),
+        }
     }
 
     /// Reads `dir`'s counter and records increments since the last call for `name`. The first call for
@@ -115,7 +120,11 @@ impl OomCounters {
         let mut out = Vec::new();
         let mut unpaired = VecDeque::new();
         while let Some((name, at, seen)) = self.counts.pop_front() {
-            if let Some(i) = self.logged.iter().position(|(l, _)| l.container_name == name) {
+            if let Some(i) = self
+                .logged
+                .iter()
+                .position(|(l, _)| l.container_name == name)
+            {
                 if let Some((inst, _)) = self.logged.remove(i) {
                     out.push(inst.to_source_event());
                 }
@@ -133,7 +142,11 @@ impl OomCounters {
         }
         self.counts = unpaired;
         let grace = self.grace.unwrap_or_default();
-        while self.logged.front().is_some_and(|(_, seen)| now.duration_since(*seen) >= grace) {
+        while self
+            .logged
+            .front()
+            .is_some_and(|(_, seen)| now.duration_since(*seen) >= grace)
+        {
             if let Some((inst, _)) = self.logged.pop_front() {
                 out.push(inst.to_source_event());
             }
@@ -146,9 +159,9 @@ impl OomCounters {
 mod tests {
     use super::*;
 
-    // memory.oom_control, cgroup v1, kernel 6.18, a cgroup after one OOM kill.
+    // memory.oom_control, cgroup v1, kernel 6.18.44, a cgroup after one OOM kill (integration test).
     const V1: &str = "oom_kill_disable 0\nunder_oom 0\noom_kill 1\n";
-    // memory.events, cgroup v2, kernel 6.18.
+    // memory.events, cgroup v2: key order of Documentation/admin-guide/cgroup-v2.rst (kernel 6.x).
     const V2: &str = "low 0\nhigh 0\nmax 12\noom 2\noom_kill 2\noom_group_kill 0\n";
 
     #[test]
@@ -156,8 +169,14 @@ mod tests {
         assert_eq!(parse_oom_kill(V1), Ok(Some(1)));
         assert_eq!(parse_oom_kill(V2), Ok(Some(2)));
         // v1 before 4.13 had no counter.
-        assert_eq!(parse_oom_kill("oom_kill_disable 0\nunder_oom 0\n"), Ok(None));
-        assert_eq!(parse_oom_kill("oom_kill x\n"), Err("oom_kill x".to_string()));
+        assert_eq!(
+            parse_oom_kill("oom_kill_disable 0\nunder_oom 0\n"),
+            Ok(None)
+        );
+        assert_eq!(
+            parse_oom_kill("oom_kill x\n"),
+            Err("oom_kill x".to_string())
+        );
     }
 
     #[test]
@@ -168,7 +187,10 @@ mod tests {
         assert!(matches!(read_oom_kill(d.path()), Ok(Some(2))));
         std::fs::write(d.path().join("memory.oom_control"), "oom_kill ?\n").expect("write");
         let e = read_oom_kill(d.path()).expect_err("bad");
-        assert!(e.to_string().contains("memory.oom_control") && e.to_string().contains("oom_kill ?"), "{e}");
+        assert!(
+            e.to_string().contains("memory.oom_control") && e.to_string().contains("oom_kill ?"),
+            "{e}"
+        );
     }
 
     fn inst(name: &str, pid: u32) -> OomInstance {
@@ -191,7 +213,9 @@ mod tests {
         c.observe_count("/a", 5, SystemTime::UNIX_EPOCH, now);
         let evs = c.drain_at(now);
         assert_eq!(evs.len(), 2);
-        assert!(matches!(&evs[0], SourceEvent::OomKill { target: CgroupRef::Name(n), pid: 0, .. } if n == "/a"));
+        assert!(
+            matches!(&evs[0], SourceEvent::OomKill { target: CgroupRef::Name(n), pid: 0, .. } if n == "/a")
+        );
     }
 
     #[test]

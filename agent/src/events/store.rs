@@ -54,19 +54,24 @@ enum Key {
 }
 
 fn flag_items<'a>(flag: &'static str, s: &'a str) -> impl Iterator<Item = (Key, &'a str)> {
-    s.split(',').filter(|i| !i.is_empty()).filter_map(move |item| {
-        let mut parts = item.split('=');
-        let (Some(k), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
-            warn!(flag, item, "unknown event storage policy item; expected key=value");
-            return None;
-        };
-        let key = match (k, EventType::from_name(k)) {
-            ("default", _) => Key::Default,
-            (_, Some(t)) => Key::Type(t),
-            _ => Key::Other,
-        };
-        Some((key, v))
-    })
+    s.split(',')
+        .filter(|i| !i.is_empty())
+        .filter_map(move |item| {
+            let mut parts = item.split('=');
+            let (Some(k), Some(v), None) = (parts.next(), parts.next(), parts.next()) else {
+                warn!(
+                    flag,
+                    item, "unknown event storage policy item; expected key=value"
+                );
+                return None;
+            };
+            let key = match (k, EventType::from_name(k)) {
+                ("default", _) => Key::Default,
+                (_, Some(t)) => Key::Type(t),
+                _ => Key::Other,
+            };
+            Some((key, v))
+        })
 }
 
 impl StoragePolicy {
@@ -76,7 +81,11 @@ impl StoragePolicy {
         let mut p = Self::default();
         for (key, v) in flag_items("event_storage_age_limit", age) {
             let Ok(d) = parse_go_duration(v) else {
-                warn!(flag = "event_storage_age_limit", value = v, "invalid duration; item skipped");
+                warn!(
+                    flag = "event_storage_age_limit",
+                    value = v,
+                    "invalid duration; item skipped"
+                );
                 continue;
             };
             match key {
@@ -87,7 +96,11 @@ impl StoragePolicy {
         }
         for (key, v) in flag_items("event_storage_event_limit", count) {
             let Ok(n) = v.parse::<i64>() else {
-                warn!(flag = "event_storage_event_limit", value = v, "invalid count; item skipped");
+                warn!(
+                    flag = "event_storage_event_limit",
+                    value = v,
+                    "invalid count; item skipped"
+                );
                 continue;
             };
             match key {
@@ -100,11 +113,17 @@ impl StoragePolicy {
     }
 
     fn max_age(&self, t: EventType) -> Duration {
-        self.per_type_max_age.get(&t).copied().unwrap_or(self.default_max_age)
+        self.per_type_max_age
+            .get(&t)
+            .copied()
+            .unwrap_or(self.default_max_age)
     }
 
     fn max_count(&self, t: EventType) -> i64 {
-        self.per_type_max_count.get(&t).copied().unwrap_or(self.default_max_count)
+        self.per_type_max_count
+            .get(&t)
+            .copied()
+            .unwrap_or(self.default_max_count)
     }
 }
 
@@ -148,7 +167,9 @@ impl EventRequest {
         }
         self.include_subcontainers
             && (self.name == "/"
-                || name.strip_prefix(self.name.as_str()).is_some_and(|rest| rest.starts_with('/')))
+                || name
+                    .strip_prefix(self.name.as_str())
+                    .is_some_and(|rest| rest.starts_with('/')))
     }
 }
 
@@ -221,7 +242,10 @@ impl EventStore {
         buf.insert(at, e);
         if let Some(newest) = buf.back().map(|x| x.timestamp.as_unix_nanos()) {
             let evict_before = newest.saturating_sub(age);
-            while buf.front().is_some_and(|x| x.timestamp.as_unix_nanos() < evict_before) {
+            while buf
+                .front()
+                .is_some_and(|x| x.timestamp.as_unix_nanos() < evict_before)
+            {
                 buf.pop_front();
             }
         }
@@ -254,7 +278,11 @@ impl EventStore {
                     continue;
                 }
                 let lo = lo + newest(hi - lo, req.max_events);
-                out.extend(buf.range(lo..hi).filter(|e| req.matches_name(&e.container_name)).cloned());
+                out.extend(
+                    buf.range(lo..hi)
+                        .filter(|e| req.matches_name(&e.container_name))
+                        .cloned(),
+                );
             }
         }
         out.sort_by_key(|e| e.timestamp);
@@ -267,13 +295,20 @@ impl EventStore {
     pub fn watch(&self, req: EventRequest) -> EventWatch {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let dropped = Arc::new(AtomicU64::new(0));
-        lock(&self.watchers).push(Watcher { req, tx, dropped: dropped.clone() });
+        lock(&self.watchers).push(Watcher {
+            req,
+            tx,
+            dropped: dropped.clone(),
+        });
         EventWatch { rx, dropped }
     }
 
     /// Open watches (closed ones are pruned on the next event).
     pub fn watch_count(&self) -> usize {
-        lock(&self.watchers).iter().filter(|w| !w.tx.is_closed()).count()
+        lock(&self.watchers)
+            .iter()
+            .filter(|w| !w.tx.is_closed())
+            .count()
     }
 
     /// Events lost by lagging watchers since start.
@@ -326,7 +361,9 @@ mod tests {
     }
 
     fn secs(evs: &[Event]) -> Vec<i64> {
-        evs.iter().map(|e| e.timestamp.as_unix_nanos() / 1_000_000_000).collect()
+        evs.iter()
+            .map(|e| e.timestamp.as_unix_nanos() / 1_000_000_000)
+            .collect()
     }
 
     const C: EventType = EventType::ContainerCreation;
@@ -341,7 +378,11 @@ mod tests {
             "default=5,containerCreation=0,containerDeletion=x",
         );
         assert_eq!(p.max_age(EventType::Oom), Duration::from_secs(600));
-        assert_eq!(p.max_age(C), Duration::from_secs(3600), "`creation` is no event type");
+        assert_eq!(
+            p.max_age(C),
+            Duration::from_secs(3600),
+            "`creation` is no event type"
+        );
         assert_eq!(p.max_age(EventType::OomKill), Duration::from_secs(3600));
         assert_eq!((p.max_count(C), p.max_count(D)), (0, 5));
     }
@@ -352,7 +393,12 @@ mod tests {
         for i in [5, 1, 3, 2, 4] {
             s.add(ev("/a", C, i));
         }
-        let mut r = EventRequest { name: "/a".into(), types: vec![C], max_events: 2, ..Default::default() };
+        let mut r = EventRequest {
+            name: "/a".into(),
+            types: vec![C],
+            max_events: 2,
+            ..Default::default()
+        };
         assert_eq!(secs(&s.query(&r)), [4, 5]);
         r.start_time = ts(2);
         r.end_time = ts(4);
@@ -373,7 +419,12 @@ mod tests {
         s.add(ev("/a", C, 1));
         s.add(ev("/a", D, 2));
         s.add(ev("/b", C, 3));
-        let r = EventRequest { name: "/a".into(), types: vec![D, C], max_events: 10, ..Default::default() };
+        let r = EventRequest {
+            name: "/a".into(),
+            types: vec![D, C],
+            max_events: 10,
+            ..Default::default()
+        };
         assert_eq!(secs(&s.query(&r)), [1, 2]);
         // Newest 1 creation is /b's: /a gets only its deletion (cAdvisor's quirk).
         let r = EventRequest { max_events: 1, ..r };
@@ -394,7 +445,10 @@ mod tests {
                 include_subcontainers: sub,
                 ..Default::default()
             };
-            s.query(&r).into_iter().map(|e| e.container_name).collect::<Vec<_>>()
+            s.query(&r)
+                .into_iter()
+                .map(|e| e.container_name)
+                .collect::<Vec<_>>()
         };
         assert_eq!(q("/a", false), ["/a"]);
         assert_eq!(q("/a", true), ["/a", "/a/b"]);
@@ -404,16 +458,34 @@ mod tests {
 
     #[test]
     fn age_and_count_limits_per_type() {
-        let s = EventStore::new(StoragePolicy::from_flags("default=10s", "default=3,containerDeletion=0"));
+        let s = EventStore::new(StoragePolicy::from_flags(
+            "default=10s",
+            "default=3,containerDeletion=0",
+        ));
         for i in 0..5 {
             s.add(ev("/a", C, i));
         }
         s.add(ev("/a", D, 1));
-        let all = EventRequest { types: vec![C, D], max_events: 0, ..Default::default() };
-        let all = EventRequest { name: "/a".into(), ..all };
-        assert_eq!(secs(&s.query(&all)), [2, 3, 4], "count limit keeps newest; deletion not stored");
+        let all = EventRequest {
+            types: vec![C, D],
+            max_events: 0,
+            ..Default::default()
+        };
+        let all = EventRequest {
+            name: "/a".into(),
+            ..all
+        };
+        assert_eq!(
+            secs(&s.query(&all)),
+            [2, 3, 4],
+            "count limit keeps newest; deletion not stored"
+        );
         s.add(ev("/a", C, 13));
-        assert_eq!(secs(&s.query(&all)), [3, 4, 13], "older than newest-10s evicted");
+        assert_eq!(
+            secs(&s.query(&all)),
+            [3, 4, 13],
+            "older than newest-10s evicted"
+        );
         s.add(ev("/a", C, 30));
         assert_eq!(secs(&s.query(&all)), [30]);
     }
@@ -421,10 +493,19 @@ mod tests {
     #[tokio::test]
     async fn slow_watcher_loses_events_without_blocking_others() {
         let s = EventStore::new(StoragePolicy::default());
-        let req = EventRequest { name: "/".into(), types: vec![C], include_subcontainers: true, ..Default::default() };
+        let req = EventRequest {
+            name: "/".into(),
+            types: vec![C],
+            include_subcontainers: true,
+            ..Default::default()
+        };
         let slow = s.watch(req.clone());
         let mut fast = s.watch(req);
-        let mut other = s.watch(EventRequest { name: "/x".into(), types: vec![C], ..Default::default() });
+        let mut other = s.watch(EventRequest {
+            name: "/x".into(),
+            types: vec![C],
+            ..Default::default()
+        });
         let n = WATCH_BUFFER + 100;
         let mut got = 0;
         for i in 0..n {
