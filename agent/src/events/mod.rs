@@ -35,9 +35,19 @@ pub enum CgroupRef {
 pub enum SourceEvent {
     /// A cgroup directory appeared. `name` is the container name (path relative to the hierarchy root,
     /// starting with `/`).
-    CgroupCreated { hierarchy: Hierarchy, name: String, id: u64, at: SystemTime },
+    CgroupCreated {
+        hierarchy: Hierarchy,
+        name: String,
+        id: u64,
+        at: SystemTime,
+    },
     /// A cgroup directory was removed.
-    CgroupRemoved { hierarchy: Hierarchy, name: String, id: u64, at: SystemTime },
+    CgroupRemoved {
+        hierarchy: Hierarchy,
+        name: String,
+        id: u64,
+        at: SystemTime,
+    },
     /// The kernel's OOM killer chose a victim.
     OomKill {
         target: CgroupRef,
