@@ -379,7 +379,8 @@ impl StatMap {
         Self::default()
     }
 
-    pub fn insert(&mut self, key: &str, value: u64) {
+    pub fn insert(&mut self, key: impl AsRef<str>, value: u64) {
+        let key = key.as_ref();
         if let Some(i) = KNOWN_KEYS.iter().position(|k| *k == key) {
             self.known[i] = value;
             self.present |= 1 << i;
@@ -432,7 +433,7 @@ impl<K: AsRef<str>> FromIterator<(K, u64)> for StatMap {
     fn from_iter<I: IntoIterator<Item = (K, u64)>>(iter: I) -> Self {
         let mut m = StatMap::new();
         for (k, v) in iter {
-            m.insert(k.as_ref(), v);
+            m.insert(k, v);
         }
         m
     }
@@ -554,87 +555,30 @@ pub struct InterfaceStats {
     pub tx_dropped: u64,
 }
 
-/// Network section. Go embeds the first interface's counters inline (`json:",inline"`) in addition
-/// to `interfaces`; cAdvisor always sets it to `interfaces[0]`, so it is derived when serialising
-/// rather than stored twice. TCP/UDP tables are off by default, hence [`Sparse`].
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Network section. Go embeds the first interface inline, so its fields are repeated at the top
+/// level: set `interface` to `interfaces[0]` (or use [`NetworkStats::from_interfaces`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NetworkStats {
+    #[serde(flatten)]
+    pub interface: InterfaceStats,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<InterfaceStats>,
-    pub tcp: Sparse<TcpStat>,
-    pub tcp6: Sparse<TcpStat>,
-    pub udp: Sparse<UdpStat>,
-    pub udp6: Sparse<UdpStat>,
+    pub tcp: TcpStat,
+    pub tcp6: TcpStat,
+    pub udp: UdpStat,
+    pub udp6: UdpStat,
     pub tcp_advanced: Sparse<TcpAdvancedStat>,
 }
 
 impl NetworkStats {
+    /// Interfaces with the first one also inlined, as cAdvisor fills it.
     pub fn from_interfaces(interfaces: Vec<InterfaceStats>) -> Self {
         Self {
+            interface: interfaces.first().cloned().unwrap_or_default(),
             interfaces,
             ..Self::default()
         }
-    }
-
-    /// The inlined first interface (zeros when there is none).
-    pub fn first_interface(&self) -> &InterfaceStats {
-        self.interfaces
-            .first()
-            .unwrap_or_else(|| <InterfaceStats as super::sparse::Zero>::zero())
-    }
-}
-
-/// Go's wire layout of `NetworkStats`.
-#[derive(Serialize)]
-struct NetworkWire<'a> {
-    #[serde(flatten)]
-    first: &'a InterfaceStats,
-    #[serde(skip_serializing_if = "<[_]>::is_empty")]
-    interfaces: &'a [InterfaceStats],
-    tcp: &'a TcpStat,
-    tcp6: &'a TcpStat,
-    udp: &'a UdpStat,
-    udp6: &'a UdpStat,
-    tcp_advanced: &'a TcpAdvancedStat,
-}
-
-impl Serialize for NetworkStats {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        NetworkWire {
-            first: self.first_interface(),
-            interfaces: &self.interfaces,
-            tcp: &self.tcp,
-            tcp6: &self.tcp6,
-            udp: &self.udp,
-            udp6: &self.udp6,
-            tcp_advanced: &self.tcp_advanced,
-        }
-        .serialize(s)
-    }
-}
-
-impl<'de> Deserialize<'de> for NetworkStats {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        // The inline copy of the first interface is redundant; ignore it.
-        #[derive(Deserialize)]
-        #[serde(default)]
-        #[derive(Default)]
-        struct Wire {
-            interfaces: Option<Vec<InterfaceStats>>,
-            tcp: Sparse<TcpStat>,
-            tcp6: Sparse<TcpStat>,
-            udp: Sparse<UdpStat>,
-            udp6: Sparse<UdpStat>,
-            tcp_advanced: Sparse<TcpAdvancedStat>,
-        }
-        let w = Wire::deserialize(d)?;
-        Ok(NetworkStats {
-            interfaces: w.interfaces.unwrap_or_default(),
-            tcp: w.tcp,
-            tcp6: w.tcp6,
-            udp: w.udp,
-            udp6: w.udp6,
-            tcp_advanced: w.tcp_advanced,
-        })
     }
 }
 
@@ -1349,9 +1293,6 @@ impl Default for ContainerDeletionEventData {
 
 impl_zero!(
     DiskIoStats,
-    InterfaceStats,
-    TcpStat,
-    UdpStat,
     NetworkStats,
     TcpAdvancedStat,
     LoadStats,

@@ -267,8 +267,8 @@ impl NetworkStats {
     fn interfaces_and_tcp(n: &v1::NetworkStats) -> Self {
         Self {
             interfaces: n.interfaces.clone(),
-            tcp: (*n.tcp).clone(),
-            tcp6: (*n.tcp6).clone(),
+            tcp: n.tcp.clone(),
+            tcp6: n.tcp6.clone(),
             ..Default::default()
         }
     }
