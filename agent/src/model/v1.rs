@@ -1541,6 +1541,19 @@ mod tests {
     }
 
     #[test]
+    fn container_info_request_defaults_like_go() {
+        let r: ContainerInfoRequest = serde_json::from_str("{}").expect("empty");
+        assert_eq!(r, ContainerInfoRequest::default());
+        assert_eq!(r.num_stats, 60);
+        let r: ContainerInfoRequest =
+            serde_json::from_str(r#"{"num_stats":0,"start":"2026-11-22T18:16:29Z","end":null}"#)
+                .expect("body");
+        assert_eq!(r.num_stats, 0);
+        assert_eq!(r.start.as_unix_nanos(), 1_795_371_389_000_000_000);
+        assert!(r.end.is_zero());
+    }
+
+    #[test]
     fn non_finite_floats_become_zero() {
         let psi = PSIData {
             total: 1,
