@@ -17,6 +17,7 @@ fn config(host: &str) -> RuntimeConfig {
     RuntimeConfig {
         docker_endpoint: host.to_string(),
         podman_endpoint: String::new(),
+        containerd_endpoint: String::new(),
         env_whitelist: vec!["BPFA_".into()],
         request_timeout: Duration::from_secs(5),
         max_backoff: Duration::from_millis(500),

@@ -513,7 +513,12 @@ impl Client {
                     };
                     if let Some(meta) = update {
                         let targets = if meta.is_none() { names.remove(&id) } else { names.get(&id).cloned() };
-                        for name in targets.into_iter().flatten() {
+                        // A bare id unknown to Docker may be containerd's: only say "nobody" for
+                        // names that are Docker's (or Podman's) by their spelling.
+                        let targets = targets.into_iter().flatten().filter(|n| {
+                            meta.is_some() || id::classify(n).is_some_and(|c| c.kind != RuntimeKind::Unresolved)
+                        });
+                        for name in targets {
                             if tx.send(MetadataUpdate { name, meta: meta.clone() }).await.is_err() {
                                 return Stop::Shutdown;
                             }

@@ -186,6 +186,7 @@ pub struct RuntimeHandle {
     status: Arc<StatusBoard>,
     docker: Option<mpsc::UnboundedSender<String>>,
     podman: Option<mpsc::UnboundedSender<String>>,
+    containerd: Option<mpsc::UnboundedSender<String>>,
 }
 
 /// Spawns one task per configured runtime on the current tokio runtime and returns at once. Must be
@@ -211,11 +212,25 @@ pub fn start(cfg: RuntimeConfig, tx: mpsc::Sender<MetadataUpdate>) -> RuntimeHan
     };
     let docker = spawn(RuntimeKind::Docker, &cfg.docker_endpoint);
     let podman = spawn(RuntimeKind::Podman, &cfg.podman_endpoint);
+    let containerd = (!cfg.containerd_endpoint.is_empty()).then(|| {
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let client = containerd::Client {
+            endpoint: cfg.containerd_endpoint.clone(),
+            namespace: cfg.containerd_namespace.clone(),
+            env_whitelist: cfg.env_whitelist.clone(),
+            request_timeout: cfg.request_timeout,
+            max_backoff: cfg.max_backoff,
+        };
+        status.register(RuntimeKind::Containerd, &cfg.containerd_endpoint);
+        tokio::spawn(client.run(cache.clone(), status.clone(), req_rx, tx.clone()));
+        req_tx
+    });
     RuntimeHandle {
         cache,
         status,
         docker,
         podman,
+        containerd,
     }
 }
 
@@ -230,16 +245,19 @@ impl RuntimeHandle {
     /// owning runtime answers (at once when cached), and again whenever the runtime reports a change.
     pub fn request(&self, name: &str) {
         let Some(c) = id::classify(name) else { return };
-        let to = match c.kind {
-            RuntimeKind::Docker => &self.docker,
-            RuntimeKind::Podman => &self.podman,
-            // Bare ids below kubepods were Docker's (dockershim) before they were containerd's.
-            RuntimeKind::Unresolved => &self.docker,
-            RuntimeKind::Containerd | RuntimeKind::Crio | RuntimeKind::Systemd => &None,
+        let to: [&Option<_>; 2] = match c.kind {
+            RuntimeKind::Docker => [&self.docker, &None],
+            RuntimeKind::Podman => [&self.podman, &None],
+            RuntimeKind::Containerd => [&self.containerd, &None],
+            // A bare id (kubepods with the cgroupfs driver, `/k8s.io/<id>`) is Docker's (dockershim)
+            // or containerd's: ask both, the one that knows it answers.
+            RuntimeKind::Unresolved => [&self.docker, &self.containerd],
+            // CRI-O has no client yet; systemd units carry no metadata.
+            RuntimeKind::Crio | RuntimeKind::Systemd => [&None, &None],
         };
-        if let Some(to) = to {
+        for tx in to.into_iter().flatten() {
             // Fails only when the runtime task has ended (runtime shut down): nothing to fetch then.
-            let _ = to.send(name.to_string());
+            let _ = tx.send(name.to_string());
         }
     }
 
@@ -259,6 +277,7 @@ impl RuntimeHandle {
             status: Arc::new(StatusBoard::default()),
             docker: None,
             podman: None,
+            containerd: None,
         }
     }
 }
