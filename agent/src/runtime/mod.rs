@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::model::v1;
 use cache::{MetadataCache, StatusBoard};
 
 /// Who owns a container cgroup.
@@ -87,6 +88,30 @@ pub struct KubeNames<'a> {
 }
 
 impl ContainerMetadata {
+    /// cAdvisor's `ContainerReference` for the cgroup `name`.
+    pub fn reference(&self, name: &str) -> v1::ContainerReference {
+        v1::ContainerReference {
+            id: self.id.clone(),
+            name: name.to_string(),
+            aliases: self.aliases.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// Overlays what the runtime knows on a spec read from cgroup files, as cAdvisor's runtime handlers
+    /// do: labels, envs, image, and the runtime's creation/start times when it reports them.
+    pub fn apply_to_spec(&self, spec: &mut v1::ContainerSpec) {
+        spec.labels = self.labels.clone();
+        spec.envs = self.envs.clone();
+        spec.image = self.image.clone();
+        if let Some(t) = self.creation_time {
+            spec.creation_time = t.into();
+        }
+        if let Some(t) = self.start_time {
+            spec.start_time = t.into();
+        }
+    }
+
     /// The Kubernetes names, when the runtime labels carry them.
     pub fn kubernetes(&self) -> Option<KubeNames<'_>> {
         let get = |k: &str| self.labels.get(k).map(String::as_str);
@@ -343,6 +368,29 @@ mod tests {
             })
         );
         assert_eq!(meta("x", &[("app", "web")]).kubernetes(), None);
+    }
+
+    #[test]
+    fn reference_and_spec_overlay() {
+        let id = "a".repeat(64);
+        let mut m = meta(&id, &[("app", "web")]);
+        m.creation_time = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_161_067));
+        let name = format!("/docker/{id}");
+        let r = m.reference(&name);
+        assert_eq!(
+            (r.id.as_str(), r.name.as_str(), r.namespace.as_str()),
+            (&*id, &*name, "docker")
+        );
+        assert_eq!(r.aliases, vec!["web".to_string(), id.clone()]);
+        let mut spec = v1::ContainerSpec::default();
+        m.apply_to_spec(&mut spec);
+        assert_eq!(spec.image, "local/busybox:1");
+        assert_eq!(spec.labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(
+            spec.creation_time,
+            crate::model::json::Timestamp::from(m.creation_time.expect("set"))
+        );
+        assert_eq!(spec.start_time, crate::model::json::Timestamp::ZERO);
     }
 
     #[test]
