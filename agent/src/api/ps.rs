@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use procfs::FromBufRead;
 use procfs::FromRead;
 use procfs::process::{Stat, Status};
 use time::OffsetDateTime;
@@ -74,16 +73,21 @@ pub fn process_list(
         mem_total,
     };
     let users = read_users(&host.etc.join("passwd"));
-    let procs = procfs::process::all_processes_with_root(&host.proc).map_err(|e| {
-        PsError::Read {
-            path: host.proc.display().to_string(),
-            source: e,
-        }
+    let procs = std::fs::read_dir(&host.proc).map_err(|e| PsError::Read {
+        path: host.proc.display().to_string(),
+        source: e.into(),
     })?;
     let mut out = Vec::new();
-    for p in procs.flatten() {
+    for entry in procs.flatten() {
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid {
+            continue;
+        }
         // A process that exits mid-listing (or whose fd dir we cannot read) drops out, as in ps.
-        let Some(raw) = read_raw(p.path().as_path()) else {
+        let Some(raw) = read_raw(&entry.path()) else {
             continue;
         };
         if let Some(info) = process_info(&raw, name, &clock, &users) {

@@ -193,17 +193,26 @@ pub fn sample_limit(n: i64) -> Option<usize> {
 /// The v1 request body: absent/empty → defaults (`num_stats` 60); only the first JSON value is
 /// read, like Go's `json.Decoder.Decode`.
 pub fn parse_info_request(body: &[u8]) -> Result<ContainerInfoRequest, ApiError> {
-    // `null` leaves Go's struct untouched, hence the Option.
-    let mut it =
-        serde_json::Deserializer::from_slice(body).into_iter::<Option<ContainerInfoRequest>>();
-    match it.next() {
-        None | Some(Ok(None)) => Ok(ContainerInfoRequest::default()),
-        Some(Ok(Some(r))) => Ok(r),
-        Some(Err(e)) if e.is_eof() && body.iter().all(u8::is_ascii_whitespace) => {
-            Ok(ContainerInfoRequest::default())
-        }
-        Some(Err(e)) => Err(ApiError(format!("unable to decode the json value: {e}"))),
-    }
+    let decode_err = |e: &dyn std::fmt::Display| ApiError(format!("unable to decode the json value: {e}"));
+    let mut it = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
+    let value = match it.next() {
+        None => return Ok(ContainerInfoRequest::default()),
+        Some(Ok(v)) => v,
+        Some(Err(e)) => return Err(decode_err(&e)),
+    };
+    // Go leaves the struct untouched for `null` and refuses non-objects (serde would accept an
+    // array as a struct).
+    let kind = match &value {
+        serde_json::Value::Null => return Ok(ContainerInfoRequest::default()),
+        serde_json::Value::Object(_) => return serde_json::from_value(value).map_err(|e| decode_err(&e)),
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+    };
+    Err(decode_err(&format!(
+        "json: cannot unmarshal {kind} into Go value of type v1.ContainerInfoRequest"
+    )))
 }
 
 /// Go's `time.ParseDuration`; the error text is Go's. Negative durations clamp to zero (a refresh
@@ -418,7 +427,11 @@ mod tests {
             Timestamp::parse_rfc3339("2026-11-22T18:16:29Z").expect("ts")
         );
         assert!(r.end.is_zero());
-        for bad in [&b"{"[..], b"[1]", br#"{"num_stats":"x"}"#, b"\xff\xfe", br#"{"num_stats":1e99}"#] {
+        assert_eq!(
+            parse_info_request(b"[1]").expect_err("array").0,
+            "unable to decode the json value: json: cannot unmarshal array into Go value of type v1.ContainerInfoRequest"
+        );
+        for bad in [&b"{"[..], b"[1]", b"7", br#"{"num_stats":"x"}"#, b"\xff\xfe", br#"{"num_stats":1e99}"#] {
             let e = parse_info_request(bad).expect_err("bad");
             assert!(e.0.starts_with("unable to decode the json value: "), "{e}");
         }

@@ -133,11 +133,6 @@ pub(super) fn container_info(
             .map(|s| s.reference.clone())
             .collect(),
         spec: adjusted_spec(&c.spec, &snap.machine),
-        stats: c
-            .samples
-            .range(start, end, sample_limit(req.num_stats))
-            .iter()
-            .map(|s| (**s).clone())
-            .collect(),
+        stats: c.samples.range(start, end, sample_limit(req.num_stats)),
     }
 }

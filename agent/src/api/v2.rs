@@ -206,12 +206,8 @@ fn resolve(snap: &Snapshot, name: &str, opt: &RequestOptions) -> Result<Entries,
 }
 
 /// The newest `count` samples, oldest first.
-fn samples(c: &ContainerEntry, opt: &RequestOptions) -> Vec<v1::ContainerStats> {
-    c.samples
-        .range(None, None, opt.limit())
-        .iter()
-        .map(|s| (**s).clone())
-        .collect()
+fn samples(c: &ContainerEntry, opt: &RequestOptions) -> Vec<Arc<v1::ContainerStats>> {
+    c.samples.range(None, None, opt.limit())
 }
 
 fn v2_spec(snap: &Snapshot, c: &ContainerEntry) -> v2::ContainerSpec {
