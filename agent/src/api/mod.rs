@@ -172,10 +172,12 @@ fn request_types(version: &str) -> Option<&'static [&'static str]> {
 fn events(_snap: &Snapshot, args: &[&str], query: &str) -> Result<Response, ApiError> {
     let _name = container_name(args);
     // STUB until the event store is merged: cAdvisor's answer for an empty store (no history).
-    if request::query_get(query, "stream").is_some_and(|s| matches!(s.as_str(), "1" | "t" | "T" | "TRUE" | "true" | "True")) {
-        return Ok(Response::new(Body::from_stream(futures::stream::pending::<
-            Result<Bytes, std::convert::Infallible>,
-        >())));
+    if request::query_get(query, "stream")
+        .is_some_and(|s| matches!(s.as_str(), "1" | "t" | "T" | "TRUE" | "true" | "True"))
+    {
+        return Ok(Response::new(Body::from_stream(
+            futures::stream::pending::<Result<Bytes, std::convert::Infallible>>(),
+        )));
     }
     Ok(json(&Vec::<()>::new()))
 }
@@ -233,10 +235,7 @@ fn go_redirect(method: &Method, location: &str, status: StatusCode) -> Response 
     let loc = HeaderValue::from_str(location).unwrap_or_else(|_| HeaderValue::from_static("/"));
     if method == Method::GET || method == Method::HEAD {
         let reason = status.canonical_reason().unwrap_or("");
-        let body = format!(
-            "<a href=\"{}\">{reason}</a>.\n\n",
-            html_escape(location)
-        );
+        let body = format!("<a href=\"{}\">{reason}</a>.\n\n", html_escape(location));
         (
             status,
             [

@@ -176,16 +176,14 @@ pub fn process_info(
     }
     let s = &raw.stat;
     let hz = clock.hz.max(1);
-    let cpu_ticks = s.utime + s.stime;
-    let start_secs = clock.boot_time + s.starttime / hz;
+    let cpu_ticks = s.utime.saturating_add(s.stime);
+    let start_secs = clock.boot_time.saturating_add(s.starttime / hz);
     let elapsed = (clock.now.unix_timestamp().max(0) as u64).saturating_sub(start_secs);
     // procps: integer per-mille, printed with one decimal.
-    let pcpu = if elapsed > 0 {
-        (cpu_ticks * 1000 / hz) / elapsed
-    } else {
-        0
-    };
-    let rss = s.rss * clock.page_size;
+    let pcpu = (cpu_ticks.saturating_mul(1000) / hz)
+        .checked_div(elapsed)
+        .unwrap_or(0);
+    let rss = s.rss.saturating_mul(clock.page_size);
     let pmem = if clock.mem_total > 0 {
         (u128::from(rss) * 1000 / u128::from(clock.mem_total)) as u64
     } else {
@@ -294,7 +292,7 @@ mod tests {
 0::/docker/9ad0
 ";
     // Constructed: a pure cgroup v2 host with the systemd driver (only the unified line).
-    const CGROUP_V2: &str = "0::/system.slice/docker-9ad0.scope\n";
+    const CGROUP_V2: &str = "0::/kubepods.slice/docker-9ad0.scope\n";
 
     fn raw(cgroup: &str) -> RawProcess {
         RawProcess {
@@ -321,7 +319,7 @@ mod tests {
     fn cgroup_paths_like_cadvisor() {
         assert_eq!(cgroup_path(CGROUP_HYBRID), "/docker/9ad0");
         assert_eq!(cgroup_path(CGROUP_ROOT), "/");
-        assert_eq!(cgroup_path(CGROUP_V2), "/system.slice/docker-9ad0.scope");
+        assert_eq!(cgroup_path(CGROUP_V2), "/kubepods.slice/docker-9ad0.scope");
         assert_eq!(cgroup_path("3:cpu,cpuacct:/a\n"), "/a");
         assert_eq!(cgroup_path(""), "/");
         assert_eq!(cgroup_path("garbage"), "/");
@@ -329,7 +327,8 @@ mod tests {
 
     #[test]
     fn ps_columns() {
-        let users = parse_passwd("root:x:0:0:root:/root:/bin/bash\nsystemd-network:x:998:998::/:/x\n");
+        let users =
+            parse_passwd("root:x:0:0:root:/root:/bin/bash\nsystemd-network:x:998:998::/:/x\n");
         let p = process_info(&raw(CGROUP_HYBRID), "/docker/9ad0", &clock(), &users).expect("in");
         assert_eq!(p.user, "root");
         assert_eq!((p.pid, p.ppid), (1, 0));
@@ -362,7 +361,10 @@ mod tests {
         assert_eq!(cpu_time(0), "00:00:00");
         assert_eq!(cpu_time(3725), "01:02:05");
         assert_eq!(cpu_time(86400 * 2 + 1), "2-00:00:01");
-        assert_eq!(parse_btime("cpu 1 2\nbtime 1795370400\n"), Some(1_795_370_400));
+        assert_eq!(
+            parse_btime("cpu 1 2\nbtime 1795370400\n"),
+            Some(1_795_370_400)
+        );
         assert_eq!(parse_btime("cpu 1 2\n"), None);
     }
 }

@@ -193,7 +193,8 @@ pub fn sample_limit(n: i64) -> Option<usize> {
 /// The v1 request body: absent/empty → defaults (`num_stats` 60); only the first JSON value is
 /// read, like Go's `json.Decoder.Decode`.
 pub fn parse_info_request(body: &[u8]) -> Result<ContainerInfoRequest, ApiError> {
-    let decode_err = |e: &dyn std::fmt::Display| ApiError(format!("unable to decode the json value: {e}"));
+    let decode_err =
+        |e: &dyn std::fmt::Display| ApiError(format!("unable to decode the json value: {e}"));
     let mut it = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
     let value = match it.next() {
         None => return Ok(ContainerInfoRequest::default()),
@@ -204,7 +205,9 @@ pub fn parse_info_request(body: &[u8]) -> Result<ContainerInfoRequest, ApiError>
     // array as a struct).
     let kind = match &value {
         serde_json::Value::Null => return Ok(ContainerInfoRequest::default()),
-        serde_json::Value::Object(_) => return serde_json::from_value(value).map_err(|e| decode_err(&e)),
+        serde_json::Value::Object(_) => {
+            return serde_json::from_value(value).map_err(|e| decode_err(&e));
+        }
         serde_json::Value::Array(_) => "array",
         serde_json::Value::String(_) => "string",
         serde_json::Value::Number(_) => "number",
@@ -327,17 +330,17 @@ mod tests {
         );
         assert_eq!(split_api_path("/api/"), None);
         assert_eq!(split_api_path("/api//x"), None);
-        assert_eq!(split_api_path("/api//api/v1.0/machine"), Some(("v1.0", "machine", "")));
+        assert_eq!(
+            split_api_path("/api//api/v1.0/machine"),
+            Some(("v1.0", "machine", ""))
+        );
     }
 
     #[test]
     fn container_names_are_path_joined() {
         assert_eq!(container_name(&request_args("/")), "/");
         assert_eq!(container_name(&request_args("")), "/");
-        assert_eq!(
-            container_name(&request_args("/docker/abc/")),
-            "/docker/abc"
-        );
+        assert_eq!(container_name(&request_args("/docker/abc/")), "/docker/abc");
         assert_eq!(container_name(&request_args("/../../a/./b//c")), "/a/b/c");
         assert_eq!(request_args("/a/"), vec!["a", ""]);
         assert_eq!(request_args(""), Vec::<&str>::new());
@@ -358,9 +361,12 @@ mod tests {
 
     #[test]
     fn request_options_match_get_request_options() {
-        assert_eq!(RequestOptions::parse("").expect("ok"), RequestOptions::default());
-        let o = RequestOptions::parse("type=docker&count=-1&recursive=true&max_age=1m30s")
-            .expect("ok");
+        assert_eq!(
+            RequestOptions::parse("").expect("ok"),
+            RequestOptions::default()
+        );
+        let o =
+            RequestOptions::parse("type=docker&count=-1&recursive=true&max_age=1m30s").expect("ok");
         assert_eq!(o.id_type, IdType::Docker);
         assert_eq!(o.count, -1);
         assert!(o.recursive);
@@ -382,7 +388,9 @@ mod tests {
             r#"failed to parse 'max_age' option: time: invalid duration "zz""#
         );
         assert_eq!(
-            RequestOptions::parse("count=1000000000000").expect("ok").limit(),
+            RequestOptions::parse("count=1000000000000")
+                .expect("ok")
+                .limit(),
             Some(1_000_000_000_000)
         );
     }
@@ -417,10 +425,9 @@ mod tests {
         assert_eq!(d.num_stats, 60);
         assert_eq!(parse_info_request(b"  \n").expect("ws").num_stats, 60);
         assert_eq!(parse_info_request(b"null").expect("null").num_stats, 60);
-        let r = parse_info_request(
-            br#"{"num_stats":2,"start":"2026-11-22T18:16:29Z","x":1} trailing"#,
-        )
-        .expect("ok");
+        let r =
+            parse_info_request(br#"{"num_stats":2,"start":"2026-11-22T18:16:29Z","x":1} trailing"#)
+                .expect("ok");
         assert_eq!(r.num_stats, 2);
         assert_eq!(
             r.start,
@@ -431,7 +438,14 @@ mod tests {
             parse_info_request(b"[1]").expect_err("array").0,
             "unable to decode the json value: json: cannot unmarshal array into Go value of type v1.ContainerInfoRequest"
         );
-        for bad in [&b"{"[..], b"[1]", b"7", br#"{"num_stats":"x"}"#, b"\xff\xfe", br#"{"num_stats":1e99}"#] {
+        for bad in [
+            &b"{"[..],
+            b"[1]",
+            b"7",
+            br#"{"num_stats":"x"}"#,
+            b"\xff\xfe",
+            br#"{"num_stats":1e99}"#,
+        ] {
             let e = parse_info_request(bad).expect_err("bad");
             assert!(e.0.starts_with("unable to decode the json value: "), "{e}");
         }

@@ -105,12 +105,11 @@ pub(super) async fn handle(
             let cname = c.name().to_owned();
             let mem = snap.machine.memory_capacity;
             // Walking procfs is blocking I/O: keep it off the async workers.
-            let list = tokio::task::spawn_blocking(move || {
-                super::ps::process_list(&host, &cname, mem)
-            })
-            .await
-            .map_err(|e| ps_err(e.to_string()))?
-            .map_err(|e| ps_err(e.to_string()))?;
+            let list =
+                tokio::task::spawn_blocking(move || super::ps::process_list(&host, &cname, mem))
+                    .await
+                    .map_err(|e| ps_err(e.to_string()))?
+                    .map_err(|e| ps_err(e.to_string()))?;
             Ok(json(&list))
         }
         "appmetrics" => {

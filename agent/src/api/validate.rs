@@ -111,7 +111,10 @@ fn cgroup_setup(cgroups: &BTreeMap<String, bool>) -> (&'static str, String) {
 fn mount_setup(host: &HostPaths) -> (&'static str, String) {
     let shown = host_visible(&host.cgroup, &host.root);
     let Ok(dirs) = std::fs::read_dir(&host.cgroup) else {
-        return (UNKNOWN, format!("Could not list cgroup mounts at {shown}.\n"));
+        return (
+            UNKNOWN,
+            format!("Could not list cgroup mounts at {shown}.\n"),
+        );
     };
     let mut names: Vec<String> = dirs
         .flatten()
