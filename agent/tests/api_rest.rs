@@ -11,11 +11,14 @@ use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use bpfadvisor::api::{ApiContext, router};
 use bpfadvisor::events::SourceKind;
+use bpfadvisor::events::store::{EventStore, StoragePolicy};
 use bpfadvisor::host::HostPaths;
 use bpfadvisor::model::Sparse;
 use bpfadvisor::model::json::Timestamp;
 use bpfadvisor::model::machine::{MachineInfo, VersionInfo};
-use bpfadvisor::model::v1::{ContainerReference, ContainerSpec, ContainerStats, FsStats};
+use bpfadvisor::model::v1::{
+    ContainerReference, ContainerSpec, ContainerStats, Event, EventData, EventType, FsStats,
+};
 use bpfadvisor::query::{ContainerEntry, Query, Samples, Snapshot};
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -76,10 +79,6 @@ fn entry(
     tracked: bool,
     n: i64,
 ) -> (String, Arc<ContainerEntry>) {
-    let samples = Arc::new(Samples::new(Duration::from_secs(3600)));
-    for i in 0..n {
-        samples.push(sample(i, name == "/"));
-    }
     let mut spec = ContainerSpec {
         has_cpu: tracked,
         has_memory: tracked,
@@ -87,6 +86,10 @@ fn entry(
         ..Default::default()
     };
     spec.memory.limit = if name == "/docker" { 1 << 30 } else { 0 };
+    let samples = Arc::new(Samples::new(Duration::from_secs(3600), &spec));
+    for i in 0..n {
+        samples.push(sample(i, name == "/"));
+    }
     let e = ContainerEntry {
         reference: ContainerReference {
             id: id.into(),
@@ -154,6 +157,7 @@ fn app_with(f: Arc<Fake>, host: HostPaths, prefix: &str) -> Router {
         query: f,
         host,
         url_base_prefix: prefix.into(),
+        events: Arc::new(EventStore::new(StoragePolicy::default())),
     })
 }
 
@@ -628,8 +632,6 @@ async fn v2_simple_endpoints() {
             ok_json(&app, &format!("/api/{v}/appmetrics/")).await,
             serde_json::json!({"/": {}})
         );
-        let e = ok_json(&app, &format!("/api/{v}/events/")).await;
-        assert_eq!(e, serde_json::json!([]));
     }
     assert_error(
         &app,
@@ -840,4 +842,54 @@ async fn garbage_never_panics() {
             "{body}"
         );
     }
+}
+
+#[tokio::test]
+async fn events_are_routed_for_v13_and_v2() {
+    let store = Arc::new(EventStore::new(StoragePolicy::default()));
+    store.add(Event {
+        container_name: format!("/docker/{ID1}"),
+        timestamp: Timestamp::from_unix_nanos(BASE),
+        event_type: EventType::ContainerCreation,
+        event_data: EventData::default(),
+    });
+    let app = router(ApiContext {
+        query: fake(),
+        host: HostPaths::under("/nonexistent-bpfadvisor-root"),
+        url_base_prefix: String::new(),
+        events: store,
+    });
+    let want = format!(
+        r#"[{{"container_name":"/docker/{ID1}","timestamp":"2026-11-22T18:16:29Z","event_type":"containerCreation","event_data":{{}}}}]"#
+    );
+    for v in ["v1.3", "v2.0", "v2.1"] {
+        let r = get(
+            &app,
+            &format!("/api/{v}/events/docker?subcontainers=true&all_events=true"),
+        )
+        .await;
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (StatusCode::OK, want.as_str()),
+            "{v}"
+        );
+        assert_eq!(
+            ok_json(&app, &format!("/api/{v}/events/docker")).await,
+            serde_json::json!([])
+        );
+    }
+    assert_error(
+        &app,
+        "/api/v1.2/events/",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        r#"unknown request type "events""#,
+    )
+    .await;
+    assert_error(
+        &app,
+        "/api/v1.3/events/?stream=true&start_time=2026-11-22T18:16:29Z",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "for a call to watch, request.StartTime and request.EndTime must be uninitialized",
+    )
+    .await;
 }

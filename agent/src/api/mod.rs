@@ -1,9 +1,10 @@
 //! cAdvisor's REST API (v1.0–v1.3, v2.0, v2.1), `/healthz`, `/validate/`.
 //!
 //! One handler serves everything under `/api/`, splitting the path the way cAdvisor's regexp does and
-//! dispatching on (version, request type); answers are built from one [`Snapshot`] and serialised
+//! dispatching on (version, request type); answers are built from one `Snapshot` and serialised
 //! with Go's JSON rules. Nothing here reads registry state except through [`Query`].
 
+pub mod events;
 pub mod ps;
 pub mod request;
 mod v1;
@@ -13,17 +14,17 @@ mod validate;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde::Serialize;
 
+use crate::events::store::EventStore;
 use crate::host::HostPaths;
 use crate::model::json::to_go_json;
-use crate::query::{Query, Snapshot};
-use request::{ApiError, container_name, decode_path, go_quote, request_args, split_api_path};
+use crate::query::Query;
+use request::{container_name, decode_path, go_quote, request_args, split_api_path};
 
 /// What the API needs from the rest of the agent.
 #[derive(Clone)]
@@ -31,9 +32,11 @@ pub struct ApiContext {
     pub query: Arc<dyn Query>,
     /// Where `ps` and `storage` read the host's procfs and mount table.
     pub host: HostPaths,
-    /// `--url_base_prefix` (e.g. `/cadvisor`, or empty): the lead nests this router under it, and
-    /// redirects must name it.
+    /// `--url_base_prefix` (e.g. `/cadvisor`, or empty): the caller nests this router under it,
+    /// and redirects must name it.
     pub url_base_prefix: String,
+    /// Lifecycle and OOM events for the `events` request type.
+    pub events: Arc<EventStore>,
 }
 
 /// Largest v1 request body read (a `ContainerInfoRequest` is ~100 bytes).
@@ -169,17 +172,8 @@ fn request_types(version: &str) -> Option<&'static [&'static str]> {
 }
 
 /// `events` for every version that has it: the container name from the path and the raw query.
-fn events(_snap: &Snapshot, args: &[&str], query: &str) -> Result<Response, ApiError> {
-    let _name = container_name(args);
-    // STUB until the event store is merged: cAdvisor's answer for an empty store (no history).
-    if request::query_get(query, "stream")
-        .is_some_and(|s| matches!(s.as_str(), "1" | "t" | "T" | "TRUE" | "true" | "True"))
-    {
-        return Ok(Response::new(Body::from_stream(
-            futures::stream::pending::<Result<Bytes, std::convert::Infallible>>(),
-        )));
-    }
-    Ok(json(&Vec::<()>::new()))
+fn events(ctx: &ApiContext, args: &[&str], query: &str) -> Response {
+    events::events_response(&ctx.events, &container_name(args), query)
 }
 
 /// A successful answer: Go's `json.Marshal` bytes, `application/json`, no trailing newline.

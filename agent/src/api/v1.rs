@@ -89,7 +89,7 @@ pub(super) fn handle(
             Ok(json(&out))
         }
         "machine" => Ok(json(&*snap.machine)),
-        "events" => super::events(&snap, args, query),
+        "events" => Ok(super::events(ctx, args, query)),
         _ => Err(unknown_type(rtype)),
     }
 }

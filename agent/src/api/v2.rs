@@ -12,7 +12,6 @@ use super::v1::{adjusted_spec, subcontainers, unknown_type};
 use super::{ApiContext, json};
 use crate::fs::FsUsage;
 use crate::model::machine::Attributes;
-use crate::model::summary::SummaryTracker;
 use crate::model::v1::{self, MetricValBasic};
 use crate::model::v2;
 use crate::query::{AliasLookup, ContainerEntry, Snapshot};
@@ -86,7 +85,7 @@ pub(super) async fn handle(
             Ok(json(&out))
         }
         "storage" => storage(ctx, &snap, query),
-        "events" => super::events(&snap, args, query),
+        "events" => Ok(super::events(ctx, args, query)),
         "ps" => {
             // Single container, no recursion, no refresh: as cAdvisor's GetProcessList.
             let opt = RequestOptions {
@@ -222,19 +221,14 @@ fn v2_info(snap: &Snapshot, c: &ContainerEntry, opt: &RequestOptions) -> v2::Con
     }
 }
 
-/// Summary of the samples held for `c`.
-// Replays the retained samples until the registry keeps a running summary per container.
+/// The running summary the registry keeps for `c`.
 fn derived_stats(c: &ContainerEntry) -> Result<v2::DerivedStats, String> {
-    let mut t = SummaryTracker::for_spec(&c.spec).ok_or_else(|| {
+    c.samples.summary().ok_or_else(|| {
         format!(
             "derived stats not enabled for container {}",
             go_quote(c.name())
         )
-    })?;
-    for s in c.samples.range(None, None, None) {
-        t.add_stats(&s);
-    }
-    Ok(t.derived().clone())
+    })
 }
 
 /// `["<name>": <Operation>: <err>]`, one entry of cAdvisor's `partialFailure`.
