@@ -94,6 +94,20 @@ async fn api(State(ctx): State<Arc<ApiContext>>, req: Request) -> Response {
         return text(StatusCode::BAD_REQUEST, "400 Bad Request");
     };
     let query = req.uri().query().unwrap_or("").to_owned();
+    // Go's ServeMux answers a non-canonical path (`//`, `.`, `..`) with a redirect to its clean form.
+    let clean = request::canonical_path(&path);
+    if clean != path {
+        let mut loc = format!(
+            "{}{}",
+            ctx.url_base_prefix.trim_end_matches('/'),
+            request::escape_path(&clean)
+        );
+        if !query.is_empty() {
+            loc.push('?');
+            loc.push_str(&query);
+        }
+        return go_redirect(req.method(), &loc, StatusCode::MOVED_PERMANENTLY);
+    }
     if path == "/api/" {
         return go_error(
             StatusCode::BAD_REQUEST,

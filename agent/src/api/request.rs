@@ -66,6 +66,28 @@ pub fn clean_path(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
+/// Go's ServeMux `cleanPath`: `path.Clean`, keeping a trailing slash.
+pub fn canonical_path(p: &str) -> String {
+    let mut c = clean_path(p);
+    if p.ends_with('/') && c != "/" {
+        c.push('/');
+    }
+    c
+}
+
+/// Escapes a decoded path for a `Location` header, as Go's `url.URL.String` does.
+pub fn escape_path(p: &str) -> String {
+    let mut out = String::with_capacity(p.len());
+    for b in p.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~!$&'()*+,;=:@".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Percent-decodes a URL path as Go's `url.URL.Path` holds it; `None` for a malformed escape
 /// (Go's server then answers 400 before any handler runs).
 pub fn decode_path(raw: &str) -> Option<String> {
@@ -344,6 +366,10 @@ mod tests {
         assert_eq!(container_name(&request_args("/../../a/./b//c")), "/a/b/c");
         assert_eq!(request_args("/a/"), vec!["a", ""]);
         assert_eq!(request_args(""), Vec::<&str>::new());
+        assert_eq!(canonical_path("/api//v1.3/./x/../y/"), "/api/v1.3/y/");
+        assert_eq!(canonical_path("/api/"), "/api/");
+        assert_eq!(canonical_path("/api/v1.3"), "/api/v1.3");
+        assert_eq!(escape_path("/a b/é?#%"), "/a%20b/%C3%A9%3F%23%25");
     }
 
     #[test]
