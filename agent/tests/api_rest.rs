@@ -909,3 +909,45 @@ async fn events_are_routed_for_v13_and_v2() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn exact_bytes() {
+    let app = app();
+    let r = get(&app, "/api/v2.0/spec/user.slice").await;
+    assert_eq!(
+        r.body,
+        r#"{"/user.slice":{"creation_time":"0001-01-01T00:00:00Z","start_time":"0001-01-01T00:00:00Z","has_cpu":false,"cpu":{"limit":0,"max_limit":0},"has_memory":false,"memory":{},"has_hugetlb":false,"has_custom_metrics":false,"has_processes":false,"processes":{},"has_network":false,"has_filesystem":false,"has_diskio":false}}"#
+    );
+    let r = get(&app, "/api/v1.3/containers/user.slice").await;
+    assert_eq!(
+        r.body,
+        r#"{"name":"/user.slice","spec":{"creation_time":"0001-01-01T00:00:00Z","start_time":"0001-01-01T00:00:00Z","has_cpu":false,"cpu":{"limit":0,"max_limit":0},"has_memory":false,"memory":{},"has_hugetlb":false,"has_network":false,"has_processes":false,"processes":{},"has_filesystem":false,"has_diskio":false,"has_custom_metrics":false}}"#
+    );
+}
+
+#[tokio::test]
+async fn nested_under_url_base_prefix() {
+    let app = Router::new().nest(
+        "/cadvisor",
+        app_with(
+            fake(),
+            HostPaths::under("/nonexistent-bpfadvisor-root"),
+            "/cadvisor",
+        ),
+    );
+    let m = ok_json(&app, "/cadvisor/api/v1.3/machine").await;
+    assert_eq!(m["num_cores"], 2);
+    let r = get(&app, "/cadvisor/api").await;
+    assert_eq!(r.location, "/cadvisor/api/");
+    let r = get(&app, "/cadvisor/api/v1.3//machine").await;
+    assert_eq!(r.location, "/cadvisor/api/v1.3/machine");
+    let r = get(&app, "/cadvisor/healthz").await;
+    assert_eq!(r.body, "ok");
+    let r = get(&app, "/cadvisor/validate").await;
+    assert_eq!(r.location, "/cadvisor/validate/");
+    let r = get(&app, "/cadvisor").await;
+    assert_eq!(
+        (r.status, r.location.as_str()),
+        (StatusCode::TEMPORARY_REDIRECT, "/cadvisor/containers/")
+    );
+}

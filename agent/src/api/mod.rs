@@ -130,11 +130,14 @@ async fn api(State(ctx): State<Arc<ApiContext>>, req: Request) -> Response {
     }
     let args = request_args(rest);
     let result = if version.starts_with("v1.") {
-        let body = match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
-            Ok(b) => b,
-            Err(e) => {
-                return error_500(&format!("unable to decode the json value: {e}"));
+        // Only these read a ContainerInfoRequest body; the others ignore it, as cAdvisor does.
+        let body = if matches!(rtype, "containers" | "subcontainers" | "docker") {
+            match axum::body::to_bytes(req.into_body(), MAX_BODY).await {
+                Ok(b) => b,
+                Err(e) => return error_500(&format!("unable to decode the json value: {e}")),
             }
+        } else {
+            Default::default()
         };
         v1::handle(&ctx, types, rtype, &args, &body, &query)
     } else {

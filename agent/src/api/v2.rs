@@ -11,6 +11,7 @@ use super::request::{ApiError, IdType, RequestOptions, container_name, go_quote,
 use super::v1::{adjusted_spec, subcontainers, unknown_type};
 use super::{ApiContext, json};
 use crate::fs::FsUsage;
+use crate::host::HostPaths;
 use crate::model::machine::Attributes;
 use crate::model::v1::{self, MetricValBasic};
 use crate::model::v2;
@@ -84,7 +85,13 @@ pub(super) async fn handle(
                 .collect();
             Ok(json(&out))
         }
-        "storage" => storage(ctx, &snap, query),
+        "storage" => {
+            // Mount table and statvfs are blocking I/O (statvfs can hang on a dead network mount).
+            let (host, query) = (ctx.host.clone(), query.to_owned());
+            tokio::task::spawn_blocking(move || storage(&host, &snap, &query))
+                .await
+                .map_err(|e| ApiError(e.to_string()))?
+        }
         "events" => Ok(super::events(ctx, args, query)),
         "ps" => {
             // Single container, no recursion, no refresh: as cAdvisor's GetProcessList.
@@ -274,14 +281,14 @@ fn app_metrics(c: &ContainerEntry, opt: &RequestOptions) -> AppMetrics {
 }
 
 /// `storage`: filesystems of the newest root-container sample, by `uuid`, `label` or all.
-fn storage(ctx: &ApiContext, snap: &Snapshot, query: &str) -> Result<Response, ApiError> {
+fn storage(host: &HostPaths, snap: &Snapshot, query: &str) -> Result<Response, ApiError> {
     let label = query_get(query, "label").unwrap_or_default();
     let uuid = query_get(query, "uuid").unwrap_or_default();
-    let mounts = crate::fs::filesystems(&ctx.host);
-    let labels = device_labels(&ctx.host.root, &mounts);
+    let mounts = crate::fs::filesystems(host);
+    let labels = device_labels(&host.root, &mounts);
     let all = fs_infos(snap, &mounts, &labels)?;
     if !uuid.is_empty() {
-        let dev = device_by_uuid(&ctx.host.dev, &uuid)
+        let dev = device_by_uuid(&host.dev, &uuid)
             .ok_or_else(|| ApiError::new("cadvisor: no such device"))?;
         let mp = mounts
             .iter()
