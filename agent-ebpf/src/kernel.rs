@@ -3,11 +3,11 @@
 
 use agent_common::{EVENTS_BYTES, Offsets};
 use aya_ebpf::{
+    EbpfContext as _,
     helpers::bpf_probe_read_kernel,
     macros::map,
     maps::{Array, RingBuf},
     programs::BtfTracePointContext,
-    EbpfContext as _,
 };
 
 /// All records, read by the loader.

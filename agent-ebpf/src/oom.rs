@@ -6,7 +6,9 @@
 //! the pid). The loader checks the prototype in the kernel's BTF and leaves this probe off otherwise.
 
 use agent_common::{KIND_OOM_VICTIM, OomRecord, TASK_COMM_LEN};
-use aya_ebpf::{helpers::bpf_ktime_get_boot_ns, macros::btf_tracepoint, programs::BtfTracePointContext};
+use aya_ebpf::{
+    helpers::bpf_ktime_get_boot_ns, macros::btf_tracepoint, programs::BtfTracePointContext,
+};
 
 use crate::kernel::{EVENTS, arg, count_lost, offsets, read};
 
