@@ -64,14 +64,14 @@ fn main() -> Result<()> {
     let built = match toolchain_missing() {
         Some(why) if require => bail!("{REQUIRE_VAR}=1 but the eBPF toolchain is missing: {why}"),
         Some(why) => {
-            println!("cargo:warning=eBPF toolchain missing ({why}); using the committed object");
+            println!("cargo:warning=eBPF toolchain missing ({why})");
             None
         }
         None => match build_ebpf(&ws, &out_dir) {
             Ok(obj) => Some(obj),
             Err(e) if require => return Err(e.context("building the eBPF object")),
             Err(e) => {
-                println!("cargo:warning=eBPF build failed ({e:#}); using the committed object");
+                println!("cargo:warning=eBPF build failed ({e:#})");
                 None
             }
         },
