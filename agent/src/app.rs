@@ -11,7 +11,10 @@ use crate::config::Config;
 pub fn init_logging(filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Runs the agent until SIGINT/SIGTERM.
@@ -20,10 +23,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
     };
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
     info!(%addr, "serving HTTP");
     let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
     info!("shut down");
     Ok(())
 }

@@ -54,8 +54,10 @@ pub struct Cli {
     pub storage_driver: String,
 
     /// Comma-separated list of metric kinds to skip. Replaces the default set.
-    #[arg(long = "disable_metrics",
-          default_value = "advtcp,cpu_topology,cpuset,hugetlb,memory_numa,process,referenced_memory,resctrl,sched,tcp,udp")]
+    #[arg(
+        long = "disable_metrics",
+        default_value = "advtcp,cpu_topology,cpuset,hugetlb,memory_numa,process,referenced_memory,resctrl,sched,tcp,udp"
+    )]
     pub disable_metrics: String,
 
     /// Comma-separated list of metric kinds to include. If non-empty, overrides --disable_metrics.
@@ -137,11 +139,17 @@ pub struct Cli {
     pub http_digest_realm: String,
 
     /// Comma-separated list of files to check for machine-id. Use the first one that exists.
-    #[arg(long = "machine_id_file", default_value = "/etc/machine-id,/var/lib/dbus/machine-id")]
+    #[arg(
+        long = "machine_id_file",
+        default_value = "/etc/machine-id,/var/lib/dbus/machine-id"
+    )]
     pub machine_id_file: String,
 
     /// Comma-separated list of files to check for boot-id. Use the first one that exists.
-    #[arg(long = "boot_id_file", default_value = "/proc/sys/kernel/random/boot_id")]
+    #[arg(
+        long = "boot_id_file",
+        default_value = "/proc/sys/kernel/random/boot_id"
+    )]
     pub boot_id_file: String,
 
     /// Whether to enable cpu load reader (netlink taskstats).
@@ -217,7 +225,9 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Cli {
-        let argv = std::iter::once("bpfadvisor").chain(args.iter().copied()).map(Into::into);
+        let argv = std::iter::once("bpfadvisor")
+            .chain(args.iter().copied())
+            .map(Into::into);
         Cli::try_parse_from(normalize_go_flags(argv)).expect("flags parse")
     }
 
@@ -235,7 +245,12 @@ mod tests {
 
     #[test]
     fn go_style_single_dash_and_bool_values() {
-        let c = parse(&["-port=9000", "-allow_dynamic_housekeeping=false", "--docker_only", "-v=4"]);
+        let c = parse(&[
+            "-port=9000",
+            "-allow_dynamic_housekeeping=false",
+            "--docker_only",
+            "-v=4",
+        ]);
         assert_eq!(c.port, 9000);
         assert!(!c.allow_dynamic_housekeeping);
         assert!(c.docker_only);

@@ -13,7 +13,11 @@ use crate::host::HostPaths;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid value {value:?} for flag -{flag}: {reason}")]
-    Invalid { flag: &'static str, value: String, reason: String },
+    Invalid {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 /// cAdvisor's metric kinds (`--enable_metrics` / `--disable_metrics` values).
@@ -128,7 +132,12 @@ impl MetricKinds {
             return Ok(Self(enabled));
         }
         let disabled = parse("disable_metrics", disable)?;
-        Ok(Self(MetricKind::ALL.into_iter().filter(|k| !disabled.contains(k)).collect()))
+        Ok(Self(
+            MetricKind::ALL
+                .into_iter()
+                .filter(|k| !disabled.contains(k))
+                .collect(),
+        ))
     }
 
     pub fn has(&self, k: MetricKind) -> bool {
@@ -197,7 +206,11 @@ pub struct Config {
 }
 
 fn comma_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+    s.split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 impl Config {
@@ -212,13 +225,15 @@ impl Config {
         let listen_ip = if cli.listen_ip.is_empty() {
             None
         } else {
-            Some(cli.listen_ip.parse().map_err(|e: std::net::AddrParseError| {
-                ConfigError::Invalid {
-                    flag: "listen_ip",
-                    value: cli.listen_ip.clone(),
-                    reason: e.to_string(),
-                }
-            })?)
+            Some(
+                cli.listen_ip
+                    .parse()
+                    .map_err(|e: std::net::AddrParseError| ConfigError::Invalid {
+                        flag: "listen_ip",
+                        value: cli.listen_ip.clone(),
+                        reason: e.to_string(),
+                    })?,
+            )
         };
         let event_source = match cli.event_source.as_str() {
             "auto" => EventSourceMode::Auto,
@@ -295,13 +310,17 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
     let mut total_ns: f64 = 0.0;
     let mut rest = body;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(err)?;
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(err)?;
         if num_end == 0 {
             return Err(err());
         }
         let value: f64 = rest[..num_end].parse().map_err(|_| err())?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let scale = match unit {
@@ -311,11 +330,13 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
             "s" => 1e9,
             "m" => 60e9,
             "h" => 3600e9,
-            _ => return Err(if unit.is_empty() {
-                format!("time: missing unit in duration {s:?}")
-            } else {
-                format!("time: unknown unit {unit:?} in duration {s:?}")
-            }),
+            _ => {
+                return Err(if unit.is_empty() {
+                    format!("time: missing unit in duration {s:?}")
+                } else {
+                    format!("time: unknown unit {unit:?} in duration {s:?}")
+                });
+            }
         };
         total_ns += value * scale;
     }
@@ -333,7 +354,10 @@ mod tests {
         assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
         assert_eq!(parse_go_duration("100ms"), Ok(Duration::from_millis(100)));
         assert_eq!(parse_go_duration("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_go_duration("zz"), Err("time: invalid duration \"zz\"".to_string()));
+        assert_eq!(
+            parse_go_duration("zz"),
+            Err("time: invalid duration \"zz\"".to_string())
+        );
         assert!(parse_go_duration("10").is_err());
         assert!(parse_go_duration("-1s").is_err());
     }
@@ -341,8 +365,12 @@ mod tests {
     #[test]
     fn metric_kind_flags_follow_cadvisor() {
         let d = MetricKinds::default();
-        assert!(d.has(MetricKind::Cpu) && d.has(MetricKind::Pressure) && d.has(MetricKind::OomEvent));
-        assert!(!d.has(MetricKind::Process) && !d.has(MetricKind::Tcp) && !d.has(MetricKind::Sched));
+        assert!(
+            d.has(MetricKind::Cpu) && d.has(MetricKind::Pressure) && d.has(MetricKind::OomEvent)
+        );
+        assert!(
+            !d.has(MetricKind::Process) && !d.has(MetricKind::Tcp) && !d.has(MetricKind::Sched)
+        );
         // --disable_metrics replaces the default set.
         let only_tcp_off = MetricKinds::from_flags("", "tcp").expect("valid");
         assert!(only_tcp_off.has(MetricKind::Process) && !only_tcp_off.has(MetricKind::Tcp));
@@ -350,6 +378,9 @@ mod tests {
         let e = MetricKinds::from_flags("cpu,memory", "cpu").expect("valid");
         assert!(e.has(MetricKind::Cpu) && e.has(MetricKind::Memory) && !e.has(MetricKind::Network));
         let bad = MetricKinds::from_flags("", "nope").expect_err("unknown kind");
-        assert!(bad.to_string().contains("unsupported metric \"nope\" specified"));
+        assert!(
+            bad.to_string()
+                .contains("unsupported metric \"nope\" specified")
+        );
     }
 }

@@ -75,7 +75,10 @@ mod tests {
         let h = HostPaths::under("/rootfs");
         assert_eq!(h.proc, PathBuf::from("/rootfs/proc"));
         assert_eq!(h.cgroup, PathBuf::from("/rootfs/sys/fs/cgroup"));
-        assert_eq!(h.host_path("/etc/machine-id"), PathBuf::from("/rootfs/etc/machine-id"));
+        assert_eq!(
+            h.host_path("/etc/machine-id"),
+            PathBuf::from("/rootfs/etc/machine-id")
+        );
         assert!(!h.is_local());
         assert!(HostPaths::local().is_local());
     }

@@ -1,1 +1,200 @@
-fn main() {}
+//! Project tasks: `cargo xtask setup|build|run|test|ci|bench`.
+//!
+//! `run` and `test` are the README's two commands: each installs what it needs first (idempotent).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Install the build toolchain (rust-src, bpf-linker) and the packages tests use.
+    Setup,
+    /// Build the agent (release) with its eBPF programs.
+    Build,
+    /// Build, then run the agent as root with default flags; extra args go to bpfadvisor.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Install what tests need, then run fmt check, clippy and every test (unit, integration, live).
+    Test {
+        /// Skip fmt and clippy.
+        #[arg(long)]
+        no_lint: bool,
+    },
+    /// What CI runs: `test` with the eBPF toolchain required.
+    Ci,
+    /// Run the benchmarks (criterion); figures go to docs/performance.md by hand.
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let root = workspace_root();
+    match args.cmd {
+        Cmd::Setup => setup(&root, false),
+        Cmd::Build => {
+            setup(&root, true)?;
+            cargo(&root, &["build", "--release", "-p", "agent"])
+        }
+        Cmd::Run { args } => {
+            setup(&root, true)?;
+            cargo(&root, &["build", "--release", "-p", "agent"])?;
+            let bin = target_dir(&root).join("release/bpfadvisor");
+            let status = Command::new(&bin)
+                .args(&args)
+                .status()
+                .with_context(|| bin.display().to_string())?;
+            if !status.success() {
+                bail!("bpfadvisor exited with {status}");
+            }
+            Ok(())
+        }
+        Cmd::Test { no_lint } => test(&root, !no_lint),
+        Cmd::Ci => {
+            // SAFETY: single-threaded at this point; the variable is read by agent/build.rs.
+            unsafe { std::env::set_var("BPFADVISOR_REQUIRE_EBPF", "1") };
+            test(&root, true)
+        }
+        Cmd::Bench { args } => {
+            setup(&root, true)?;
+            let mut a = vec!["bench", "-p", "agent"];
+            a.extend(args.iter().map(String::as_str));
+            cargo(&root, &a)
+        }
+    }
+}
+
+fn test(root: &Path, lint: bool) -> anyhow::Result<()> {
+    setup(root, false)?;
+    prepare_kernel_interfaces();
+    ensure_dockerd()?;
+    if lint {
+        cargo(root, &["fmt", "--all", "--check"])?;
+        cargo(
+            root,
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        )?;
+    }
+    // Test binaries run one after another; inside one, tests use their own cgroups and containers,
+    // and a small thread count keeps rate assertions honest on a 2-core machine.
+    cargo(
+        root,
+        &[
+            "test",
+            "--workspace",
+            "--no-fail-fast",
+            "--",
+            "--test-threads=4",
+        ],
+    )
+}
+
+fn setup(root: &Path, build_only: bool) -> anyhow::Result<()> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("scripts/setup.sh"));
+    if build_only {
+        cmd.arg("--build-only");
+    }
+    run(cmd)
+}
+
+/// tracefs for classic tracepoints (tp_btf probes do not need it); best effort.
+fn prepare_kernel_interfaces() {
+    let tracing = Path::new("/sys/kernel/tracing");
+    if tracing.join("events").exists() {
+        return;
+    }
+    let _ = Command::new("mount")
+        .args(["-t", "tracefs", "nodev"])
+        .arg(tracing)
+        .status();
+}
+
+/// Starts dockerd in the background when it is installed but not answering; tests that need it
+/// skip themselves when it still is not there.
+fn ensure_dockerd() -> anyhow::Result<()> {
+    let docker_ok = || {
+        Command::new("docker")
+            .arg("info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if docker_ok() || which("dockerd").is_none() {
+        return Ok(());
+    }
+    eprintln!("xtask: starting dockerd");
+    let log = std::fs::File::create(std::env::temp_dir().join("bpfadvisor-dockerd.log"))?;
+    Command::new("dockerd")
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .stdin(Stdio::null())
+        .spawn()
+        .context("starting dockerd")?;
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        if docker_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!("xtask: dockerd did not come up within 60 s; docker tests will skip");
+    Ok(())
+}
+
+fn which(bin: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(bin))
+        .find(|p| p.is_file())
+}
+
+fn cargo(root: &Path, args: &[&str]) -> anyhow::Result<()> {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(root).args(args);
+    run(cmd)
+}
+
+fn run(mut cmd: Command) -> anyhow::Result<()> {
+    let status = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !status.success() {
+        bail!("{cmd:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+}

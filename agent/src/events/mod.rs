@@ -3,6 +3,10 @@
 //! registry; they never read registry state. The event store and its query/stream API live in `store`.
 
 pub mod ebpf;
+pub mod inotify;
+pub mod kmsg;
+pub mod oom_counters;
+pub mod store;
 
 use std::time::SystemTime;
 
@@ -37,9 +41,19 @@ pub enum CgroupRef {
 pub enum SourceEvent {
     /// A cgroup directory appeared. `name` is the container name (path relative to the hierarchy root,
     /// starting with `/`).
-    CgroupCreated { hierarchy: Hierarchy, name: String, id: u64, at: SystemTime },
+    CgroupCreated {
+        hierarchy: Hierarchy,
+        name: String,
+        id: u64,
+        at: SystemTime,
+    },
     /// A cgroup directory was removed.
-    CgroupRemoved { hierarchy: Hierarchy, name: String, id: u64, at: SystemTime },
+    CgroupRemoved {
+        hierarchy: Hierarchy,
+        name: String,
+        id: u64,
+        at: SystemTime,
+    },
     /// The kernel's OOM killer chose a victim.
     OomKill {
         target: CgroupRef,
