@@ -2,7 +2,7 @@
 //! whatever the constraint. The victim is often not the task that was allocating, so its cgroups are
 //! read from the victim's `task_struct` (`task->cgroups`), never from `current`.
 //!
-//! Minimum kernel: the one whose `mark_victim` passes the `task_struct` (6.8; before, it passed only
+//! Minimum kernel: 6.9, where `mark_victim` gained the `task_struct` argument (up to 6.8 it passed only
 //! the pid). The loader checks the prototype in the kernel's BTF and leaves this probe off otherwise.
 
 use agent_common::{KIND_OOM_VICTIM, OomRecord, TASK_COMM_LEN};
