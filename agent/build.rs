@@ -13,6 +13,9 @@
 //!    `EbpfError::NotEmbedded` and the app falls back to inotify. `BPFADVISOR_REQUIRE_EBPF=1` (CI)
 //!    turns a missing toolchain or a failed eBPF build into a build error instead.
 //!
+//! `AYA_BUILD_SKIP=1` skips the eBPF build even with the toolchain present (the committed object is
+//! then used as in 2), for quick builds.
+//!
 //! An embedded object sets `cfg(bpfadvisor_ebpf)` and is at `$OUT_DIR/bpfadvisor-ebpf.o`.
 
 use std::{

@@ -24,22 +24,31 @@ const N: usize = 1000;
 type Seen = HashMap<(bool, Hierarchy, String), Vec<u64>>;
 
 fn key(ev: SourceEvent) -> Option<(bool, Hierarchy, String, u64)> {
-    match ev {
+    let (created, hierarchy, name, id, at) = match ev {
         SourceEvent::CgroupCreated {
             hierarchy,
             name,
             id,
-            ..
-        } => Some((true, hierarchy, name, id)),
+            at,
+        } => (true, hierarchy, name, id, at),
         SourceEvent::CgroupRemoved {
             hierarchy,
             name,
             id,
-            ..
-        } => Some((false, hierarchy, name, id)),
+            at,
+        } => (false, hierarchy, name, id, at),
         SourceEvent::RescanNeeded { reason } => panic!("events lost: {reason}"),
-        _ => None,
-    }
+        _ => return None,
+    };
+    // Kernel timestamps converted to wall-clock time must be close to now.
+    let skew = SystemTime::now()
+        .duration_since(at)
+        .unwrap_or_else(|e| e.duration());
+    assert!(
+        skew < Duration::from_secs(30),
+        "event time {at:?} is {skew:?} off"
+    );
+    Some((created, hierarchy, name, id))
 }
 
 async fn collect(rx: &mut Receiver<SourceEvent>, prefix: &str, want: usize) -> Seen {

@@ -285,4 +285,22 @@ mod tests {
             Err(EbpfError::NotEmbedded)
         ));
     }
+
+    #[tokio::test]
+    async fn start_without_kernel_btf_is_a_typed_error() {
+        if !EMBEDDED {
+            eprintln!("skipping test - this build has no eBPF object");
+            return;
+        }
+        let root = tempfile::tempdir().expect("tempdir");
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let err = start(&HostPaths::under(root.path()), tx)
+            .await
+            .expect_err("no BTF there");
+        assert!(
+            matches!(err, EbpfError::Btf(BtfError::Read { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("kernel/btf/vmlinux"), "{err}");
+    }
 }
