@@ -88,7 +88,7 @@ fn main() -> Result<()> {
         } else if !prebuilt_fresh {
             println!("cargo:rustc-cfg=bpfadvisor_ebpf_prebuilt_stale");
             println!(
-                "cargo:warning={PREBUILT_OBJ} is stale: run {UPDATE_VAR}=1 cargo build -p agent \\
+                "cargo:warning={PREBUILT_OBJ} is stale: run {UPDATE_VAR}=1 cargo build -p agent \
                  and commit agent-ebpf/prebuilt/"
             );
         }
