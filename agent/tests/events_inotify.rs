@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use bpfadvisor::cgroup::layout::Layout;
 use bpfadvisor::events::kmsg::{self, KmsgStart, OomInstance};
 use bpfadvisor::events::oom_counters::OomCounters;
 use bpfadvisor::events::{CgroupRef, Hierarchy, SourceEvent, inotify};
@@ -60,8 +61,15 @@ fn thousand_cgroups_created_and_removed_back_to_back_give_exactly_one_event_each
     let parent_name = format!("bpfadvisor-test-inotify-{}", std::process::id());
     let parent = CgroupGuard::new(root.join(&parent_name));
     let (tx, mut rx) = mpsc::channel(16 * 1024);
-    let watcher = inotify::start(vec![(Hierarchy::V1("pids".into()), root.clone())], tx)
-        .expect("start inotify watcher");
+    // Every hierarchy the agent would watch in fallback mode, not just the one we write to.
+    let mounts = Layout::detect(&HostPaths::local())
+        .expect("cgroup layout")
+        .hierarchy_mounts();
+    assert!(
+        mounts.iter().any(|(_, d)| *d == root),
+        "pids is among {mounts:?}"
+    );
+    let watcher = inotify::start(mounts, tx).expect("start inotify watcher");
 
     const N: usize = 1000;
     for i in 0..N {

@@ -45,6 +45,10 @@ fn query_unescape(s: &str) -> Option<String> {
             b'+' => out.push(b' '),
             b'%' => {
                 let hex = b.get(i + 1..i + 3)?;
+                // Two hex digits exactly (`from_str_radix` alone would take a sign).
+                if !hex.iter().all(u8::is_ascii_hexdigit) {
+                    return None;
+                }
                 let hex = std::str::from_utf8(hex).ok()?;
                 out.push(u8::from_str_radix(hex, 16).ok()?);
                 i += 2;
@@ -247,6 +251,8 @@ mod tests {
         );
         assert_eq!(container_name("docker/../a//b/"), "/a/b");
         assert_eq!(container_name(""), "/");
+        assert_eq!(query_unescape("a%2Fb+c"), Some("a/b c".into()));
+        assert_eq!(query_unescape("%+f"), None);
     }
 
     fn store_with_events() -> EventStore {

@@ -7,7 +7,7 @@
 //! Runs on its own thread (directory walks are blocking syscalls) and sends with `blocking_send`: a
 //! slow registry backs up into the kernel queue, whose overflow turns into `RescanNeeded`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -74,28 +74,7 @@ pub fn start(
     mounts: Vec<(Hierarchy, PathBuf)>,
     tx: mpsc::Sender<SourceEvent>,
 ) -> Result<InotifyHandle, InotifyError> {
-    let inotify = Inotify::init().map_err(InotifyError::Init)?;
-    let mut w = Watcher {
-        inotify,
-        trees: Vec::new(),
-        by_wd: HashMap::new(),
-        tx,
-        limit_reported: false,
-        closed: false,
-    };
-    for (hierarchy, root) in mounts {
-        let t = w.trees.len();
-        w.trees.push(Tree {
-            hierarchy,
-            root: root.clone(),
-            known: HashMap::new(),
-        });
-        match w.watch(t, "/") {
-            Ok(_) => {}
-            Err(source) => return Err(InotifyError::WatchRoot { path: root, source }),
-        }
-        w.walk(t, "/", false);
-    }
+    let w = Watcher::new(mounts, tx)?;
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
@@ -112,7 +91,7 @@ pub fn start(
 struct Tree {
     hierarchy: Hierarchy,
     root: PathBuf,
-    known: HashMap<String, u64>,
+    known: BTreeMap<String, u64>,
 }
 
 struct Watcher {
@@ -146,6 +125,37 @@ impl Tree {
 }
 
 impl Watcher {
+    /// Watches every existing directory of every mount, silently.
+    fn new(
+        mounts: Vec<(Hierarchy, PathBuf)>,
+        tx: mpsc::Sender<SourceEvent>,
+    ) -> Result<Self, InotifyError> {
+        let inotify = Inotify::init().map_err(InotifyError::Init)?;
+        let mut w = Watcher {
+            inotify,
+            trees: Vec::new(),
+            by_wd: HashMap::new(),
+            tx,
+            limit_reported: false,
+            closed: false,
+        };
+        for (hierarchy, root) in mounts {
+            let t = w.trees.len();
+            let ino = std::fs::metadata(&root).map(|m| m.ino()).unwrap_or(0);
+            let known = BTreeMap::from([("/".to_string(), ino)]);
+            w.trees.push(Tree {
+                hierarchy,
+                root: root.clone(),
+                known,
+            });
+            if let Err(source) = w.watch(t, "/") {
+                return Err(InotifyError::WatchRoot { path: root, source });
+            }
+            w.walk(t, "/", false);
+        }
+        Ok(w)
+    }
+
     fn run(mut self, stop: &AtomicBool) {
         let mut buf = vec![0u8; 64 * 1024];
         let fd = self.inotify.as_raw_fd();
@@ -244,10 +254,16 @@ impl Watcher {
     /// A directory vanished (or moved away with its subtree): report it and anything known below it.
     fn removed(&mut self, t: usize, name: &str, moved: bool) {
         let prefix = format!("{name}/");
-        let mut gone: Vec<(String, u64)> = self.trees[t]
-            .known
-            .iter()
-            .filter(|(n, _)| n.as_str() == name || n.starts_with(&prefix))
+        let known = &self.trees[t].known;
+        // The subtree is one key range of the ordered map: no scan of every known cgroup per removal.
+        let mut gone: Vec<(String, u64)> = known
+            .get_key_value(name)
+            .into_iter()
+            .chain(
+                known
+                    .range(prefix.clone()..)
+                    .take_while(|(n, _)| n.starts_with(&prefix)),
+            )
             .map(|(n, i)| (n.clone(), *i))
             .collect();
         // Deepest first, like the kernel removes them.
@@ -398,6 +414,33 @@ mod tests {
         assert_eq!(got, ["-/a/b", "-/a", "+/z", "+/z/b"]);
         h.stop();
         assert!(rx.try_recv().is_err(), "no extra events");
+    }
+
+    #[test]
+    fn queue_overflow_reconciles_and_asks_for_a_rescan() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("old/kid")).expect("mkdir");
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut w = Watcher::new(vec![(Hierarchy::Unified, dir.path().to_path_buf())], tx)
+            .expect("watcher");
+        // Changes whose events are lost in the overflow.
+        std::fs::remove_dir(dir.path().join("old/kid")).expect("rmdir");
+        std::fs::remove_dir(dir.path().join("old")).expect("rmdir");
+        std::fs::create_dir_all(dir.path().join("new/kid")).expect("mkdir");
+        w.handle(-1, EventMask::Q_OVERFLOW, None);
+        drop(w);
+        let mut got = names(&recv_all(&mut rx, 5));
+        got.sort();
+        assert_eq!(
+            got,
+            [
+                "+/new",
+                "+/new/kid",
+                "-/old",
+                "-/old/kid",
+                "RescanNeeded { reason: \"inotify queue overflow\" }"
+            ]
+        );
     }
 
     #[test]

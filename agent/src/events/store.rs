@@ -334,6 +334,18 @@ impl EventWatch {
     }
 }
 
+impl Drop for EventWatch {
+    fn drop(&mut self) {
+        let lost = self.dropped();
+        if lost > 0 {
+            warn!(
+                lost,
+                "event watch ended; its client fell behind and lost events"
+            );
+        }
+    }
+}
+
 impl futures::Stream for EventWatch {
     type Item = Event;
 
