@@ -34,13 +34,12 @@ pub struct GoFormatter;
 
 impl Formatter for GoFormatter {
     fn write_f64<W: ?Sized + Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
-        w.write_all(go_float(value, value.abs() < 1e-6 || value.abs() >= 1e21).as_bytes())
+        w.write_all(go_float(value, !(1e-6..1e21).contains(&value.abs())).as_bytes())
     }
 
     fn write_f32<W: ?Sized + Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
         // Go decides the exponent form in the float's own precision.
-        let abs = value.abs();
-        let exp = abs < 1e-6 || abs >= 1e21;
+        let exp = !(1e-6..1e21).contains(&value.abs());
         if !value.is_finite() {
             return w.write_all(b"0");
         }
@@ -200,10 +199,15 @@ impl fmt::Display for Timestamp {
             dt.minute(),
             dt.second()
         )?;
-        let ns = dt.nanosecond();
+        let mut ns = dt.nanosecond();
         if ns != 0 {
-            let frac = format!("{ns:09}");
-            write!(f, ".{}", frac.trim_end_matches('0'))?;
+            // Nine digits with trailing zeros trimmed, without allocating.
+            let mut width = 9;
+            while ns % 10 == 0 {
+                ns /= 10;
+                width -= 1;
+            }
+            write!(f, ".{ns:0width$}")?;
         }
         f.write_str("Z")
     }
@@ -217,10 +221,24 @@ impl Serialize for Timestamp {
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        // Go leaves a time unchanged (zero) when it is JSON null.
+        let Some(s) = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? else {
+            return Ok(Timestamp::ZERO);
+        };
         Timestamp::parse_rfc3339(&s)
             .map_err(|e| serde::de::Error::custom(format!("parse time {s:?}: {e}")))
     }
+}
+
+/// `serialize_with` for float fields: NaN and infinities (which Go cannot encode, and which
+/// serde_json would print as `null`) are written as `0`.
+pub(crate) fn finite_f64<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(if v.is_finite() { *v } else { 0.0 })
+}
+
+/// `finite_f64` for `float32` fields.
+pub(crate) fn finite_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f32(if v.is_finite() { *v } else { 0.0 })
 }
 
 /// `omitempty` predicates, named after the Go zero value they test.
@@ -244,7 +262,8 @@ mod tests {
 
     #[test]
     fn floats_are_spelled_like_go() {
-        // Expected strings are what Go 1.22's json.Marshal prints for the same float64 values.
+        // Expected strings are what Go's json.Marshal prints for the same float64 values
+        // (checked with Go 1.19; float encoding is unchanged since).
         let cases: &[(f64, &str)] = &[
             (1.0, "1"),
             (0.0, "0"),
@@ -262,13 +281,21 @@ mod tests {
             (1.25e22, "1.25e+22"),
             (1e100, "1e+100"),
             (-2.5e-8, "-2.5e-8"),
-            (f64::NAN, "0"),
-            (f64::INFINITY, "0"),
+            (0.30000000000000004, "0.30000000000000004"),
+            (5e-324, "5e-324"),
+            (f64::MAX, "1.7976931348623157e+308"),
         ];
         for (v, want) in cases {
             assert_eq!(s(v), *want, "value {v:e}");
         }
         assert_eq!(s(&0.1f32), "0.1");
+        // serde_json turns non-finite floats into `null` before the formatter sees them, so
+        // float fields go through `finite_f64`, which writes Go's nearest legal value, 0.
+        #[derive(Serialize)]
+        struct F(#[serde(serialize_with = "finite_f64")] f64);
+        assert_eq!(s(&F(f64::NAN)), "0");
+        assert_eq!(s(&F(f64::NEG_INFINITY)), "0");
+        assert_eq!(s(&F(2.5)), "2.5");
         assert_eq!(s(&1e-7f32), "1e-7");
     }
 
@@ -311,6 +338,11 @@ mod tests {
         assert_eq!(t, t2);
         let z: Timestamp = serde_json::from_str(r#""0001-01-01T00:00:00Z""#).expect("zero");
         assert!(z.is_zero());
+        assert!(
+            serde_json::from_str::<Timestamp>("null")
+                .expect("null")
+                .is_zero()
+        );
         assert!(serde_json::from_str::<Timestamp>(r#""yesterday""#).is_err());
     }
 

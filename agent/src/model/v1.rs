@@ -5,13 +5,13 @@
 //! Memory: `ContainerStats` is held ~120k times in the stats cache, so parts that are zero for
 //! nearly every container are [`Sparse`] (one pointer while zero, read as `&T` through `Deref`).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::json::{Timestamp, is_zero_f64, is_zero_i64, is_zero_u64};
+use super::json::{Timestamp, finite_f64, is_zero_f64, is_zero_i64, is_zero_u64};
 use super::sparse::{Sparse, impl_zero, is_empty};
 
 /// Container identity; flattened into [`ContainerInfo`].
@@ -41,9 +41,27 @@ pub struct ContainerInfo {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subcontainers: Vec<ContainerReference>,
     pub spec: ContainerSpec,
-    /// Oldest → newest.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stats: Vec<ContainerStats>,
+    /// Oldest → newest; shared with the stats cache, so answering does not copy samples.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "arc_vec")]
+    pub stats: Vec<Arc<ContainerStats>>,
+}
+
+/// (De)serialises `Vec<Arc<T>>` as a plain JSON array (serde's `rc` feature is not enabled).
+pub(crate) mod arc_vec {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|a| &**a))
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Arc<T>>, D::Error> {
+        let v = Option::<Vec<T>>::deserialize(d)?.unwrap_or_default();
+        Ok(v.into_iter().map(Arc::new).collect())
+    }
 }
 
 /// Body of a v1 `containers`/`subcontainers`/`docker` request (`ContainerInfoRequest`).
@@ -156,7 +174,7 @@ pub struct MetricVal {
     pub timestamp: Timestamp,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub int_value: i64,
-    #[serde(skip_serializing_if = "is_zero_f64")]
+    #[serde(skip_serializing_if = "is_zero_f64", serialize_with = "finite_f64")]
     pub float_value: f64,
 }
 
@@ -167,7 +185,7 @@ pub struct MetricValBasic {
     pub timestamp: Timestamp,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub int_value: i64,
-    #[serde(skip_serializing_if = "is_zero_f64")]
+    #[serde(skip_serializing_if = "is_zero_f64", serialize_with = "finite_f64")]
     pub float_value: f64,
 }
 
@@ -268,8 +286,11 @@ pub struct PSIStats {
 pub struct PSIData {
     /// Microseconds, as the kernel reports.
     pub total: u64,
+    #[serde(serialize_with = "finite_f64")]
     pub avg10: f64,
+    #[serde(serialize_with = "finite_f64")]
     pub avg60: f64,
+    #[serde(serialize_with = "finite_f64")]
     pub avg300: f64,
 }
 
@@ -331,52 +352,84 @@ pub struct PerDiskStats {
     pub stats: StatMap,
 }
 
-/// A small string → u64 map serialised like Go's `map[string]uint64` (keys sorted).
+/// Per-device counters by operation, serialised like Go's `map[string]uint64` (keys sorted).
 ///
-/// A sorted `Vec` rather than a `BTreeMap`: a handful of entries, usually with static keys, so no
-/// per-key allocation and no B-tree node per device in every cached sample.
+/// The kernel's operation names (`Read Write Sync Async Discard Total`, and `Count` for io cost)
+/// are stored in a fixed array: no per-key allocation in every cached sample. Other keys still work
+/// and go to a rarely used side list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatMap(Vec<(Cow<'static, str>, u64)>);
+pub struct StatMap {
+    known: [u64; KNOWN_KEYS.len()],
+    /// Bit i set when `KNOWN_KEYS[i]` is present.
+    present: u8,
+    #[expect(
+        clippy::box_collection,
+        reason = "one pointer instead of three in every cached device entry; almost never used"
+    )]
+    other: Option<Box<Vec<(String, u64)>>>,
+}
+
+/// In Go's (byte-wise) key order.
+const KNOWN_KEYS: [&str; 7] = [
+    "Async", "Count", "Discard", "Read", "Sync", "Total", "Write",
+];
 
 impl StatMap {
     pub fn new() -> Self {
-        Self(Vec::new())
+        Self::default()
     }
 
-    /// Sets `key` (use `&'static str` keys such as `"Read"` to avoid allocating).
-    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: u64) {
-        let key = key.into();
-        match self
-            .0
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref()))
-        {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
+    pub fn insert(&mut self, key: impl AsRef<str>, value: u64) {
+        let key = key.as_ref();
+        if let Some(i) = KNOWN_KEYS.iter().position(|k| *k == key) {
+            self.known[i] = value;
+            self.present |= 1 << i;
+            return;
+        }
+        let other = self.other.get_or_insert_with(Default::default);
+        match other.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = value,
+            None => other.push((key.to_owned(), value)),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<u64> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()
-            .map(|i| self.0[i].1)
+        match KNOWN_KEYS.iter().position(|k| *k == key) {
+            Some(i) => (self.present & (1 << i) != 0).then_some(self.known[i]),
+            None => self
+                .other
+                .as_ref()?
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|e| e.1),
+        }
     }
 
-    /// Entries in key order.
+    /// Entries in key (Go) order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), *v))
+        let mut all: Vec<(&str, u64)> = KNOWN_KEYS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.present & (1 << i) != 0)
+            .map(|(i, k)| (*k, self.known[i]))
+            .collect();
+        if let Some(other) = &self.other {
+            all.extend(other.iter().map(|(k, v)| (k.as_str(), *v)));
+            all.sort_by(|a, b| a.0.cmp(b.0));
+        }
+        all.into_iter()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.present.count_ones() as usize + self.other.as_ref().map_or(0, |o| o.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 }
 
-impl<K: Into<Cow<'static, str>>> FromIterator<(K, u64)> for StatMap {
+impl<K: AsRef<str>> FromIterator<(K, u64)> for StatMap {
     fn from_iter<I: IntoIterator<Item = (K, u64)>>(iter: I) -> Self {
         let mut m = StatMap::new();
         for (k, v) in iter {
@@ -388,11 +441,7 @@ impl<K: Into<Cow<'static, str>>> FromIterator<(K, u64)> for StatMap {
 
 impl Serialize for StatMap {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k.as_ref(), v)?;
-        }
-        m.end()
+        s.collect_map(self.iter())
     }
 }
 
@@ -1103,6 +1152,7 @@ pub struct UlimitSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PerfStat {
+    #[serde(serialize_with = "finite_f64")]
     pub scaling_ratio: f64,
     pub value: u64,
     pub name: String,
@@ -1112,6 +1162,7 @@ pub struct PerfStat {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PerfUncoreStat {
+    #[serde(serialize_with = "finite_f64")]
     pub scaling_ratio: f64,
     pub value: u64,
     pub name: String,
@@ -1256,3 +1307,302 @@ impl_zero!(
     Vec<PerfStat>,
     Vec<PerfUncoreStat>,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::json::to_go_json;
+
+    fn s<T: Serialize>(v: &T) -> String {
+        String::from_utf8(to_go_json(v)).expect("utf-8")
+    }
+
+    const PSI0: &str = r#"{"full":{"total":0,"avg10":0,"avg60":0,"avg300":0},"some":{"total":0,"avg10":0,"avg60":0,"avg300":0}}"#;
+    const TCP0: &str = r#"{"Established":0,"SynSent":0,"SynRecv":0,"FinWait1":0,"FinWait2":0,"TimeWait":0,"Close":0,"CloseWait":0,"LastAck":0,"Listen":0,"Closing":0}"#;
+    const UDP0: &str = r#"{"Listen":0,"Dropped":0,"RxQueued":0,"TxQueued":0}"#;
+
+    /// The zero sample as cAdvisor v0.57 prints it (value sub-objects always present) plus the
+    /// v0.60 additions, built from Go's declaration order.
+    fn zero_stats_json() -> String {
+        let adv: Vec<String> = GO_ADV_NAMES
+            .split(' ')
+            .map(|n| format!("\"{n}\":0"))
+            .collect();
+        format!(
+            concat!(
+                r#"{{"timestamp":"0001-01-01T00:00:00Z","cpu":{{"usage":{{"total":0,"user":0,"system":0}},"#,
+                r#""cfs":{{"periods":0,"throttled_periods":0,"throttled_time":0,"bursts_periods":0,"burst_time":0}},"#,
+                r#""schedstat":{{"run_time":0,"runqueue_time":0,"run_periods":0}},"load_average":0,"load_d_average":0,"psi":{psi}}},"#,
+                r#""diskio":{{"psi":{psi}}},"#,
+                r#""memory":{{"usage":0,"max_usage":0,"cache":0,"rss":0,"swap":0,"mapped_file":0,"working_set":0,"#,
+                r#""total_active_file":0,"total_inactive_file":0,"file_dirty":0,"file_writeback":0,"pgscan":0,"pgsteal":0,"#,
+                r#""workingset_refault_file":0,"workingset_refault_anon":0,"failcnt":0,"kernel":0,"#,
+                r#""container_data":{{"pgfault":0,"pgmajfault":0,"numa_stats":{{}}}},"#,
+                r#""hierarchical_data":{{"pgfault":0,"pgmajfault":0,"numa_stats":{{}}}},"psi":{psi},"events":{{"high":0,"max":0}}}},"#,
+                r#""network":{{"name":"","rx_bytes":0,"rx_packets":0,"rx_errors":0,"rx_dropped":0,"tx_bytes":0,"tx_packets":0,"tx_errors":0,"tx_dropped":0,"#,
+                r#""tcp":{tcp},"tcp6":{tcp},"udp":{udp},"udp6":{udp},"tcp_advanced":{{{adv}}}}},"#,
+                r#""task_stats":{{"nr_sleeping":0,"nr_running":0,"nr_stopped":0,"nr_uninterruptible":0,"nr_io_wait":0}},"#,
+                r#""processes":{{"process_count":0,"fd_count":0,"socket_count":0}},"#,
+                r#""resctrl":{{}},"cpuset":{{"memory_migrate":0}},"health":{{"status":""}}}}"#
+            ),
+            psi = PSI0,
+            tcp = TCP0,
+            udp = UDP0,
+            adv = adv.join(",")
+        )
+    }
+
+    /// Go field names of `TcpAdvancedStat` in declaration order (info/v1/container.go).
+    const GO_ADV_NAMES: &str = "RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors EmbryonicRsts SyncookiesSent SyncookiesRecv SyncookiesFailed PruneCalled RcvPruned OfoPruned OutOfWindowIcmps LockDroppedIcmps TW TWRecycled TWKilled TCPTimeWaitOverflow TCPTimeouts TCPSpuriousRTOs TCPLossProbes TCPLossProbeRecovery TCPRenoRecoveryFail TCPSackRecoveryFail TCPRenoFailures TCPSackFailures TCPLossFailures DelayedACKs DelayedACKLocked DelayedACKLost ListenOverflows ListenDrops TCPHPHits TCPPureAcks TCPHPAcks TCPRenoRecovery TCPSackRecovery TCPSACKReneging TCPFACKReorder TCPSACKReorder TCPRenoReorder TCPTSReorder TCPFullUndo TCPPartialUndo TCPDSACKUndo TCPLossUndo TCPFastRetrans TCPSlowStartRetrans TCPLostRetransmit TCPRetransFail TCPRcvCollapsed TCPDSACKOldSent TCPDSACKOfoSent TCPDSACKRecv TCPDSACKOfoRecv TCPAbortOnData TCPAbortOnClose TCPAbortOnMemory TCPAbortOnTimeout TCPAbortOnLinger TCPAbortFailed TCPMemoryPressures TCPMemoryPressuresChrono TCPSACKDiscard TCPDSACKIgnoredOld TCPDSACKIgnoredNoUndo TCPMD5NotFound TCPMD5Unexpected TCPMD5Failure TCPSackShifted TCPSackMerged TCPSackShiftFallback TCPBacklogDrop PFMemallocDrop TCPMinTTLDrop TCPDeferAcceptDrop IPReversePathFilter TCPReqQFullDoCookies TCPReqQFullDrop TCPFastOpenActive TCPFastOpenActiveFail TCPFastOpenPassive TCPFastOpenPassiveFail TCPFastOpenListenOverflow TCPFastOpenCookieReqd TCPSynRetrans TCPOrigDataSent PAWSActive PAWSEstab";
+
+    #[test]
+    fn zero_stats_has_every_value_section() {
+        assert_eq!(s(&ContainerStats::default()), zero_stats_json());
+    }
+
+    #[test]
+    fn zero_stats_round_trips_and_head_shape_decodes() {
+        let back: ContainerStats = serde_json::from_str(&zero_stats_json()).expect("decode");
+        assert_eq!(back, ContainerStats::default());
+        assert!(back.network.is_unset() && back.processes.is_unset());
+        // v0.60 omits unset pointer sections; that must decode to zeros too.
+        let head: ContainerStats = serde_json::from_str(
+            r#"{"timestamp":"2026-11-22T18:16:29.5Z","cpu":{"usage":{"total":7}}}"#,
+        )
+        .expect("decode head");
+        assert_eq!(head.cpu.usage.total, 7);
+        assert_eq!(head.memory, MemoryStats::default());
+    }
+
+    #[test]
+    fn tcp_advanced_labels_follow_go_field_order() {
+        let lower: Vec<String> = GO_ADV_NAMES.split(' ').map(str::to_lowercase).collect();
+        assert_eq!(TcpAdvancedStat::LABELS.to_vec(), lower);
+        let adv = TcpAdvancedStat {
+            max_conn: -1,
+            paws_estab: 9,
+            ..Default::default()
+        };
+        let v = adv.values();
+        assert_eq!((v[3], v[98]), (-1.0, 9.0));
+        let j = s(&adv);
+        assert!(j.contains(r#""MaxConn":-1"#) && j.ends_with(r#""PAWSEstab":9}"#));
+    }
+
+    #[test]
+    fn stats_stay_compact_in_memory() {
+        // 1000 containers x 120 samples must fit well under 60 MB: rare parts are Sparse.
+        let size = size_of::<ContainerStats>();
+        println!("size_of::<ContainerStats>() = {size}");
+        assert!(size <= 600, "ContainerStats grew to {size} bytes");
+        assert_eq!(size_of::<Sparse<TcpAdvancedStat>>(), 8);
+    }
+
+    #[test]
+    fn container_info_flattens_reference() {
+        let id = "9ad0e067".repeat(8);
+        let info = ContainerInfo {
+            reference: ContainerReference {
+                id: id.clone(),
+                name: format!("/docker/{id}"),
+                aliases: vec!["web".into(), id.clone()],
+                namespace: "docker".into(),
+            },
+            subcontainers: vec![ContainerReference {
+                name: "/docker/x/y".into(),
+                ..Default::default()
+            }],
+            spec: ContainerSpec {
+                creation_time: Timestamp::from_unix_nanos(1_795_371_389_914_702_850),
+                labels: BTreeMap::from([("b".into(), "<2>".into()), ("a".into(), "1".into())]),
+                has_cpu: true,
+                cpu: CpuSpec {
+                    limit: 1024,
+                    mask: "0-3".into(),
+                    quota: 50_000,
+                    period: 100_000,
+                    ..Default::default()
+                },
+                has_memory: true,
+                memory: MemorySpec {
+                    limit: 33_554_432,
+                    ..Default::default()
+                },
+                image: "local/busybox:1".into(),
+                ..Default::default()
+            },
+            stats: vec![],
+        };
+        let want = format!(
+            concat!(
+                r#"{{"id":"{id}","name":"/docker/{id}","aliases":["web","{id}"],"namespace":"docker","#,
+                r#""subcontainers":[{{"name":"/docker/x/y"}}],"#,
+                r#""spec":{{"creation_time":"2026-11-22T18:16:29.91470285Z","start_time":"0001-01-01T00:00:00Z","#,
+                r#""labels":{{"a":"1","b":"\u003c2\u003e"}},"has_cpu":true,"#,
+                r#""cpu":{{"limit":1024,"max_limit":0,"mask":"0-3","quota":50000,"period":100000}},"#,
+                r#""has_memory":true,"memory":{{"limit":33554432}},"has_hugetlb":false,"has_network":false,"#,
+                r#""has_processes":false,"processes":{{}},"has_filesystem":false,"has_diskio":false,"#,
+                r#""has_custom_metrics":false,"image":"local/busybox:1"}}}}"#
+            ),
+            id = id
+        );
+        assert_eq!(s(&info), want);
+        let back: ContainerInfo = serde_json::from_str(&want).expect("decode");
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn container_info_shares_cached_samples() {
+        let sample = Arc::new(ContainerStats {
+            timestamp: Timestamp::from_unix_nanos(1_795_371_389_000_000_000),
+            ..Default::default()
+        });
+        let info = ContainerInfo {
+            reference: ContainerReference {
+                name: "/".into(),
+                ..Default::default()
+            },
+            stats: vec![sample.clone(), sample],
+            ..Default::default()
+        };
+        let j = s(&info);
+        assert!(j.starts_with(r#"{"name":"/","spec":{"#));
+        assert!(j.contains(r#""stats":[{"timestamp":"2026-11-22T18:16:29Z","cpu":"#));
+        let back: ContainerInfo = serde_json::from_str(&j).expect("decode");
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn network_inlines_first_interface() {
+        let eth0 = InterfaceStats {
+            name: "eth0".into(),
+            rx_bytes: 10,
+            ..Default::default()
+        };
+        let eth1 = InterfaceStats {
+            name: "eth1".into(),
+            ..Default::default()
+        };
+        let mut stats = ContainerStats::default();
+        *stats.network = NetworkStats::from_interfaces(vec![eth0, eth1]);
+        let j = s(&stats);
+        assert!(j.contains(
+            r#""network":{"name":"eth0","rx_bytes":10,"rx_packets":0,"rx_errors":0,"rx_dropped":0,"tx_bytes":0,"tx_packets":0,"tx_errors":0,"tx_dropped":0,"interfaces":[{"name":"eth0","#
+        ));
+        assert!(j.contains(r#"{"name":"eth1","rx_bytes":0"#));
+    }
+
+    #[test]
+    fn events_always_carry_event_data() {
+        let t = Timestamp::from_unix_nanos(1_795_371_406_141_868_649);
+        let created = Event {
+            container_name: "/docker/abc".into(),
+            timestamp: t,
+            event_type: EventType::ContainerCreation,
+            event_data: EventData::default(),
+        };
+        // Captured from a cAdvisor v0.36 event stream (id shortened).
+        assert_eq!(
+            s(&created),
+            r#"{"container_name":"/docker/abc","timestamp":"2026-11-22T18:16:46.141868649Z","event_type":"containerCreation","event_data":{}}"#
+        );
+        let oom = Event {
+            container_name: "/docker/abc".into(),
+            timestamp: t,
+            event_type: EventType::OomKill,
+            event_data: EventData {
+                oom_kill: Some(OomKillEventData {
+                    pid: 966,
+                    process_name: "dd".into(),
+                    constraint: "CONSTRAINT_MEMCG".into(),
+                }),
+                container_deletion: None,
+            },
+        };
+        assert_eq!(
+            s(&oom),
+            r#"{"container_name":"/docker/abc","timestamp":"2026-11-22T18:16:46.141868649Z","event_type":"oomKill","event_data":{"oom":{"pid":966,"process_name":"dd","constraint":"CONSTRAINT_MEMCG"}}}"#
+        );
+        let deleted = Event {
+            event_type: EventType::ContainerDeletion,
+            event_data: EventData {
+                container_deletion: Some(ContainerDeletionEventData::default()),
+                oom_kill: None,
+            },
+            ..created.clone()
+        };
+        assert!(s(&deleted).ends_with(
+            r#""event_type":"containerDeletion","event_data":{"container_deletion":{"exit_code":-1}}}"#
+        ));
+        let back: Event = serde_json::from_slice(&to_go_json(&oom)).expect("decode");
+        assert_eq!(back, oom);
+        assert_eq!(EventType::from_name("oomKill"), Some(EventType::OomKill));
+        assert_eq!(EventType::from_name("creation"), None);
+    }
+
+    #[test]
+    fn container_info_request_defaults_like_go() {
+        let r: ContainerInfoRequest = serde_json::from_str("{}").expect("empty");
+        assert_eq!(r, ContainerInfoRequest::default());
+        assert_eq!(r.num_stats, 60);
+        let r: ContainerInfoRequest =
+            serde_json::from_str(r#"{"num_stats":0,"start":"2026-11-22T18:16:29Z","end":null}"#)
+                .expect("body");
+        assert_eq!(r.num_stats, 0);
+        assert_eq!(r.start.as_unix_nanos(), 1_795_371_389_000_000_000);
+        assert!(r.end.is_zero());
+    }
+
+    #[test]
+    fn non_finite_floats_become_zero() {
+        let psi = PSIData {
+            total: 1,
+            avg10: f64::NAN,
+            avg60: f64::INFINITY,
+            avg300: 0.25,
+        };
+        assert_eq!(s(&psi), r#"{"total":1,"avg10":0,"avg60":0,"avg300":0.25}"#);
+    }
+
+    #[test]
+    fn maps_sort_keys_like_go() {
+        let mut disk = PerDiskStats {
+            major: 8,
+            ..Default::default()
+        };
+        for (k, v) in [
+            ("Write", 2),
+            ("Read", 1),
+            ("Total", 3),
+            ("Async", 0),
+            ("Sync", 3),
+        ] {
+            disk.stats.insert(k, v);
+        }
+        disk.stats.insert("Read", 5);
+        assert_eq!(disk.stats.get("Read"), Some(5));
+        assert_eq!(
+            s(&disk),
+            r#"{"device":"","major":8,"minor":0,"stats":{"Async":0,"Read":5,"Sync":3,"Total":3,"Write":2}}"#
+        );
+        let back: PerDiskStats = serde_json::from_slice(&to_go_json(&disk)).expect("decode");
+        assert_eq!(back, disk);
+
+        // Keys outside the kernel's operation names keep Go's byte order too.
+        let odd: StatMap = [("Write", 1), ("Merged", 2), ("Async", 3)]
+            .into_iter()
+            .collect();
+        assert_eq!(s(&odd), r#"{"Async":3,"Merged":2,"Write":1}"#);
+        assert_eq!(
+            (odd.len(), odd.get("Merged"), odd.get("Read")),
+            (3, Some(2), None)
+        );
+        assert_eq!(size_of::<StatMap>(), 72);
+
+        let numa = MemoryNumaStats {
+            file: BTreeMap::from([(2, 20), (10, 100), (0, 1)]),
+            ..Default::default()
+        };
+        assert_eq!(s(&numa), r#"{"file":{"0":1,"10":100,"2":20}}"#);
+    }
+}

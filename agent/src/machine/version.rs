@@ -1,0 +1,83 @@
+//! VersionInfo: kernel release, OS pretty name, and our own version.
+
+use crate::host::HostPaths;
+use crate::model::machine::VersionInfo;
+
+/// Our version, from the package.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Git revision baked in at build time when the build sets `BPFADVISOR_GIT_REVISION`, else empty.
+pub const REVISION: &str = match option_env!("BPFADVISOR_GIT_REVISION") {
+    Some(r) => r,
+    None => "",
+};
+
+/// `PRETTY_NAME` of an os-release file, unquoted; `None` when absent.
+pub fn parse_os_release(text: &str) -> Option<String> {
+    let value = text.lines().find_map(|l| l.strip_prefix("PRETTY_NAME="))?;
+    Some(
+        value
+            .trim()
+            .trim_matches(|c| c == '"' || c == '\'')
+            .to_string(),
+    )
+}
+
+/// Kernel from `<proc>/sys/kernel/osrelease` (uname of this process as fallback when the root is
+/// local), OS from `<etc>/os-release` (`Linux` without PRETTY_NAME, `Unknown` when unreadable).
+pub fn version_info(host: &HostPaths) -> VersionInfo {
+    let kernel = std::fs::read_to_string(host.proc.join("sys/kernel/osrelease"))
+        .map(|s| s.trim().to_string())
+        .ok()
+        .or_else(|| host.is_local().then(uname_release).flatten())
+        .unwrap_or_else(|| {
+            tracing::warn!(path = %host.proc.join("sys/kernel/osrelease").display(), "kernel version unavailable");
+            "Unknown".to_string()
+        });
+    let os = match std::fs::read_to_string(host.etc.join("os-release")) {
+        Ok(t) => parse_os_release(&t).unwrap_or_else(|| "Linux".to_string()),
+        Err(e) => {
+            tracing::warn!(path = %host.etc.join("os-release").display(), error = %e, "os version unavailable");
+            "Unknown".to_string()
+        }
+    };
+    VersionInfo {
+        kernel_version: kernel,
+        container_os_version: os,
+        docker_version: String::new(),
+        docker_api_version: String::new(),
+        cadvisor_version: VERSION.to_string(),
+        cadvisor_revision: REVISION.to_string(),
+    }
+}
+
+fn uname_release() -> Option<String> {
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `u` is a valid, writable utsname; uname fills it with NUL-terminated strings.
+    if unsafe { libc::uname(&mut u) } != 0 {
+        return None;
+    }
+    // SAFETY: the kernel NUL-terminates `release` within the array.
+    let c = unsafe { std::ffi::CStr::from_ptr(u.release.as_ptr()) };
+    Some(c.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pretty_name() {
+        // /etc/os-release of Debian 12, first lines verbatim.
+        let t = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\n";
+        assert_eq!(
+            parse_os_release(t).as_deref(),
+            Some("Debian GNU/Linux 12 (bookworm)")
+        );
+        assert_eq!(parse_os_release("ID=x\n"), None);
+    }
+
+    #[test]
+    fn uname_works_here() {
+        assert!(uname_release().is_some_and(|r| !r.is_empty()));
+    }
+}
