@@ -60,6 +60,10 @@ impl LiveSource {
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let host = config.host.clone();
+    match crate::cgroup::files::raise_fd_limit() {
+        Ok(n) => info!(open_files = n, "file descriptor limit"),
+        Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
+    }
     let layout = Layout::detect(&host).context("detecting the cgroup layout")?;
     info!(mode = ?layout.mode(), root = %host.root.display(), "cgroup layout");
     let machine = machine_info(&host, &MachineOptions::from(&config));
