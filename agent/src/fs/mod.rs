@@ -13,6 +13,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use crate::host::HostPaths;
+use crate::model::v1::FsStats;
 pub use diskstats::DiskCounters;
 pub use mountinfo::Mount;
 
@@ -64,6 +65,33 @@ impl FsUsage {
     /// `true` for the filesystem mounted at `/` (cAdvisor's `root` storage label).
     pub fn is_root(&self) -> bool {
         self.mountpoint == Path::new("/")
+    }
+
+    /// The root container's `v1.FsStats` entry for this filesystem.
+    pub fn to_fs_stats(&self) -> FsStats {
+        let d = &self.disk;
+        FsStats {
+            device: self.device.clone(),
+            fs_type: self.cadvisor_type().to_string(),
+            capacity: self.capacity,
+            usage: self.usage,
+            base_usage: 0,
+            available: self.available,
+            has_inodes: self.inodes.is_some(),
+            inodes: self.inodes.unwrap_or(0),
+            inodes_free: self.inodes_free.unwrap_or(0),
+            reads_completed: d.reads_completed,
+            reads_merged: d.reads_merged,
+            sectors_read: d.sectors_read,
+            read_time: d.read_time,
+            writes_completed: d.writes_completed,
+            writes_merged: d.writes_merged,
+            sectors_written: d.sectors_written,
+            write_time: d.write_time,
+            io_in_progress: d.io_in_progress,
+            io_time: d.io_time,
+            weighted_io_time: d.weighted_io_time,
+        }
     }
 }
 
@@ -205,6 +233,33 @@ mod tests {
             .map(|m| (m.source.as_str(), m.mount_point.as_str()))
             .collect();
         assert_eq!(got, vec![("/dev/vda", "/"), ("/dev/sdb1", "/data")]);
+    }
+
+    #[test]
+    fn fs_stats_carry_usage_and_counters() {
+        let u = FsUsage {
+            device: "/dev/vda".into(),
+            mountpoint: "/".into(),
+            fs_type: "ext4".into(),
+            capacity: 100,
+            available: 60,
+            usage: 30,
+            inodes: Some(10),
+            inodes_free: Some(4),
+            disk: DiskCounters {
+                reads_completed: 7,
+                weighted_io_time: 9,
+                ..Default::default()
+            },
+            ..FsUsage::default()
+        };
+        let s = u.to_fs_stats();
+        assert_eq!(
+            (s.fs_type.as_str(), s.capacity, s.usage, s.available),
+            ("vfs", 100, 30, 60)
+        );
+        assert_eq!((s.has_inodes, s.inodes, s.inodes_free), (true, 10, 4));
+        assert_eq!((s.reads_completed, s.weighted_io_time), (7, 9));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{MachineError, read_string};
+use super::{MachineError, Warnings, read_string};
 use crate::host::HostPaths;
 use crate::model::machine::DiskInfo;
 
@@ -24,12 +24,16 @@ fn skipped(name: &str) -> bool {
     ["loop", "ram", "sr"].iter().any(|p| name.starts_with(p))
 }
 
-pub fn read_disk_map(host: &HostPaths) -> Result<BTreeMap<String, DiskInfo>, MachineError> {
+/// A device whose files are unreadable is left out with a warning.
+pub fn read_disk_map(host: &HostPaths, w: &mut Warnings) -> BTreeMap<String, DiskInfo> {
     let dir = host.sys.join("block");
-    let entries = std::fs::read_dir(&dir).map_err(|source| MachineError::Read {
-        path: dir.clone(),
-        source,
-    })?;
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(source) => {
+            w.0.push(MachineError::Read { path: dir, source });
+            return BTreeMap::new();
+        }
+    };
     let mut out = BTreeMap::new();
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
@@ -37,32 +41,38 @@ pub fn read_disk_map(host: &HostPaths) -> Result<BTreeMap<String, DiskInfo>, Mac
         if skipped(&name) || read_string(&d.join("hidden")).is_ok_and(|h| h.trim() == "1") {
             continue;
         }
-        let dev_path = d.join("dev");
-        let dev = read_string(&dev_path)?;
-        let (major, minor) =
-            parse_dev(&dev).ok_or_else(|| MachineError::parse(&dev_path, dev.trim()))?;
-        let size_path = d.join("size");
-        let size = read_string(&size_path)?;
-        let sectors: u64 = size
-            .trim()
-            .parse()
-            .map_err(|_| MachineError::parse(&size_path, size.trim()))?;
-        let scheduler = read_string(&d.join("queue/scheduler"))
-            .ok()
-            .and_then(|s| parse_scheduler(&s))
-            .unwrap_or_else(|| "none".to_string());
-        out.insert(
-            format!("{major}:{minor}"),
-            DiskInfo {
-                name,
-                major,
-                minor,
-                size: sectors * 512,
-                scheduler,
-            },
-        );
+        match read_disk(&d, name) {
+            Ok(disk) => {
+                out.insert(format!("{}:{}", disk.major, disk.minor), disk);
+            }
+            Err(e) => w.0.push(e),
+        }
     }
-    Ok(out)
+    out
+}
+
+fn read_disk(d: &std::path::Path, name: String) -> Result<DiskInfo, MachineError> {
+    let dev_path = d.join("dev");
+    let dev = read_string(&dev_path)?;
+    let (major, minor) =
+        parse_dev(&dev).ok_or_else(|| MachineError::parse(&dev_path, dev.trim()))?;
+    let size_path = d.join("size");
+    let size = read_string(&size_path)?;
+    let sectors: u64 = size
+        .trim()
+        .parse()
+        .map_err(|_| MachineError::parse(&size_path, size.trim()))?;
+    let scheduler = read_string(&d.join("queue/scheduler"))
+        .ok()
+        .and_then(|s| parse_scheduler(&s))
+        .unwrap_or_else(|| "none".to_string());
+    Ok(DiskInfo {
+        name,
+        major,
+        minor,
+        size: sectors * 512,
+        scheduler,
+    })
 }
 
 #[cfg(test)]

@@ -16,7 +16,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::host::HostPaths;
-use crate::model::machine::{FsInfo, MachineInfo, Timestamp};
+use crate::model::json::Timestamp;
+use crate::model::machine::{FsInfo, MachineInfo};
 
 pub use version::version_info;
 
@@ -74,6 +75,15 @@ impl MachineOptions {
     }
 }
 
+impl From<&crate::config::Config> for MachineOptions {
+    fn from(c: &crate::config::Config) -> Self {
+        Self {
+            machine_id_files: c.machine_id_files.clone(),
+            boot_id_files: c.boot_id_files.clone(),
+        }
+    }
+}
+
 /// Collects what went wrong while assembling `MachineInfo`, so one bad file never fails the rest.
 #[derive(Debug, Default)]
 pub struct Warnings(pub Vec<MachineError>);
@@ -111,6 +121,8 @@ pub fn machine_info_with_warnings(
     } else {
         cpu.processors
     };
+    // Distinct (socket, core) pairs. cAdvisor counts distinct `core id` lines instead, which on
+    // multi-socket machines gives the cores of one socket; we report the real count.
     let num_physical_cores = if cpu.cores.is_empty() {
         topo.physical_cores()
     } else {
@@ -158,8 +170,8 @@ pub fn machine_info_with_warnings(
         system_uuid: w.take(ids::read_system_uuid(host)),
         boot_id: w.take(ids::read_first(&opts.boot_id_files)),
         filesystems,
-        disk_map: w.take(disks::read_disk_map(host)),
-        network_devices: w.take(net::read_network_devices(host)),
+        disk_map: disks::read_disk_map(host, &mut w),
+        network_devices: net::read_network_devices(host, &mut w),
         topology: topo.nodes,
         cloud_provider: cloud::provider(&dmi).to_string(),
         instance_type: cloud::UNKNOWN_INSTANCE_TYPE.to_string(),

@@ -34,13 +34,12 @@ pub struct GoFormatter;
 
 impl Formatter for GoFormatter {
     fn write_f64<W: ?Sized + Write>(&mut self, w: &mut W, value: f64) -> io::Result<()> {
-        w.write_all(go_float(value, value.abs() < 1e-6 || value.abs() >= 1e21).as_bytes())
+        w.write_all(go_float(value, !(1e-6..1e21).contains(&value.abs())).as_bytes())
     }
 
     fn write_f32<W: ?Sized + Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
         // Go decides the exponent form in the float's own precision.
-        let abs = value.abs();
-        let exp = abs < 1e-6 || abs >= 1e21;
+        let exp = !(1e-6..1e21).contains(&value.abs());
         if !value.is_finite() {
             return w.write_all(b"0");
         }
@@ -223,6 +222,17 @@ impl<'de> Deserialize<'de> for Timestamp {
     }
 }
 
+/// `serialize_with` for float fields: NaN and infinities (which Go cannot encode, and which
+/// serde_json would print as `null`) are written as `0`.
+pub(crate) fn finite_f64<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(if v.is_finite() { *v } else { 0.0 })
+}
+
+/// `finite_f64` for `float32` fields.
+pub(crate) fn finite_f32<S: Serializer>(v: &f32, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f32(if v.is_finite() { *v } else { 0.0 })
+}
+
 /// `omitempty` predicates, named after the Go zero value they test.
 pub(crate) fn is_zero_u64(v: &u64) -> bool {
     *v == 0
@@ -262,13 +272,18 @@ mod tests {
             (1.25e22, "1.25e+22"),
             (1e100, "1e+100"),
             (-2.5e-8, "-2.5e-8"),
-            (f64::NAN, "0"),
-            (f64::INFINITY, "0"),
         ];
         for (v, want) in cases {
             assert_eq!(s(v), *want, "value {v:e}");
         }
         assert_eq!(s(&0.1f32), "0.1");
+        // serde_json turns non-finite floats into `null` before the formatter sees them, so
+        // float fields go through `finite_f64`, which writes Go's nearest legal value, 0.
+        #[derive(Serialize)]
+        struct F(#[serde(serialize_with = "finite_f64")] f64);
+        assert_eq!(s(&F(f64::NAN)), "0");
+        assert_eq!(s(&F(f64::NEG_INFINITY)), "0");
+        assert_eq!(s(&F(2.5)), "2.5");
         assert_eq!(s(&1e-7f32), "1e-7");
     }
 

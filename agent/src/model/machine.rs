@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use self::placeholder::Timestamp;
+use super::json::Timestamp;
 
 /// Go's `json:"x"` on a slice that cAdvisor leaves nil when there is nothing: empty → `null`.
 fn nil_if_empty<T: Serialize, S: Serializer>(v: &[T], s: S) -> Result<S::Ok, S::Error> {
@@ -156,7 +156,7 @@ pub struct DiskInfo {
 pub struct NetInfo {
     pub name: String,
     pub mac_address: String,
-    /// Mbit/s; -1 when the device does not report it.
+    /// Mbit/s; -1 when the kernel does not know it, 0 when the device has no link settings.
     pub speed: i64,
     pub mtu: i64,
 }
@@ -222,65 +222,6 @@ impl Attributes {
     }
 }
 
-/// Stand-in for the shared JSON timestamp type until it lands in `model::json`.
-mod placeholder {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-    use time::OffsetDateTime;
-    use time::format_description::well_known::Rfc3339;
-
-    /// A Go `time.Time` in JSON: RFC 3339, nanoseconds with trailing zeros trimmed, UTC.
-    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-    pub struct Timestamp(pub OffsetDateTime);
-
-    impl Timestamp {
-        pub fn now() -> Self {
-            Self(OffsetDateTime::now_utc())
-        }
-    }
-
-    impl Default for Timestamp {
-        /// Go's zero time, `0001-01-01T00:00:00Z`.
-        fn default() -> Self {
-            Self(
-                time::Date::from_calendar_date(1, time::Month::January, 1)
-                    .map(|d| d.midnight().assume_utc())
-                    .unwrap_or(OffsetDateTime::UNIX_EPOCH),
-            )
-        }
-    }
-
-    impl Serialize for Timestamp {
-        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-            let t = self.0.to_offset(time::UtcOffset::UTC);
-            let mut out = format!(
-                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
-                t.year(),
-                u8::from(t.month()),
-                t.day(),
-                t.hour(),
-                t.minute(),
-                t.second()
-            );
-            if t.nanosecond() != 0 {
-                let frac = format!("{:09}", t.nanosecond());
-                out.push('.');
-                out.push_str(frac.trim_end_matches('0'));
-            }
-            out.push('Z');
-            s.serialize_str(&out)
-        }
-    }
-
-    impl<'de> Deserialize<'de> for Timestamp {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            let s = String::deserialize(d)?;
-            OffsetDateTime::parse(&s, &Rfc3339)
-                .map(Self)
-                .map_err(serde::de::Error::custom)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -313,13 +254,6 @@ mod tests {
         );
         let back: MachineInfo = serde_json::from_str(&json).expect("parses back");
         assert_eq!(back, m);
-    }
-
-    #[test]
-    fn timestamp_trims_trailing_zero_nanos() {
-        let t = time::macros::datetime!(2026-11-22 18:16:29.914702850 UTC);
-        let json = serde_json::to_string(&Timestamp(t)).expect("serializes");
-        assert_eq!(json, r#""2026-11-22T18:16:29.91470285Z""#);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 pub mod json;
 pub mod machine;
 pub mod sparse;
+pub mod summary;
 pub mod v1;
+pub mod v2;
 
 pub use json::{Timestamp, to_go_json};
 pub use sparse::Sparse;

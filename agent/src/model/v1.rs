@@ -7,11 +7,12 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::json::{Timestamp, is_zero_f64, is_zero_i64, is_zero_u64};
+use super::json::{Timestamp, finite_f64, is_zero_f64, is_zero_i64, is_zero_u64};
 use super::sparse::{Sparse, impl_zero, is_empty};
 
 /// Container identity; flattened into [`ContainerInfo`].
@@ -41,9 +42,27 @@ pub struct ContainerInfo {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub subcontainers: Vec<ContainerReference>,
     pub spec: ContainerSpec,
-    /// Oldest → newest.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub stats: Vec<ContainerStats>,
+    /// Oldest → newest; shared with the stats cache, so answering does not copy samples.
+    #[serde(skip_serializing_if = "Vec::is_empty", with = "arc_vec")]
+    pub stats: Vec<Arc<ContainerStats>>,
+}
+
+/// (De)serialises `Vec<Arc<T>>` as a plain JSON array (serde's `rc` feature is not enabled).
+pub(crate) mod arc_vec {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(v: &[Arc<T>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|a| &**a))
+    }
+
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Vec<Arc<T>>, D::Error> {
+        let v = Option::<Vec<T>>::deserialize(d)?.unwrap_or_default();
+        Ok(v.into_iter().map(Arc::new).collect())
+    }
 }
 
 /// Body of a v1 `containers`/`subcontainers`/`docker` request (`ContainerInfoRequest`).
@@ -156,7 +175,7 @@ pub struct MetricVal {
     pub timestamp: Timestamp,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub int_value: i64,
-    #[serde(skip_serializing_if = "is_zero_f64")]
+    #[serde(skip_serializing_if = "is_zero_f64", serialize_with = "finite_f64")]
     pub float_value: f64,
 }
 
@@ -167,7 +186,7 @@ pub struct MetricValBasic {
     pub timestamp: Timestamp,
     #[serde(skip_serializing_if = "is_zero_i64")]
     pub int_value: i64,
-    #[serde(skip_serializing_if = "is_zero_f64")]
+    #[serde(skip_serializing_if = "is_zero_f64", serialize_with = "finite_f64")]
     pub float_value: f64,
 }
 
@@ -268,8 +287,11 @@ pub struct PSIStats {
 pub struct PSIData {
     /// Microseconds, as the kernel reports.
     pub total: u64,
+    #[serde(serialize_with = "finite_f64")]
     pub avg10: f64,
+    #[serde(serialize_with = "finite_f64")]
     pub avg60: f64,
+    #[serde(serialize_with = "finite_f64")]
     pub avg300: f64,
 }
 
@@ -1103,6 +1125,7 @@ pub struct UlimitSpec {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PerfStat {
+    #[serde(serialize_with = "finite_f64")]
     pub scaling_ratio: f64,
     pub value: u64,
     pub name: String,
@@ -1112,6 +1135,7 @@ pub struct PerfStat {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PerfUncoreStat {
+    #[serde(serialize_with = "finite_f64")]
     pub scaling_ratio: f64,
     pub value: u64,
     pub name: String,
@@ -1256,3 +1280,278 @@ impl_zero!(
     Vec<PerfStat>,
     Vec<PerfUncoreStat>,
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::json::to_go_json;
+
+    fn s<T: Serialize>(v: &T) -> String {
+        String::from_utf8(to_go_json(v)).expect("utf-8")
+    }
+
+    const PSI0: &str = r#"{"full":{"total":0,"avg10":0,"avg60":0,"avg300":0},"some":{"total":0,"avg10":0,"avg60":0,"avg300":0}}"#;
+    const TCP0: &str = r#"{"Established":0,"SynSent":0,"SynRecv":0,"FinWait1":0,"FinWait2":0,"TimeWait":0,"Close":0,"CloseWait":0,"LastAck":0,"Listen":0,"Closing":0}"#;
+    const UDP0: &str = r#"{"Listen":0,"Dropped":0,"RxQueued":0,"TxQueued":0}"#;
+
+    /// The zero sample as cAdvisor v0.57 prints it (value sub-objects always present) plus the
+    /// v0.60 additions, built from Go's declaration order.
+    fn zero_stats_json() -> String {
+        let adv: Vec<String> = GO_ADV_NAMES
+            .split(' ')
+            .map(|n| format!("\"{n}\":0"))
+            .collect();
+        format!(
+            concat!(
+                r#"{{"timestamp":"0001-01-01T00:00:00Z","cpu":{{"usage":{{"total":0,"user":0,"system":0}},"#,
+                r#""cfs":{{"periods":0,"throttled_periods":0,"throttled_time":0,"bursts_periods":0,"burst_time":0}},"#,
+                r#""schedstat":{{"run_time":0,"runqueue_time":0,"run_periods":0}},"load_average":0,"load_d_average":0,"psi":{psi}}},"#,
+                r#""diskio":{{"psi":{psi}}},"#,
+                r#""memory":{{"usage":0,"max_usage":0,"cache":0,"rss":0,"swap":0,"mapped_file":0,"working_set":0,"#,
+                r#""total_active_file":0,"total_inactive_file":0,"file_dirty":0,"file_writeback":0,"pgscan":0,"pgsteal":0,"#,
+                r#""workingset_refault_file":0,"workingset_refault_anon":0,"failcnt":0,"kernel":0,"#,
+                r#""container_data":{{"pgfault":0,"pgmajfault":0,"numa_stats":{{}}}},"#,
+                r#""hierarchical_data":{{"pgfault":0,"pgmajfault":0,"numa_stats":{{}}}},"psi":{psi},"events":{{"high":0,"max":0}}}},"#,
+                r#""network":{{"name":"","rx_bytes":0,"rx_packets":0,"rx_errors":0,"rx_dropped":0,"tx_bytes":0,"tx_packets":0,"tx_errors":0,"tx_dropped":0,"#,
+                r#""tcp":{tcp},"tcp6":{tcp},"udp":{udp},"udp6":{udp},"tcp_advanced":{{{adv}}}}},"#,
+                r#""task_stats":{{"nr_sleeping":0,"nr_running":0,"nr_stopped":0,"nr_uninterruptible":0,"nr_io_wait":0}},"#,
+                r#""processes":{{"process_count":0,"fd_count":0,"socket_count":0}},"#,
+                r#""resctrl":{{}},"cpuset":{{"memory_migrate":0}},"health":{{"status":""}}}}"#
+            ),
+            psi = PSI0,
+            tcp = TCP0,
+            udp = UDP0,
+            adv = adv.join(",")
+        )
+    }
+
+    /// Go field names of `TcpAdvancedStat` in declaration order (info/v1/container.go).
+    const GO_ADV_NAMES: &str = "RtoAlgorithm RtoMin RtoMax MaxConn ActiveOpens PassiveOpens AttemptFails EstabResets CurrEstab InSegs OutSegs RetransSegs InErrs OutRsts InCsumErrors EmbryonicRsts SyncookiesSent SyncookiesRecv SyncookiesFailed PruneCalled RcvPruned OfoPruned OutOfWindowIcmps LockDroppedIcmps TW TWRecycled TWKilled TCPTimeWaitOverflow TCPTimeouts TCPSpuriousRTOs TCPLossProbes TCPLossProbeRecovery TCPRenoRecoveryFail TCPSackRecoveryFail TCPRenoFailures TCPSackFailures TCPLossFailures DelayedACKs DelayedACKLocked DelayedACKLost ListenOverflows ListenDrops TCPHPHits TCPPureAcks TCPHPAcks TCPRenoRecovery TCPSackRecovery TCPSACKReneging TCPFACKReorder TCPSACKReorder TCPRenoReorder TCPTSReorder TCPFullUndo TCPPartialUndo TCPDSACKUndo TCPLossUndo TCPFastRetrans TCPSlowStartRetrans TCPLostRetransmit TCPRetransFail TCPRcvCollapsed TCPDSACKOldSent TCPDSACKOfoSent TCPDSACKRecv TCPDSACKOfoRecv TCPAbortOnData TCPAbortOnClose TCPAbortOnMemory TCPAbortOnTimeout TCPAbortOnLinger TCPAbortFailed TCPMemoryPressures TCPMemoryPressuresChrono TCPSACKDiscard TCPDSACKIgnoredOld TCPDSACKIgnoredNoUndo TCPMD5NotFound TCPMD5Unexpected TCPMD5Failure TCPSackShifted TCPSackMerged TCPSackShiftFallback TCPBacklogDrop PFMemallocDrop TCPMinTTLDrop TCPDeferAcceptDrop IPReversePathFilter TCPReqQFullDoCookies TCPReqQFullDrop TCPFastOpenActive TCPFastOpenActiveFail TCPFastOpenPassive TCPFastOpenPassiveFail TCPFastOpenListenOverflow TCPFastOpenCookieReqd TCPSynRetrans TCPOrigDataSent PAWSActive PAWSEstab";
+
+    #[test]
+    fn zero_stats_has_every_value_section() {
+        assert_eq!(s(&ContainerStats::default()), zero_stats_json());
+    }
+
+    #[test]
+    fn zero_stats_round_trips_and_head_shape_decodes() {
+        let back: ContainerStats = serde_json::from_str(&zero_stats_json()).expect("decode");
+        assert_eq!(back, ContainerStats::default());
+        assert!(back.network.is_unset() && back.processes.is_unset());
+        // v0.60 omits unset pointer sections; that must decode to zeros too.
+        let head: ContainerStats = serde_json::from_str(
+            r#"{"timestamp":"2026-11-22T18:16:29.5Z","cpu":{"usage":{"total":7}}}"#,
+        )
+        .expect("decode head");
+        assert_eq!(head.cpu.usage.total, 7);
+        assert_eq!(head.memory, MemoryStats::default());
+    }
+
+    #[test]
+    fn tcp_advanced_labels_follow_go_field_order() {
+        let lower: Vec<String> = GO_ADV_NAMES.split(' ').map(str::to_lowercase).collect();
+        assert_eq!(TcpAdvancedStat::LABELS.to_vec(), lower);
+        let adv = TcpAdvancedStat {
+            max_conn: -1,
+            paws_estab: 9,
+            ..Default::default()
+        };
+        let v = adv.values();
+        assert_eq!((v[3], v[98]), (-1.0, 9.0));
+        let j = s(&adv);
+        assert!(j.contains(r#""MaxConn":-1"#) && j.ends_with(r#""PAWSEstab":9}"#));
+    }
+
+    #[test]
+    fn stats_stay_compact_in_memory() {
+        // 1000 containers x 120 samples must fit well under 60 MB: rare parts are Sparse.
+        let size = size_of::<ContainerStats>();
+        println!("size_of::<ContainerStats>() = {size}");
+        assert!(size <= 600, "ContainerStats grew to {size} bytes");
+        assert_eq!(size_of::<Sparse<TcpAdvancedStat>>(), 8);
+    }
+
+    #[test]
+    fn container_info_flattens_reference() {
+        let id = "9ad0e067".repeat(8);
+        let info = ContainerInfo {
+            reference: ContainerReference {
+                id: id.clone(),
+                name: format!("/docker/{id}"),
+                aliases: vec!["web".into(), id.clone()],
+                namespace: "docker".into(),
+            },
+            subcontainers: vec![ContainerReference {
+                name: "/docker/x/y".into(),
+                ..Default::default()
+            }],
+            spec: ContainerSpec {
+                creation_time: Timestamp::from_unix_nanos(1_795_371_389_914_702_850),
+                labels: BTreeMap::from([("b".into(), "<2>".into()), ("a".into(), "1".into())]),
+                has_cpu: true,
+                cpu: CpuSpec {
+                    limit: 1024,
+                    mask: "0-3".into(),
+                    quota: 50_000,
+                    period: 100_000,
+                    ..Default::default()
+                },
+                has_memory: true,
+                memory: MemorySpec {
+                    limit: 33_554_432,
+                    ..Default::default()
+                },
+                image: "local/busybox:1".into(),
+                ..Default::default()
+            },
+            stats: vec![],
+        };
+        let want = format!(
+            concat!(
+                r#"{{"id":"{id}","name":"/docker/{id}","aliases":["web","{id}"],"namespace":"docker","#,
+                r#""subcontainers":[{{"name":"/docker/x/y"}}],"#,
+                r#""spec":{{"creation_time":"2026-11-22T18:16:29.91470285Z","start_time":"0001-01-01T00:00:00Z","#,
+                r#""labels":{{"a":"1","b":"\u003c2\u003e"}},"has_cpu":true,"#,
+                r#""cpu":{{"limit":1024,"max_limit":0,"mask":"0-3","quota":50000,"period":100000}},"#,
+                r#""has_memory":true,"memory":{{"limit":33554432}},"has_hugetlb":false,"has_network":false,"#,
+                r#""has_processes":false,"processes":{{}},"has_filesystem":false,"has_diskio":false,"#,
+                r#""has_custom_metrics":false,"image":"local/busybox:1"}}}}"#
+            ),
+            id = id
+        );
+        assert_eq!(s(&info), want);
+        let back: ContainerInfo = serde_json::from_str(&want).expect("decode");
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn container_info_shares_cached_samples() {
+        let sample = Arc::new(ContainerStats {
+            timestamp: Timestamp::from_unix_nanos(1_795_371_389_000_000_000),
+            ..Default::default()
+        });
+        let info = ContainerInfo {
+            reference: ContainerReference {
+                name: "/".into(),
+                ..Default::default()
+            },
+            stats: vec![sample.clone(), sample],
+            ..Default::default()
+        };
+        let j = s(&info);
+        assert!(j.starts_with(r#"{"name":"/","spec":{"#));
+        assert!(j.contains(r#""stats":[{"timestamp":"2026-11-22T18:16:29Z","cpu":"#));
+        let back: ContainerInfo = serde_json::from_str(&j).expect("decode");
+        assert_eq!(back, info);
+    }
+
+    #[test]
+    fn network_inlines_first_interface() {
+        let eth0 = InterfaceStats {
+            name: "eth0".into(),
+            rx_bytes: 10,
+            ..Default::default()
+        };
+        let eth1 = InterfaceStats {
+            name: "eth1".into(),
+            ..Default::default()
+        };
+        let mut stats = ContainerStats::default();
+        *stats.network = NetworkStats::from_interfaces(vec![eth0, eth1]);
+        let j = s(&stats);
+        assert!(j.contains(
+            r#""network":{"name":"eth0","rx_bytes":10,"rx_packets":0,"rx_errors":0,"rx_dropped":0,"tx_bytes":0,"tx_packets":0,"tx_errors":0,"tx_dropped":0,"interfaces":[{"name":"eth0","#
+        ));
+        assert!(j.contains(r#"{"name":"eth1","rx_bytes":0"#));
+    }
+
+    #[test]
+    fn events_always_carry_event_data() {
+        let t = Timestamp::from_unix_nanos(1_795_371_406_141_868_649);
+        let created = Event {
+            container_name: "/docker/abc".into(),
+            timestamp: t,
+            event_type: EventType::ContainerCreation,
+            event_data: EventData::default(),
+        };
+        // Captured from a cAdvisor v0.36 event stream (id shortened).
+        assert_eq!(
+            s(&created),
+            r#"{"container_name":"/docker/abc","timestamp":"2026-11-22T18:16:46.141868649Z","event_type":"containerCreation","event_data":{}}"#
+        );
+        let oom = Event {
+            container_name: "/docker/abc".into(),
+            timestamp: t,
+            event_type: EventType::OomKill,
+            event_data: EventData {
+                oom_kill: Some(OomKillEventData {
+                    pid: 966,
+                    process_name: "dd".into(),
+                    constraint: "CONSTRAINT_MEMCG".into(),
+                }),
+                container_deletion: None,
+            },
+        };
+        assert_eq!(
+            s(&oom),
+            r#"{"container_name":"/docker/abc","timestamp":"2026-11-22T18:16:46.141868649Z","event_type":"oomKill","event_data":{"oom":{"pid":966,"process_name":"dd","constraint":"CONSTRAINT_MEMCG"}}}"#
+        );
+        let deleted = Event {
+            event_type: EventType::ContainerDeletion,
+            event_data: EventData {
+                container_deletion: Some(ContainerDeletionEventData::default()),
+                oom_kill: None,
+            },
+            ..created.clone()
+        };
+        assert!(s(&deleted).ends_with(
+            r#""event_type":"containerDeletion","event_data":{"container_deletion":{"exit_code":-1}}}"#
+        ));
+        let back: Event = serde_json::from_slice(&to_go_json(&oom)).expect("decode");
+        assert_eq!(back, oom);
+        assert_eq!(EventType::from_name("oomKill"), Some(EventType::OomKill));
+        assert_eq!(EventType::from_name("creation"), None);
+    }
+
+    #[test]
+    fn non_finite_floats_become_zero() {
+        let psi = PSIData {
+            total: 1,
+            avg10: f64::NAN,
+            avg60: f64::INFINITY,
+            avg300: 0.25,
+        };
+        assert_eq!(s(&psi), r#"{"total":1,"avg10":0,"avg60":0,"avg300":0.25}"#);
+    }
+
+    #[test]
+    fn maps_sort_keys_like_go() {
+        let mut disk = PerDiskStats {
+            major: 8,
+            ..Default::default()
+        };
+        for (k, v) in [
+            ("Write", 2),
+            ("Read", 1),
+            ("Total", 3),
+            ("Async", 0),
+            ("Sync", 3),
+        ] {
+            disk.stats.insert(k, v);
+        }
+        disk.stats.insert("Read", 5);
+        assert_eq!(disk.stats.get("Read"), Some(5));
+        assert_eq!(
+            s(&disk),
+            r#"{"device":"","major":8,"minor":0,"stats":{"Async":0,"Read":5,"Sync":3,"Total":3,"Write":2}}"#
+        );
+        let back: PerDiskStats = serde_json::from_slice(&to_go_json(&disk)).expect("decode");
+        assert_eq!(back, disk);
+
+        let numa = MemoryNumaStats {
+            file: BTreeMap::from([(2, 20), (10, 100), (0, 1)]),
+            ..Default::default()
+        };
+        assert_eq!(s(&numa), r#"{"file":{"0":1,"10":100,"2":20}}"#);
+    }
+}

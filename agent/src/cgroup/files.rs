@@ -1,0 +1,164 @@
+//! Kept-open cgroup files read with `pread` into one reused buffer: the per-tick path opens nothing
+//! and allocates nothing once warm. cgroupfs regenerates a file's text on every read at offset 0.
+
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::error::{CgroupError, is_gone_io};
+use super::parse::ParseError;
+
+/// A reusable read buffer shared by all files of one reader.
+#[derive(Debug, Default)]
+pub struct Buf(Vec<u8>);
+
+/// One cgroup (or procfs) file, opened on first use and kept open.
+#[derive(Debug)]
+pub struct CgroupFile {
+    path: PathBuf,
+    fd: Option<File>,
+    /// The file does not exist in a cgroup that does (controller or kernel feature absent): not
+    /// retried every tick.
+    absent: bool,
+}
+
+impl CgroupFile {
+    pub fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            fd: None,
+            absent: false,
+        }
+    }
+
+    pub fn at(dir: &Path, file: &str) -> Self {
+        Self::new(dir.join(file))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the whole file and parses it; `Ok(None)` when the file is absent. A file missing because
+    /// its cgroup was removed is `CgroupError::Gone`.
+    pub fn read<T>(
+        &mut self,
+        buf: &mut Buf,
+        parse: impl FnOnce(&str) -> Result<T, ParseError>,
+    ) -> Result<Option<T>, CgroupError> {
+        let Some(text) = self.read_text(buf)? else {
+            return Ok(None);
+        };
+        parse(text).map(Some).map_err(|source| CgroupError::Parse {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn read_text<'b>(&mut self, buf: &'b mut Buf) -> Result<Option<&'b str>, CgroupError> {
+        if self.absent {
+            return Ok(None);
+        }
+        if self.fd.is_none() {
+            match File::open(&self.path) {
+                Ok(f) => self.fd = Some(f),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if self.path.parent().is_some_and(Path::exists) {
+                        self.absent = true;
+                        return Ok(None);
+                    }
+                    return Err(self.gone());
+                }
+                Err(e) => return Err(self.io("open", e)),
+            }
+        }
+        let Some(fd) = &self.fd else { return Ok(None) };
+        let v = &mut buf.0;
+        if v.len() < 4096 {
+            v.resize(4096, 0);
+        }
+        let mut n = 0;
+        loop {
+            if n == v.len() {
+                v.resize(v.len() * 2, 0);
+            }
+            match fd.read_at(&mut v[n..], n as u64) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_gone_io(&e) => {
+                    self.fd = None;
+                    return Err(self.gone());
+                }
+                Err(e) => return Err(self.io("read", e)),
+            }
+        }
+        std::str::from_utf8(&v[..n])
+            .map(Some)
+            .map_err(|_| CgroupError::Parse {
+                path: self.path.clone(),
+                source: ParseError {
+                    what: "utf-8 text",
+                    line: String::from_utf8_lossy(&v[..n]).into_owned(),
+                },
+            })
+    }
+
+    fn gone(&self) -> CgroupError {
+        CgroupError::Gone {
+            name: String::new(),
+            path: self.path.clone(),
+        }
+    }
+
+    fn io(&self, op: &'static str, source: io::Error) -> CgroupError {
+        CgroupError::Io {
+            op,
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Reads a file once (spec reads, pid-specific procfs files): absent → `Ok(None)`, like `CgroupFile`.
+pub fn read_once<T>(
+    path: PathBuf,
+    buf: &mut Buf,
+    parse: impl FnOnce(&str) -> Result<T, ParseError>,
+) -> Result<Option<T>, CgroupError> {
+    CgroupFile::new(path).read(buf, parse)
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failing test should panic")]
+mod tests {
+    use super::*;
+    use crate::cgroup::parse::parse_u64;
+
+    #[test]
+    fn reread_absent_and_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let cg = dir.path().join("c");
+        std::fs::create_dir(&cg).unwrap();
+        std::fs::write(cg.join("memory.usage_in_bytes"), "42\n").unwrap();
+        let mut buf = Buf::default();
+        let mut f = CgroupFile::at(&cg, "memory.usage_in_bytes");
+        assert_eq!(f.read(&mut buf, parse_u64).unwrap(), Some(42));
+        std::fs::write(cg.join("memory.usage_in_bytes"), "7\n").unwrap();
+        // A regular file rewritten in place: pread on a kept fd sees new content.
+        assert_eq!(f.read(&mut buf, parse_u64).unwrap(), Some(7));
+        let mut absent = CgroupFile::at(&cg, "memory.failcnt");
+        assert_eq!(absent.read(&mut buf, parse_u64).unwrap(), None);
+        let mut gone = CgroupFile::at(&dir.path().join("removed"), "cpu.stat");
+        assert!(gone.read(&mut buf, parse_u64).unwrap_err().is_gone());
+        std::fs::write(cg.join("big"), "1".repeat(10_000)).unwrap();
+        let mut big = CgroupFile::at(&cg, "big");
+        assert_eq!(big.read(&mut buf, |s| Ok(s.len())).unwrap(), Some(10_000));
+        std::fs::write(cg.join("bad"), "x\n").unwrap();
+        let err = CgroupFile::at(&cg, "bad")
+            .read(&mut buf, parse_u64)
+            .unwrap_err();
+        assert!(err.to_string().contains("bad"), "{err}");
+    }
+}

@@ -1,0 +1,199 @@
+//! What comes from the container's processes rather than its cgroup files: the member pids
+//! (`cgroup.procs`), network counters of a member's namespace (`<proc>/<pid>/net/dev`, `net/tcp*`,
+//! `net/udp*`), fd/socket counts, ulimits and schedstat. A process exiting under us is normal: its
+//! files are skipped, never a "gone" container.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::error::CgroupError;
+use super::files::{Buf, CgroupFile, read_once};
+use super::parse::{
+    ParseError, Schedstat, parse_limits, parse_net_dev, parse_net_tcp, parse_net_udp,
+    parse_schedstat,
+};
+use crate::model::v1::{
+    CpuSchedstat, InterfaceStats, NetworkStats, ProcessStats, TcpStat, UdpStat, UlimitSpec,
+};
+
+#[derive(Debug)]
+pub struct Procs {
+    procs: CgroupFile,
+    proc_root: PathBuf,
+    pids: Vec<u32>,
+    /// `net/dev` of the pid it was opened for, kept open while that pid is the first member.
+    net_dev: Option<(u32, CgroupFile)>,
+    /// Last schedstat per pid ever seen, so exited members keep counting (as cAdvisor does).
+    sched: HashMap<u32, Schedstat>,
+}
+
+/// Which protocol tables to read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NetKinds {
+    pub interfaces: bool,
+    pub tcp: bool,
+    pub udp: bool,
+}
+
+impl Procs {
+    /// `dir` is the cgroup directory whose `cgroup.procs` lists members.
+    pub fn new(dir: &Path, proc_root: &Path) -> Self {
+        Self {
+            procs: CgroupFile::at(dir, "cgroup.procs"),
+            proc_root: proc_root.to_path_buf(),
+            pids: Vec::new(),
+            net_dev: None,
+            sched: HashMap::new(),
+        }
+    }
+
+    /// Reads the member pids; returns the first, if any.
+    pub fn refresh(&mut self, buf: &mut Buf) -> Result<Option<u32>, CgroupError> {
+        let pids = &mut self.pids;
+        pids.clear();
+        self.procs.read(buf, |t| {
+            for p in t.split_ascii_whitespace() {
+                pids.push(p.parse().map_err(|_| ParseError {
+                    what: "pid",
+                    line: p.to_string(),
+                })?);
+            }
+            Ok(())
+        })?;
+        Ok(self.pids.first().copied())
+    }
+
+    pub fn pids(&self) -> &[u32] {
+        &self.pids
+    }
+
+    fn pid_path(&self, pid: u32, file: &str) -> PathBuf {
+        self.proc_root.join(pid.to_string()).join(file)
+    }
+
+    /// Network counters seen from `pid`'s namespace; `None` when its files are unreadable.
+    pub fn network(&mut self, buf: &mut Buf, pid: u32, kinds: NetKinds) -> Option<NetworkStats> {
+        let mut net = NetworkStats::default();
+        if kinds.interfaces {
+            if self.net_dev.as_ref().is_none_or(|(p, _)| *p != pid) {
+                self.net_dev = Some((pid, CgroupFile::new(self.pid_path(pid, "net/dev"))));
+            }
+            let (_, f) = self.net_dev.as_mut()?;
+            let Ok(Some(ifaces)) = f.read(buf, parse_net_dev) else {
+                self.net_dev = None;
+                return None;
+            };
+            net = NetworkStats::from_interfaces(ifaces.into_iter().map(iface).collect());
+        }
+        if kinds.tcp {
+            let t = |s: &mut Self, buf: &mut Buf, f| {
+                read_once(s.pid_path(pid, f), buf, parse_net_tcp)
+                    .ok()
+                    .flatten()
+            };
+            net.tcp = t(self, buf, "net/tcp").map(tcp).unwrap_or_default();
+            net.tcp6 = t(self, buf, "net/tcp6").map(tcp).unwrap_or_default();
+        }
+        if kinds.udp {
+            let u = |s: &mut Self, buf: &mut Buf, f| {
+                read_once(s.pid_path(pid, f), buf, parse_net_udp)
+                    .ok()
+                    .flatten()
+            };
+            let conv = |u: super::parse::UdpSummary| UdpStat {
+                listen: u.listen,
+                dropped: u.dropped,
+                rx_queued: u.rx_queued,
+                tx_queued: u.tx_queued,
+            };
+            net.udp = u(self, buf, "net/udp").map(conv).unwrap_or_default();
+            net.udp6 = u(self, buf, "net/udp6").map(conv).unwrap_or_default();
+        }
+        Some(net)
+    }
+
+    /// Process, fd and socket counts over all members (after `refresh`), ulimits of the first.
+    pub fn processes(&mut self, buf: &mut Buf, out: &mut ProcessStats) {
+        out.process_count = self.pids.len() as u64;
+        out.fd_count = 0;
+        out.socket_count = 0;
+        for &pid in &self.pids {
+            let Ok(fds) = fs::read_dir(self.pid_path(pid, "fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                out.fd_count += 1;
+                if fs::read_link(fd.path())
+                    .is_ok_and(|l| l.as_os_str().as_encoded_bytes().starts_with(b"socket:"))
+                {
+                    out.socket_count += 1;
+                }
+            }
+        }
+        out.ulimits = match self.pids.first() {
+            Some(&pid) => read_once(self.pid_path(pid, "limits"), buf, |t| Ok(parse_limits(t)))
+                .ok()
+                .flatten()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|u| UlimitSpec {
+                    name: u.name,
+                    soft_limit: u.soft,
+                    hard_limit: u.hard,
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+    }
+
+    /// Sum of `<proc>/<pid>/schedstat` over every member ever seen.
+    pub fn schedstat(&mut self, buf: &mut Buf) -> CpuSchedstat {
+        for i in 0..self.pids.len() {
+            let pid = self.pids[i];
+            if let Ok(Some(s)) = read_once(self.pid_path(pid, "schedstat"), buf, parse_schedstat) {
+                self.sched.insert(pid, s);
+            }
+        }
+        self.sched
+            .values()
+            .fold(CpuSchedstat::default(), |mut a, s| {
+                a.run_time += s.run_time;
+                a.runqueue_time += s.runqueue_time;
+                a.run_periods += s.run_periods;
+                a
+            })
+    }
+}
+
+fn iface(l: super::parse::NetDevLine) -> InterfaceStats {
+    InterfaceStats {
+        name: l.name,
+        rx_bytes: l.rx_bytes,
+        rx_packets: l.rx_packets,
+        rx_errors: l.rx_errors,
+        rx_dropped: l.rx_dropped,
+        tx_bytes: l.tx_bytes,
+        tx_packets: l.tx_packets,
+        tx_errors: l.tx_errors,
+        tx_dropped: l.tx_dropped,
+    }
+}
+
+/// Kernel TCP state numbers (include/net/tcp_states.h) onto cAdvisor's fields.
+fn tcp(s: super::parse::TcpStates) -> TcpStat {
+    let c = s.0;
+    TcpStat {
+        established: c[1],
+        syn_sent: c[2],
+        syn_recv: c[3],
+        fin_wait1: c[4],
+        fin_wait2: c[5],
+        time_wait: c[6],
+        close: c[7],
+        close_wait: c[8],
+        last_ack: c[9],
+        listen: c[10],
+        closing: c[11],
+    }
+}

@@ -1,0 +1,396 @@
+//! One container's reader: opens its controllers' files once and turns them into the model's
+//! `ContainerStats` each tick and `ContainerSpec` on demand. On v1 and hybrid hosts the v1
+//! controllers are the source (as in cAdvisor); the unified hierarchy of a hybrid host only adds PSI.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::blkio::Blkio;
+use super::cpu::Cpu;
+use super::error::CgroupError;
+use super::files::{Buf, CgroupFile, read_once};
+use super::hugetlb::{Hugetlb, page_sizes};
+use super::layout::{CgroupMode, Layout};
+use super::memory::Memory;
+use super::parse::{
+    ParseError, parse_cpu_max, parse_i64, parse_u64, parse_u64_or_max, weight_to_shares,
+};
+use super::pids::Pids;
+use super::procs::{NetKinds, Procs};
+use super::psi::Pressure;
+use crate::config::{MetricKind, MetricKinds};
+use crate::host::HostPaths;
+use crate::model::json::Timestamp;
+use crate::model::v1::{
+    ContainerSpec, ContainerStats, CpuStats, DiskIoStats, MemoryStats, ProcessStats,
+};
+
+/// The directories of one container, per controller; `None` where the container has none.
+#[derive(Debug, Default, Clone)]
+struct Dirs {
+    cpu: Option<PathBuf>,
+    cpuacct: Option<PathBuf>,
+    cpuset: Option<PathBuf>,
+    memory: Option<PathBuf>,
+    blkio: Option<PathBuf>,
+    pids: Option<PathBuf>,
+    hugetlb: Option<PathBuf>,
+    unified: Option<PathBuf>,
+}
+
+impl Dirs {
+    fn all(&self) -> impl Iterator<Item = &PathBuf> {
+        [
+            &self.cpu,
+            &self.cpuacct,
+            &self.cpuset,
+            &self.memory,
+            &self.blkio,
+            &self.pids,
+            &self.hugetlb,
+            &self.unified,
+        ]
+        .into_iter()
+        .flatten()
+    }
+}
+
+#[derive(Debug)]
+pub struct ContainerReader {
+    name: String,
+    v2: bool,
+    dirs: Dirs,
+    proc_root: PathBuf,
+    buf: Buf,
+    cpu: Option<Cpu>,
+    memory: Option<Memory>,
+    blkio: Option<Blkio>,
+    pids: Option<Pids>,
+    hugetlb: Option<Hugetlb>,
+    pressure: Option<Pressure>,
+    memory_migrate: Option<CgroupFile>,
+    procs: Option<Procs>,
+    /// The runtime's pid for this container (e.g. docker's init pid), else the first member.
+    pid: Option<u32>,
+}
+
+impl ContainerReader {
+    pub fn new(layout: &Layout, host: &HostPaths, name: &str) -> Result<Self, CgroupError> {
+        let v2 = layout.mode() == CgroupMode::V2;
+        let at = |mount: Option<&Path>| -> Result<Option<PathBuf>, CgroupError> {
+            let Some(m) = mount else { return Ok(None) };
+            let d = Layout::dir_in(m, name)?;
+            Ok(d.is_dir().then_some(d))
+        };
+        let unified = at(layout.unified_dir())?;
+        let dirs = if v2 {
+            Dirs {
+                unified,
+                ..Dirs::default()
+            }
+        } else {
+            Dirs {
+                cpu: at(layout.v1_dir("cpu"))?,
+                cpuacct: at(layout.v1_dir("cpuacct"))?,
+                cpuset: at(layout.v1_dir("cpuset"))?,
+                memory: at(layout.v1_dir("memory"))?,
+                blkio: at(layout.v1_dir("blkio"))?,
+                pids: at(layout.v1_dir("pids"))?,
+                hugetlb: at(layout.v1_dir("hugetlb"))?,
+                unified,
+            }
+        };
+        let gone = || CgroupError::Gone {
+            name: name.to_string(),
+            path: layout
+                .unified_dir()
+                .unwrap_or(&host.cgroup)
+                .join(name.trim_start_matches('/')),
+        };
+        if dirs.all().next().is_none() {
+            return Err(gone());
+        }
+        let sizes = page_sizes(&host.sys);
+        let mut r = Self {
+            name: name.to_string(),
+            v2,
+            proc_root: host.proc.clone(),
+            buf: Buf::default(),
+            cpu: None,
+            memory: None,
+            blkio: None,
+            pids: None,
+            hugetlb: None,
+            pressure: dirs.unified.as_deref().map(Pressure::v2),
+            memory_migrate: None,
+            procs: None,
+            pid: None,
+            dirs: Dirs::default(),
+        };
+        if let Some(u) = dirs.unified.as_deref().filter(|_| v2) {
+            r.cpu = Some(Cpu::v2(u));
+            r.memory = Some(Memory::v2(u));
+            r.blkio = Some(Blkio::v2(u, &host.sys));
+            r.pids = Some(Pids::v2(u));
+            r.hugetlb = Some(Hugetlb::v2(u, &sizes));
+            r.procs = Some(Procs::new(u, &host.proc));
+        } else {
+            if dirs.cpu.is_some() || dirs.cpuacct.is_some() {
+                r.cpu = Some(Cpu::v1(dirs.cpu.as_deref(), dirs.cpuacct.as_deref()));
+            }
+            r.memory = dirs
+                .memory
+                .as_deref()
+                .map(Memory::v1)
+                .transpose()
+                .map_err(|e| named(e, name))?;
+            r.blkio = dirs.blkio.as_deref().map(|d| Blkio::v1(d, &host.sys));
+            r.pids = dirs.pids.as_deref().map(Pids::v1);
+            // A hybrid host may enable hugetlb only in the unified hierarchy.
+            r.hugetlb = match (&dirs.hugetlb, &dirs.unified) {
+                (Some(d), _) => Some(Hugetlb::v1(d, &sizes)),
+                (None, Some(u)) => Some(Hugetlb::v2(u, &sizes)),
+                _ => None,
+            };
+            r.memory_migrate = dirs
+                .cpuset
+                .as_deref()
+                .map(|d| CgroupFile::at(d, "cpuset.memory_migrate"));
+            let procs_dir = dirs
+                .cpu
+                .as_deref()
+                .or_else(|| dirs.all().next().map(PathBuf::as_path));
+            r.procs = procs_dir.map(|d| Procs::new(d, &host.proc));
+        }
+        r.dirs = dirs;
+        Ok(r)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Uses the runtime's pid for network and ulimits instead of the first member of `cgroup.procs`.
+    pub fn set_pid(&mut self, pid: Option<u32>) {
+        self.pid = pid;
+    }
+
+    /// One sample, timestamped now. `cpu` and `memory` are always read; the rest per `kinds`.
+    pub fn read_stats(&mut self, kinds: &MetricKinds) -> Result<ContainerStats, CgroupError> {
+        self.read_stats_inner(kinds)
+            .map_err(|e| named(e, &self.name))
+    }
+
+    fn read_stats_inner(&mut self, kinds: &MetricKinds) -> Result<ContainerStats, CgroupError> {
+        let mut st = ContainerStats {
+            timestamp: Timestamp::now(),
+            ..ContainerStats::default()
+        };
+        let buf = &mut self.buf;
+        let mut cpu = CpuStats::default();
+        if let Some(c) = &mut self.cpu {
+            c.read(buf, kinds.has(MetricKind::PerCpu), &mut cpu)?;
+        }
+        let mut mem = MemoryStats::default();
+        if let Some(m) = &mut self.memory {
+            m.read(buf, kinds.has(MetricKind::MemoryNuma), &mut mem)?;
+        }
+        let mut io = DiskIoStats::default();
+        if kinds.has(MetricKind::DiskIo)
+            && let Some(b) = &mut self.blkio
+        {
+            b.read(buf, &mut io)?;
+        }
+        if kinds.has(MetricKind::Pressure)
+            && let Some(p) = &mut self.pressure
+        {
+            [cpu.psi, mem.psi, io.psi] = p.read(buf)?;
+        }
+        if kinds.has(MetricKind::Hugetlb)
+            && let Some(h) = &mut self.hugetlb
+        {
+            st.hugetlb.set(h.read(buf)?);
+        }
+        if kinds.has(MetricKind::CpuSet)
+            && let Some(f) = &mut self.memory_migrate
+        {
+            st.cpuset.memory_migrate = f.read(buf, parse_u64)?.unwrap_or(0);
+        }
+        let net_kinds = NetKinds {
+            interfaces: kinds.has(MetricKind::Network),
+            tcp: kinds.has(MetricKind::Tcp),
+            udp: kinds.has(MetricKind::Udp),
+        };
+        let want_procs = kinds.has(MetricKind::Process) || kinds.has(MetricKind::Sched);
+        let want_net = net_kinds.interfaces || net_kinds.tcp || net_kinds.udp;
+        if let Some(p) = &mut self.procs
+            && (want_procs || (want_net && self.pid.is_none()))
+        {
+            let first = p.refresh(buf)?;
+            let pid = self.pid.or(first);
+            if want_net
+                && let Some(pid) = pid
+                && let Some(net) = p.network(buf, pid, net_kinds)
+            {
+                st.network.set(net);
+            }
+            if kinds.has(MetricKind::Sched) {
+                cpu.schedstat = p.schedstat(buf);
+            }
+            if kinds.has(MetricKind::Process) {
+                let mut ps = ProcessStats::default();
+                if let Some(pids) = &mut self.pids {
+                    pids.read(buf, &mut ps)?;
+                }
+                p.processes(buf, &mut ps);
+                st.processes.set(ps);
+            }
+        } else if want_net
+            && let (Some(p), Some(pid)) = (&mut self.procs, self.pid)
+            && let Some(net) = p.network(buf, pid, net_kinds)
+        {
+            st.network.set(net);
+        }
+        st.cpu = cpu;
+        st.memory = mem;
+        st.diskio.set(io);
+        Ok(st)
+    }
+
+    /// The container's limits and capabilities; a memory limit of 0 (no `memory.max` on a v2 root)
+    /// becomes `machine_memory`, as cAdvisor reports it.
+    pub fn read_spec(&mut self, machine_memory: u64) -> Result<ContainerSpec, CgroupError> {
+        self.read_spec_inner(machine_memory)
+            .map_err(|e| named(e, &self.name))
+    }
+
+    fn read_spec_inner(&mut self, machine_memory: u64) -> Result<ContainerSpec, CgroupError> {
+        let mut spec = ContainerSpec {
+            creation_time: self.creation_time()?,
+            ..ContainerSpec::default()
+        };
+        let buf = &mut self.buf;
+        let d = &self.dirs;
+        let rd = |buf: &mut Buf, dir: &Path, f: &str, p: fn(&str) -> Result<u64, ParseError>| {
+            read_once(dir.join(f), buf, p).map(Option::unwrap_or_default)
+        };
+        if self.v2 {
+            let Some(u) = d.unified.as_deref() else {
+                return Ok(spec);
+            };
+            spec.has_cpu = true;
+            spec.cpu.limit = weight_to_shares(rd(buf, u, "cpu.weight", parse_u64)?);
+            if let Some((quota, period)) = read_once(u.join("cpu.max"), buf, parse_cpu_max)? {
+                spec.cpu.quota = quota.unwrap_or(0);
+                spec.cpu.period = period;
+            }
+            spec.cpu.mask = read_once(u.join("cpuset.cpus.effective"), buf, |t| {
+                Ok(t.trim().to_string())
+            })?
+            .unwrap_or_default();
+            spec.has_memory = true;
+            spec.memory.limit = rd(buf, u, "memory.max", parse_u64_or_max)?;
+            spec.memory.reservation = rd(buf, u, "memory.min", parse_u64_or_max)?;
+            spec.memory.swap_limit = rd(buf, u, "memory.swap.max", parse_u64_or_max)?;
+            spec.has_processes = u.join("pids.max").exists();
+            spec.processes.limit = rd(buf, u, "pids.max", parse_u64_or_max)?;
+            spec.has_hugetlb = self.hugetlb.is_some() && has_file_prefix(u, "hugetlb.");
+            spec.has_diskio = true;
+        } else {
+            if let Some(c) = d.cpu.as_deref() {
+                spec.has_cpu = true;
+                spec.cpu.limit = rd(buf, c, "cpu.shares", parse_u64)?;
+                spec.cpu.period = rd(buf, c, "cpu.cfs_period_us", parse_u64)?;
+                let quota = read_once(c.join("cpu.cfs_quota_us"), buf, parse_i64)?.unwrap_or(-1);
+                spec.cpu.quota = u64::try_from(quota).unwrap_or(0);
+            }
+            if let Some(c) = d.cpuset.as_deref() {
+                spec.cpu.mask =
+                    read_once(c.join("cpuset.cpus"), buf, |t| Ok(t.trim().to_string()))?
+                        .unwrap_or_default();
+            }
+            if let Some(m) = d.memory.as_deref() {
+                spec.has_memory = true;
+                spec.memory.limit = rd(buf, m, "memory.limit_in_bytes", parse_u64)?;
+                spec.memory.reservation = rd(buf, m, "memory.soft_limit_in_bytes", parse_u64)?;
+                spec.memory.swap_limit = rd(buf, m, "memory.memsw.limit_in_bytes", parse_u64)?;
+            }
+            if let Some(p) = d.pids.as_deref() {
+                spec.has_processes = true;
+                spec.processes.limit = rd(buf, p, "pids.max", parse_u64_or_max)?;
+            }
+            spec.has_hugetlb = d.hugetlb.is_some();
+            spec.has_diskio = d.blkio.is_some();
+        }
+        if spec.memory.limit == 0 {
+            spec.memory.limit = machine_memory;
+        }
+        spec.has_network = match (self.pid, &mut self.procs) {
+            (Some(_), _) => true,
+            (None, Some(p)) => p.refresh(buf)?.is_some(),
+            (None, None) => false,
+        };
+        Ok(spec)
+    }
+
+    /// Oldest mtime of the container's directories (and their `cgroup.clone_children` /
+    /// `cgroup.events`), never before boot.
+    fn creation_time(&self) -> Result<Timestamp, CgroupError> {
+        let mut oldest: Option<SystemTime> = None;
+        let mut found = false;
+        for dir in self.dirs.all() {
+            for p in [
+                dir.clone(),
+                dir.join("cgroup.clone_children"),
+                dir.join("cgroup.events"),
+            ] {
+                if let Ok(t) = fs::metadata(&p).and_then(|m| m.modified()) {
+                    found |= p == *dir;
+                    oldest = Some(oldest.map_or(t, |o| o.min(t)));
+                }
+            }
+        }
+        if !found {
+            return Err(CgroupError::Gone {
+                name: self.name.clone(),
+                path: self.dirs.all().next().cloned().unwrap_or_default(),
+            });
+        }
+        let boot = boot_time(&self.proc_root);
+        Ok(match (oldest, boot) {
+            (Some(t), Some(b)) => Timestamp::from(t.max(b)),
+            (Some(t), None) => Timestamp::from(t),
+            (None, _) => Timestamp::ZERO,
+        })
+    }
+}
+
+fn named(e: CgroupError, name: &str) -> CgroupError {
+    match e {
+        CgroupError::Gone { path, .. } => CgroupError::Gone {
+            name: name.to_string(),
+            path,
+        },
+        e => e,
+    }
+}
+
+fn has_file_prefix(dir: &Path, prefix: &str) -> bool {
+    fs::read_dir(dir).is_ok_and(|es| {
+        es.flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(prefix))
+    })
+}
+
+/// `btime` of `<proc>/stat`.
+fn boot_time(proc_root: &Path) -> Option<SystemTime> {
+    let text = fs::read_to_string(proc_root.join("stat")).ok()?;
+    let secs: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
