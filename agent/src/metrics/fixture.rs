@@ -19,21 +19,26 @@ pub const SAMPLE_NANOS: i64 = 1_395_066_363_000_000_000;
 /// A snapshot with `/`, `/docker`, `n` docker containers (every fifth a Kubernetes pod's) and one
 /// recently removed container with an OOM kill.
 pub fn snapshot(n: usize) -> Snapshot {
+    snapshot_at(n, Timestamp::from_unix_nanos(SAMPLE_NANOS))
+}
+
+/// [`snapshot`] with every sample (and the machine info) taken at `at`.
+pub fn snapshot_at(n: usize, at: Timestamp) -> Snapshot {
     let mut containers = BTreeMap::new();
     for name in ["/", "/docker"] {
-        let e = entry(name, "", None, 0);
+        let e = entry(name, "", None, 0, at);
         containers.insert(name.to_string(), e);
     }
     for i in 0..n {
         let id = format!("{i:064x}");
         let name = format!("/docker/{id}");
-        let e = entry(&name, &id, Some(format!("app-{i}")), i);
+        let e = entry(&name, &id, Some(format!("app-{i}")), i, at);
         containers.insert(name, e);
     }
-    let removed = entry("/docker/gone", "gone", Some("gone".into()), 1);
+    let removed = entry("/docker/gone", "gone", Some("gone".into()), 1, at);
     removed.samples.record_oom_kill();
     Snapshot {
-        machine: Arc::new(machine()),
+        machine: Arc::new(machine(at)),
         version: Arc::new(VersionInfo {
             kernel_version: "6.18.0".into(),
             container_os_version: "Debian GNU/Linux 12 (bookworm)".into(),
@@ -47,7 +52,13 @@ pub fn snapshot(n: usize) -> Snapshot {
     }
 }
 
-fn entry(name: &str, id: &str, alias: Option<String>, i: usize) -> Arc<ContainerEntry> {
+fn entry(
+    name: &str,
+    id: &str,
+    alias: Option<String>,
+    i: usize,
+    at: Timestamp,
+) -> Arc<ContainerEntry> {
     let docker = !id.is_empty();
     let mut spec = ContainerSpec {
         creation_time: Timestamp::from_unix_nanos(1_257_894_000_000_000_000),
@@ -76,7 +87,7 @@ fn entry(name: &str, id: &str, alias: Option<String>, i: usize) -> Arc<Container
         spec.memory.limit = u64::MAX;
     }
     let samples = Samples::new(Duration::from_secs(120));
-    samples.push(Arc::new(stats(i)));
+    samples.push(Arc::new(stats(i, at)));
     Arc::new(ContainerEntry {
         reference: ContainerReference {
             id: id.to_string(),
@@ -89,10 +100,10 @@ fn entry(name: &str, id: &str, alias: Option<String>, i: usize) -> Arc<Container
     })
 }
 
-fn stats(i: usize) -> ContainerStats {
+fn stats(i: usize, at: Timestamp) -> ContainerStats {
     let i = i as u64;
     let mut s = ContainerStats {
-        timestamp: Timestamp::from_unix_nanos(SAMPLE_NANOS),
+        timestamp: at,
         ..ContainerStats::default()
     };
     s.cpu.usage.per_cpu = vec![1_000_000 + i, 2_000_000, 0, 4_000_000];
@@ -138,7 +149,7 @@ fn stats(i: usize) -> ContainerStats {
     s
 }
 
-fn machine() -> MachineInfo {
+fn machine(at: Timestamp) -> MachineInfo {
     let cache = |level, t: &str, size| Cache {
         id: 0,
         size,
@@ -146,7 +157,7 @@ fn machine() -> MachineInfo {
         level,
     };
     MachineInfo {
-        timestamp: Timestamp::from_unix_nanos(SAMPLE_NANOS),
+        timestamp: at,
         num_cores: 4,
         num_physical_cores: 2,
         num_sockets: 1,
