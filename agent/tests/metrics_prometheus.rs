@@ -90,6 +90,7 @@ const CADVISOR_LINT: &[&str] = &[
     "container_network_tcp6_usage_total non-counter metrics should not have \"_total\" suffix",
     "container_network_udp_usage_total non-counter metrics should not have \"_total\" suffix",
     "container_network_udp6_usage_total non-counter metrics should not have \"_total\" suffix",
+    "container_cpu_load_d_average_10s metric names should not contain abbreviated units",
     "machine_thread_siblings_count non-histogram and non-summary metrics should not have \"_count\" suffix",
 ];
 

@@ -265,7 +265,7 @@ fn health(c: &Ctx, o: &mut Sink) {
     o.put(&[], v);
 }
 
-/// Which families the `cpu_topology` machine metrics read from one NUMA node.
+/// `machine_cpu_cache_capacity_bytes`: per-core caches, then node-level caches with `core_id=""`.
 fn caches(m: &MachineInfo, o: &mut Sink) {
     for n in &m.topology {
         let node = n.node_id.to_string();

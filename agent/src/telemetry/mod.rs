@@ -2,7 +2,10 @@
 //!
 //! Producers (event sources, housekeeping, the scrape handler) update lock-free atomics through
 //! [`global()`]; `/metrics` encodes them as `bpfadvisor_*` families after cAdvisor's own families.
-//! Nothing here allocates or locks on the update path.
+//! Nothing here allocates or locks on the update path. Producers emit the named events of
+//! [`events`] (`EventsDropped { .. }.emit()`), which count here and log rate-limited.
+
+pub mod events;
 
 use std::io::Write;
 use std::sync::OnceLock;
