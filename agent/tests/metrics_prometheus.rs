@@ -76,7 +76,11 @@ fn promtool_accepts_the_exposition() {
         .filter(|l| !l.trim().is_empty())
         .filter(|l| !CADVISOR_LINT.iter().any(|c| l.contains(c)))
         .collect();
-    assert!(unexpected.is_empty(), "promtool:\n{}", unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "promtool:\n{}",
+        unexpected.join("\n")
+    );
 }
 
 /// promtool lint findings that cAdvisor's exposition itself draws.
@@ -147,7 +151,10 @@ async fn prometheus_ingests_every_series() {
     let _prom = ChildGuard(
         Command::new("prometheus")
             .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address={web}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -165,9 +172,13 @@ async fn prometheus_ingests_every_series() {
         })
     };
     let deadline = Instant::now() + Duration::from_secs(60);
-    let query = "/api/v1/query?query=count(%7Bjob%3D%22bpfadvisor%22%2C__name__!~%22up%7Cscrape_.*%22%7D)";
+    let query =
+        "/api/v1/query?query=count(%7Bjob%3D%22bpfadvisor%22%2C__name__!~%22up%7Cscrape_.*%22%7D)";
     loop {
-        assert!(Instant::now() < deadline, "Prometheus never ingested the scrape");
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never ingested the scrape"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
         let Ok(Some(targets)) = get("/api/v1/targets".into()).await else {
             continue;

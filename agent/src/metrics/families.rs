@@ -141,13 +141,7 @@ fn spec_mem(v: u64) -> f64 {
 
 /// cAdvisor's `ioValues`: one series per blkio device (`op` entry of its stat map, scaled), then
 /// one per filesystem from diskstats when `fs` is given.
-fn io_values(
-    o: &mut Sink,
-    disks: &[PerDiskStats],
-    op: &str,
-    scale: f64,
-    fs: Option<(&[FsStats], fn(&FsStats) -> f64)>,
-) {
+fn io_values(o: &mut Sink, disks: &[PerDiskStats], op: &str, scale: f64, fs: Option<FsSeries>) {
     for d in disks {
         o.put(&[&d.device], d.stats.get(op).unwrap_or(0) as f64 * scale);
     }
@@ -157,6 +151,9 @@ fn io_values(
         }
     }
 }
+
+/// Filesystems and the diskstats value to export for each.
+type FsSeries<'a> = (&'a [FsStats], fn(&FsStats) -> f64);
 
 fn fs_values(o: &mut Sink, fs: &[FsStats], f: fn(&FsStats) -> f64) {
     for s in fs {
@@ -248,7 +245,11 @@ fn numa(c: &Ctx, o: &mut Sink) {
         ("hierarchy", &m.hierarchical_data),
     ] {
         let n = &data.numa_stats;
-        for (ty, map) in [("file", &n.file), ("anon", &n.anon), ("unevictable", &n.unevictable)] {
+        for (ty, map) in [
+            ("file", &n.file),
+            ("anon", &n.anon),
+            ("unevictable", &n.unevictable),
+        ] {
             for (node, v) in map {
                 o.put(&[ty, scope, &node.to_string()], *v as f64);
             }
@@ -279,7 +280,10 @@ fn caches(m: &MachineInfo, o: &mut Sink) {
             }
         }
         for c in &n.caches {
-            o.put(&[&node, "", &c.cache_type, &c.level.to_string()], c.size as f64);
+            o.put(
+                &[&node, "", &c.cache_type, &c.level.to_string()],
+                c.size as f64,
+            );
         }
     }
 }
@@ -333,21 +337,33 @@ pub static FAMILIES: &[Family] = &[
             o.put(&[], unix_secs(t))
         },
     ),
-    spec("container_spec_cpu_period", "CPU period of the container.", |s, o| {
-        if s.has_cpu {
-            o.put(&[], s.cpu.period as f64)
-        }
-    }),
-    spec("container_spec_cpu_quota", "CPU quota of the container.", |s, o| {
-        if s.has_cpu && s.cpu.quota != 0 {
-            o.put(&[], s.cpu.quota as f64)
-        }
-    }),
-    spec("container_spec_cpu_shares", "CPU share of the container.", |s, o| {
-        if s.has_cpu {
-            o.put(&[], s.cpu.limit as f64)
-        }
-    }),
+    spec(
+        "container_spec_cpu_period",
+        "CPU period of the container.",
+        |s, o| {
+            if s.has_cpu {
+                o.put(&[], s.cpu.period as f64)
+            }
+        },
+    ),
+    spec(
+        "container_spec_cpu_quota",
+        "CPU quota of the container.",
+        |s, o| {
+            if s.has_cpu && s.cpu.quota != 0 {
+                o.put(&[], s.cpu.quota as f64)
+            }
+        },
+    ),
+    spec(
+        "container_spec_cpu_shares",
+        "CPU share of the container.",
+        |s, o| {
+            if s.has_cpu {
+                o.put(&[], s.cpu.limit as f64)
+            }
+        },
+    ),
     spec(
         "container_spec_memory_limit_bytes",
         "Memory limit for the container.",
@@ -663,9 +679,18 @@ pub static FAMILIES: &[Family] = &[
         |c, o| {
             let m = &c.stats.memory;
             o.put(&["pgfault", "container"], m.container_data.pgfault as f64);
-            o.put(&["pgmajfault", "container"], m.container_data.pgmajfault as f64);
-            o.put(&["pgfault", "hierarchy"], m.hierarchical_data.pgfault as f64);
-            o.put(&["pgmajfault", "hierarchy"], m.hierarchical_data.pgmajfault as f64);
+            o.put(
+                &["pgmajfault", "container"],
+                m.container_data.pgmajfault as f64,
+            );
+            o.put(
+                &["pgfault", "hierarchy"],
+                m.hierarchical_data.pgfault as f64,
+            );
+            o.put(
+                &["pgmajfault", "hierarchy"],
+                m.hierarchical_data.pgmajfault as f64,
+            );
         },
     ),
     stats(

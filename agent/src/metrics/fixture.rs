@@ -70,11 +70,12 @@ fn entry(
     spec.cpu.period = 100_000;
     if docker {
         spec.image = "local/busybox:1".into();
-        spec.labels.insert("maintainer".into(), "ops \"team\"".into());
+        spec.labels
+            .insert("maintainer".into(), "ops \"team\"".into());
         spec.envs.insert("foo_env".into(), "prod".into());
         spec.cpu.quota = 50_000;
         spec.memory.limit = 32 << 20;
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             for (k, v) in [
                 ("io.kubernetes.container.name", "web"),
                 ("io.kubernetes.pod.name", "web-0"),
@@ -92,8 +93,15 @@ fn entry(
         reference: ContainerReference {
             id: id.to_string(),
             name: name.to_string(),
-            aliases: alias.into_iter().chain(docker.then(|| id.to_string())).collect(),
-            namespace: if docker { "docker".into() } else { String::new() },
+            aliases: alias
+                .into_iter()
+                .chain(docker.then(|| id.to_string()))
+                .collect(),
+            namespace: if docker {
+                "docker".into()
+            } else {
+                String::new()
+            },
         },
         spec,
         samples: Arc::new(samples),
@@ -120,15 +128,14 @@ fn stats(i: usize, at: Timestamp) -> ContainerStats {
     s.memory.rss = 15;
     s.memory.container_data.pgfault = 10;
     s.memory.hierarchical_data.pgfault = 12;
-    s.network = crate::model::sparse::Sparse::new(NetworkStats::from_interfaces(vec![
-        InterfaceStats {
+    s.network =
+        crate::model::sparse::Sparse::new(NetworkStats::from_interfaces(vec![InterfaceStats {
             name: "eth0".into(),
             rx_bytes: 14 + i,
             rx_packets: 15,
             tx_bytes: 20,
             ..InterfaceStats::default()
-        },
-    ]));
+        }]));
     s.filesystem = crate::model::sparse::Sparse::new(vec![FsStats {
         device: "/dev/sda1".into(),
         capacity: 1 << 30,

@@ -14,6 +14,7 @@ mod labels;
 pub mod text;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -22,6 +23,7 @@ use axum::extract::{Query as QueryParams, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use tokio_stream::StreamExt;
 
 use crate::config::{Config, MetricKind, MetricKinds};
 use crate::model::json::Timestamp;
@@ -88,8 +90,52 @@ pub fn render(snapshot: &Snapshot, cfg: &MetricsConfig, out: &mut Vec<u8>) {
 }
 
 /// Renders the exposition restricted to `sel`.
-pub fn render_selected(snapshot: &Snapshot, cfg: &MetricsConfig, sel: Selection, out: &mut Vec<u8>) {
+pub fn render_selected(
+    snapshot: &Snapshot,
+    cfg: &MetricsConfig,
+    sel: Selection,
+    out: &mut Vec<u8>,
+) {
     out.clear();
+    // Size the buffer like the previous scrape did so a large exposition is not copied while
+    // doubling (and does not briefly take twice its size).
+    static LAST_LEN: AtomicUsize = AtomicUsize::new(0);
+    out.reserve(LAST_LEN.load(Ordering::Relaxed) + LAST_LEN.load(Ordering::Relaxed) / 8);
+    render_into(snapshot, cfg, sel, out, &mut |_| {});
+    LAST_LEN.store(out.len(), Ordering::Relaxed);
+}
+
+/// Renders the exposition in chunks of roughly `chunk` bytes (whole families, never split),
+/// handing each to `emit`, so a scrape never holds the whole text at once.
+pub fn render_chunked(
+    snapshot: &Snapshot,
+    cfg: &MetricsConfig,
+    sel: Selection,
+    chunk: usize,
+    emit: &mut dyn FnMut(Vec<u8>),
+) {
+    let mut out = Vec::with_capacity(chunk + chunk / 4);
+    render_into(snapshot, cfg, sel, &mut out, &mut |out: &mut Vec<u8>| {
+        if out.len() >= chunk {
+            emit(std::mem::replace(
+                out,
+                Vec::with_capacity(chunk + chunk / 4),
+            ));
+        }
+    });
+    if !out.is_empty() {
+        emit(out);
+    }
+}
+
+/// The renderer; `after_family` may take the text written so far.
+fn render_into(
+    snapshot: &Snapshot,
+    cfg: &MetricsConfig,
+    sel: Selection,
+    out: &mut Vec<u8>,
+    after_family: &mut dyn FnMut(&mut Vec<u8>),
+) {
     let now = Timestamp::now();
     let rows = rows(snapshot, cfg, sel);
     let union: Vec<String> = rows
@@ -126,8 +172,10 @@ pub fn render_selected(snapshot: &Snapshot, cfg: &MetricsConfig, sel: Selection,
     let now_ms = now.as_unix_nanos().div_euclid(1_000_000);
     let now_secs = now.as_unix_nanos().div_euclid(1_000_000_000);
     for fam in sorted_families() {
+        after_family(out);
         while let Some((name, samples)) = app_iter.next_if(|(n, _)| **n < fam.name) {
             write_app_family(out, name, samples, &rows, &union);
+            after_family(out);
         }
         if fam.kind.is_some_and(|k| !cfg.kinds.has(k)) {
             continue;
@@ -359,7 +407,7 @@ impl<'a> Sink<'a> {
         if let Some(ts) = self.ts_ms {
             out.push(b' ');
             self.last_ts_at = Some(out.len());
-            let _ = std::io::Write::write_fmt(out, format_args!("{ts}"));
+            text::write_i64(out, ts);
         }
         out.push(b'\n');
     }
@@ -368,7 +416,8 @@ impl<'a> Sink<'a> {
     fn fix_last_timestamp(&mut self, ts_ms: i64) {
         if let Some(at) = self.last_ts_at.take() {
             self.out.truncate(at);
-            let _ = std::io::Write::write_fmt(self.out, format_args!("{ts_ms}\n"));
+            text::write_i64(self.out, ts_ms);
+            self.out.push(b'\n');
         }
     }
 }
@@ -421,10 +470,12 @@ pub fn router(query: Arc<dyn Query>, cfg: MetricsConfig) -> Router {
     } else {
         format!("/{}", cfg.endpoint)
     };
-    Router::new().route(&path, get(handler)).with_state(AppState {
-        query,
-        cfg: Arc::new(cfg),
-    })
+    Router::new()
+        .route(&path, get(handler))
+        .with_state(AppState {
+            query,
+            cfg: Arc::new(cfg),
+        })
 }
 
 async fn handler(
@@ -456,23 +507,27 @@ async fn handler(
     }
     let snap = st.query.snapshot();
     let cfg = st.cfg.clone();
-    // Encoding 1000 containers takes milliseconds: keep it off the async workers.
-    let body = tokio::task::spawn_blocking(move || {
+    // Encode off the async workers and stream the text in chunks: a 1000-container exposition is
+    // tens of MB, and a slow client then holds a few chunks, not the whole text.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    tokio::task::spawn_blocking(move || {
         let _t = crate::telemetry::global().time_scrape();
-        let mut out = Vec::with_capacity(64 * 1024);
-        render_selected(&snap, &cfg, sel, &mut out);
-        out
-    })
-    .await;
-    match body {
-        Ok(b) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], b).into_response(),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("No metrics gathered, last error:\n\n{e}\n"),
-        )
-            .into_response(),
-    }
+        render_chunked(&snap, &cfg, sel, CHUNK, &mut |c| {
+            // The client went away: the rest is rendered and dropped (bounded work).
+            let _ = tx.blocking_send(c);
+        });
+    });
+    let stream = tokio_stream::wrappers::ReceiverStream::new(rx)
+        .map(|c| Ok::<_, std::convert::Infallible>(bytes::Bytes::from(c)));
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response()
 }
+
+/// Bytes per streamed chunk.
+const CHUNK: usize = 256 * 1024;
 
 #[cfg(test)]
 mod tests;

@@ -67,9 +67,15 @@ fn kinds_and_conditions() {
     assert!(!s.contains("container_cpu_cfs_periods_total{container=\"\",container_env_foo_env=\"\",container_label_io_kubernetes_container_name=\"\",container_label_io_kubernetes_pod_name=\"\",container_label_io_kubernetes_pod_namespace=\"\",container_label_maintainer=\"\",id=\"/\""));
     assert!(s.contains("container_spec_memory_limit_bytes{container=\"\",container_env_foo_env=\"\",container_label_io_kubernetes_container_name=\"\",container_label_io_kubernetes_pod_name=\"\",container_label_io_kubernetes_pod_namespace=\"\",container_label_maintainer=\"\",id=\"/\",image=\"\",name=\"\",namespace=\"\",pod=\"\"} 0\n"));
     // The removed container only has its OOM count.
-    let gone: Vec<&str> = s.lines().filter(|l| l.contains("id=\"/docker/gone\"")).collect();
+    let gone: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains("id=\"/docker/gone\""))
+        .collect();
     assert_eq!(gone.len(), 1, "{gone:?}");
-    assert!(gone[0].starts_with("container_oom_events_total{") && gone[0].ends_with("} 1 1395066363000"));
+    assert!(
+        gone[0].starts_with("container_oom_events_total{")
+            && gone[0].ends_with("} 1 1395066363000")
+    );
 
     let only_cpu = MetricsConfig {
         kinds: MetricKinds::from_flags("cpu,cpu_topology", "").expect("valid"),
@@ -106,7 +112,9 @@ fn query_options() {
         Selection::Runtime("docker")
     );
     assert_eq!(
-        parse_options(&q("type", "nope")).expect_err("bad").to_string(),
+        parse_options(&q("type", "nope"))
+            .expect_err("bad")
+            .to_string(),
         "unknown 'type' \"nope\""
     );
     assert_eq!(

@@ -16,7 +16,7 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
     }
     // Fast path: small integers (the bulk of container values) print the same in both languages.
     if v.fract() == 0.0 && v.abs() < 1e6 && !(v == 0.0 && v.is_sign_negative()) {
-        let _ = write!(out, "{}", v as i64);
+        write_i64(out, v as i64);
         return;
     }
     let mut buf = [0u8; 40];
@@ -45,6 +45,25 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
             exp.unsigned_abs()
         );
     }
+}
+
+/// Appends a decimal integer without going through `fmt`.
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    let mut n = v.unsigned_abs();
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Appends a label value with `\`, `"` and newline escaped.
@@ -118,6 +137,12 @@ mod tests {
         assert_eq!(f(2168421613568.0), "2.168421613568e+12");
         assert_eq!(f(0.66666666666), "0.66666666666");
         assert_eq!(f(0.0), "0");
+        assert_eq!(f(-0.0), "-0");
+        assert_eq!(f(123.0), "123");
+        let mut out = Vec::new();
+        write_i64(&mut out, -1395066363000);
+        write_i64(&mut out, 0);
+        assert_eq!(out, b"-13950663630000");
         assert_eq!(f(-1.0), "-1");
         assert_eq!(f(0.0001), "0.0001");
         assert_eq!(f(0.00001), "1e-05");

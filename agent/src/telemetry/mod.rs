@@ -125,12 +125,7 @@ impl Telemetry {
 
     /// Appends the `bpfadvisor_*` families in Prometheus text format 0.0.4. `source` and
     /// `containers` override the recorded values (a snapshot knows both first-hand).
-    pub fn encode(
-        &self,
-        source: Option<SourceKind>,
-        containers: Option<usize>,
-        out: &mut Vec<u8>,
-    ) {
+    pub fn encode(&self, source: Option<SourceKind>, containers: Option<usize>, out: &mut Vec<u8>) {
         let source = source.or_else(|| self.event_source());
         let containers = containers.map_or_else(
             || self.containers.load(Ordering::Relaxed),
@@ -159,7 +154,11 @@ impl Telemetry {
         )?;
         for s in [SourceKind::Ebpf, SourceKind::Inotify] {
             let v = u8::from(source == Some(s));
-            writeln!(out, "bpfadvisor_event_source{{source=\"{}\"}} {v}", s.as_str())?;
+            writeln!(
+                out,
+                "bpfadvisor_event_source{{source=\"{}\"}} {v}",
+                s.as_str()
+            )?;
         }
         writeln!(
             out,
