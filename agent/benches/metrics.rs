@@ -55,6 +55,8 @@ fn bench(c: &mut Criterion) {
             },
         ),
     ] {
+        // Steady state: the first render sizes the next one's buffer.
+        metrics::render(&snap, &cfg, &mut Vec::new());
         let before = LIVE.load(Ordering::Relaxed);
         PEAK.store(before, Ordering::Relaxed);
         let mut out = Vec::new();

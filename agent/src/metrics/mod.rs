@@ -105,8 +105,8 @@ pub fn render_selected(
     LAST_LEN.store(out.len(), Ordering::Relaxed);
 }
 
-/// Renders the exposition in chunks of roughly `chunk` bytes (whole families, never split),
-/// handing each to `emit`, so a scrape never holds the whole text at once.
+/// Renders the exposition in chunks of roughly `chunk` bytes (split between containers, never
+/// inside a line), handing each to `emit`, so a scrape never holds the whole text at once.
 pub fn render_chunked(
     snapshot: &Snapshot,
     cfg: &MetricsConfig,
@@ -128,7 +128,8 @@ pub fn render_chunked(
     }
 }
 
-/// The renderer; `after_family` may take the text written so far.
+/// The renderer; `after_family` (called between families and between containers) may take the
+/// text written so far.
 fn render_into(
     snapshot: &Snapshot,
     cfg: &MetricsConfig,
@@ -203,6 +204,8 @@ fn render_into(
                         // Its sample time is now, not the stat sample's.
                         sink.fix_last_timestamp(now_ms);
                     }
+                    // One family of 1000 containers can be tens of MB: chunk within it too.
+                    after_family(sink.out);
                 }
             }
             Source::Spec(f) => {
@@ -214,6 +217,7 @@ fn render_into(
                     }
                     sink.base = base;
                     f(&row.entry.spec, &mut sink);
+                    after_family(sink.out);
                 }
             }
             Source::Machine(f) => {

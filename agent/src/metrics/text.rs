@@ -19,9 +19,26 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
         write_i64(out, v as i64);
         return;
     }
-    let mut buf = [0u8; 40];
+    // Positional form covers decimal exponents -4..=5; check it on Rust's shortest positional
+    // spelling first (one formatting pass for the common case), else fall back to `{:e}`.
+    let mut buf = [0u8; 400];
     let mut cur = std::io::Cursor::new(&mut buf[..]);
-    // 40 bytes hold any f64 in `{:e}` form (17 digits, sign, point, exponent).
+    let _ = write!(cur, "{v}");
+    let len = cur.position() as usize;
+    let pos = &buf[..len];
+    let digits = pos.strip_prefix(b"-").unwrap_or(pos);
+    let in_range = match digits.iter().position(|&b| b == b'.') {
+        // |v| >= 1: exponent = integer digits - 1.
+        Some(dot) if digits[0] != b'0' => dot <= 6,
+        None => digits.len() <= 6,
+        // 0.000ddd: exponent = -(leading zeros after the point + 1).
+        Some(dot) => digits[dot + 1..].iter().take_while(|&&b| b == b'0').count() < 4,
+    };
+    if in_range {
+        out.extend_from_slice(pos);
+        return;
+    }
+    let mut cur = std::io::Cursor::new(&mut buf[..]);
     let _ = write!(cur, "{v:e}");
     let len = cur.position() as usize;
     let sci = &buf[..len];
@@ -33,18 +50,13 @@ pub fn write_f64(out: &mut Vec<u8>, v: f64) {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    if (-4..6).contains(&exp) {
-        // Rust's Display is also shortest round-trip, in positional notation.
-        let _ = write!(out, "{v}");
-    } else {
-        out.extend_from_slice(&sci[..e]);
-        let _ = write!(
-            out,
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.unsigned_abs()
-        );
-    }
+    out.extend_from_slice(&sci[..e]);
+    let _ = write!(
+        out,
+        "e{}{:02}",
+        if exp < 0 { '-' } else { '+' },
+        exp.unsigned_abs()
+    );
 }
 
 /// Appends a decimal integer without going through `fmt`.
@@ -139,6 +151,13 @@ mod tests {
         assert_eq!(f(0.0), "0");
         assert_eq!(f(-0.0), "-0");
         assert_eq!(f(123.0), "123");
+        assert_eq!(f(123456.5), "123456.5");
+        assert_eq!(f(1234567.5), "1.2345675e+06");
+        assert_eq!(f(999999.0), "999999");
+        assert_eq!(f(-0.00012), "-0.00012");
+        assert_eq!(f(0.000012), "1.2e-05");
+        assert_eq!(f(1e300), "1e+300");
+        assert_eq!(f(1.5e-300), "1.5e-300");
         let mut out = Vec::new();
         write_i64(&mut out, -1395066363000);
         write_i64(&mut out, 0);
