@@ -1,11 +1,27 @@
 //! The one module that knows every other: builds sources, registry and consumers, and owns startup
 //! and shutdown order.
+//!
+//! Order matters: the event source starts watching before the initial discovery walk, so a cgroup
+//! created in between is seen twice (and deduplicated by the owner) rather than missed.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
-use tracing::info;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
 
-use crate::config::Config;
+use crate::cgroup::Layout;
+use crate::config::{Config, EventSourceMode};
+use crate::events::store::{EventStore, StoragePolicy};
+use crate::events::{SourceEvent, SourceKind, inotify, kmsg, oom_counters::OomCounters};
+use crate::machine::{MachineOptions, machine_info, version_info};
+use crate::query::Snapshot;
+use crate::registry::housekeeping::{self, Job, OomFallback, Schedule};
+use crate::registry::owner::{Admission, Owner, OwnerConfig, OwnerInputs};
+use crate::registry::{self, RegistryHandle};
+use crate::runtime::{self, RuntimeConfig};
 
 /// Installs the `tracing` subscriber (stderr, filter from `--log_level` / `RUST_LOG`).
 pub fn init_logging(filter: &str) {
@@ -17,8 +33,94 @@ pub fn init_logging(filter: &str) {
         .try_init();
 }
 
+/// Keeps the live event producer (and its threads) alive for the agent's lifetime.
+enum LiveSource {
+    Inotify {
+        _watcher: inotify::InotifyHandle,
+        _kmsg: Option<kmsg::KmsgHandle>,
+    },
+}
+
+impl LiveSource {
+    fn kind(&self) -> SourceKind {
+        match self {
+            Self::Inotify { .. } => SourceKind::Inotify,
+        }
+    }
+}
+
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    let host = config.host.clone();
+    let layout = Layout::detect(&host).context("detecting the cgroup layout")?;
+    info!(mode = ?layout.mode(), root = %host.root.display(), "cgroup layout");
+    let machine = machine_info(&host, &MachineOptions::from(&config));
+    let version = version_info(&host);
+
+    let events = Arc::new(EventStore::new(StoragePolicy::from_flags(
+        &config.event_storage_age_limit,
+        &config.event_storage_event_limit,
+    )));
+    let (source_tx, source_rx) = registry::channel::<SourceEvent>();
+    let (metadata_tx, metadata_rx) = registry::channel();
+    let (gone_tx, gone_rx) = mpsc::unbounded_channel();
+
+    let source = start_event_source(&config, &layout, source_tx.clone())?;
+    let kind = source.kind();
+    info!(source = kind.as_str(), "container events source");
+
+    let oom = match kind {
+        SourceKind::Ebpf => None,
+        SourceKind::Inotify => memory_root(&layout).map(|memory_root| OomFallback {
+            counters: OomCounters::new(Some(config.housekeeping_interval * 3)),
+            memory_root,
+            tx: source_tx.clone(),
+        }),
+    };
+    let schedule = Schedule {
+        interval: config.housekeeping_interval,
+        max_interval: config.max_housekeeping_interval,
+        dynamic: config.allow_dynamic_housekeeping,
+        kinds: config.metric_kinds.clone(),
+    };
+    let hk = housekeeping::start(schedule, gone_tx, None, oom).context("starting housekeeping")?;
+    if kind == SourceKind::Inotify {
+        forward_kernel_log(&config, hk.clone());
+    }
+    let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
+
+    let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
+    let mut owner = Owner::new(
+        OwnerConfig {
+            host: host.clone(),
+            storage_duration: config.storage_duration,
+            global_housekeeping_interval: config.global_housekeeping_interval,
+            admission: Admission {
+                docker_only: config.docker_only,
+                raw_prefix_whitelist: config.raw_cgroup_prefix_whitelist.clone(),
+            },
+            removed_retention: config.storage_duration.max(Duration::from_secs(300)),
+        },
+        layout,
+        machine,
+        version,
+        hk.clone(),
+        runtime,
+        events.clone(),
+        published.clone(),
+    );
+    owner.set_event_source(kind);
+    owner.discover();
+    drop(source_tx);
+    let inputs = OwnerInputs {
+        sources: source_rx,
+        metadata: metadata_rx,
+        gone: gone_rx,
+    };
+    let owner_task = tokio::spawn(owner.run(inputs));
+    let handle = RegistryHandle::new(published, events, hk);
+
+    let router = http_router(&config, handle);
     let addr = match config.listen.0 {
         Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
@@ -27,12 +129,64 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     info!(%addr, "serving HTTP");
-    let router = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    owner_task.abort();
+    drop(source);
     info!("shut down");
     Ok(())
+}
+
+fn http_router(_config: &Config, _handle: RegistryHandle) -> axum::Router {
+    axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }))
+}
+
+/// eBPF when it loads (and is allowed), else the inotify watcher.
+fn start_event_source(
+    config: &Config,
+    layout: &Layout,
+    tx: mpsc::Sender<SourceEvent>,
+) -> anyhow::Result<LiveSource> {
+    match config.event_source {
+        EventSourceMode::Ebpf => anyhow::bail!("--event_source=ebpf: eBPF support is not built in"),
+        EventSourceMode::Auto => {
+            warn!("eBPF support is not built in; using the inotify fallback");
+        }
+        EventSourceMode::Inotify => {}
+    }
+    let watcher = inotify::start(layout.hierarchy_mounts(), tx).context("starting inotify")?;
+    Ok(LiveSource::Inotify {
+        _watcher: watcher,
+        _kmsg: None,
+    })
+}
+
+/// Where containers' memory cgroups are (for the OOM counters): the v1 memory hierarchy, else the
+/// unified one.
+fn memory_root(layout: &Layout) -> Option<std::path::PathBuf> {
+    layout
+        .v1_dir("memory")
+        .or_else(|| layout.unified_dir())
+        .map(std::path::Path::to_path_buf)
+}
+
+/// Feeds kernel-log OOM lines to the housekeeper's OOM counters (fallback mode), when readable.
+fn forward_kernel_log(config: &Config, hk: housekeeping::HousekeepingHandle) {
+    let (tx, mut rx) = mpsc::channel(64);
+    match kmsg::start(&config.host.dev, kmsg::KmsgStart::End, tx) {
+        Ok(handle) => {
+            tokio::spawn(async move {
+                let _keep = handle;
+                while let Some(instance) = rx.recv().await {
+                    hk.send(Job::KernelLogOom(instance));
+                }
+            });
+        }
+        Err(e) => {
+            warn!(error = %e, "kernel log not readable; OOM events carry no pid/process name")
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use crate::events::SourceKind;
 use crate::model::json::Timestamp;
 use crate::model::machine::{MachineInfo, VersionInfo};
+use crate::model::summary::SummaryTracker;
 use crate::model::v1::{ContainerReference, ContainerSpec, ContainerStats};
+use crate::model::v2::DerivedStats;
 
 /// What consumers may ask of the agent.
 pub trait Query: Send + Sync + 'static {
@@ -147,14 +149,18 @@ pub struct Samples {
 struct Ring {
     max_age: Duration,
     stats: VecDeque<Arc<ContainerStats>>,
+    /// Minute/hour/day usage percentiles; `None` when the container has neither cpu nor memory.
+    summary: Option<SummaryTracker>,
 }
 
 impl Samples {
-    pub fn new(max_age: Duration) -> Self {
+    /// An empty history for a container with `spec`, keeping samples for `max_age`.
+    pub fn new(max_age: Duration, spec: &ContainerSpec) -> Self {
         Self {
             ring: Mutex::new(Ring {
                 max_age,
                 stats: VecDeque::new(),
+                summary: SummaryTracker::for_spec(spec),
             }),
             oom_kills: AtomicU64::new(0),
         }
@@ -170,6 +176,9 @@ impl Samples {
     pub fn push(&self, stats: Arc<ContainerStats>) {
         let mut r = self.lock();
         let ts = stats.timestamp;
+        if let Some(t) = r.summary.as_mut() {
+            t.add_stats(&stats);
+        }
         r.stats.push_back(stats);
         let horizon = ts
             .as_unix_nanos()
@@ -211,6 +220,11 @@ impl Samples {
         }
     }
 
+    /// Derived usage (`/api/v2.0/summary`); `None` when the container has neither cpu nor memory.
+    pub fn summary(&self) -> Option<DerivedStats> {
+        self.lock().summary.as_ref().map(|t| t.derived().clone())
+    }
+
     pub fn oom_kills(&self) -> u64 {
         self.oom_kills.load(Ordering::Relaxed)
     }
@@ -233,5 +247,51 @@ mod tests {
         assert!(is_same_or_descendant("/docker", "/docker"));
         assert!(!is_same_or_descendant("/dockerx", "/docker"));
         assert!(is_same_or_descendant("/anything", "/"));
+    }
+
+    fn sample_at(secs: i64) -> Arc<ContainerStats> {
+        let mut s = ContainerStats {
+            timestamp: Timestamp::from_unix_nanos(secs * 1_000_000_000),
+            ..Default::default()
+        };
+        s.cpu.usage.total = secs as u64 * 1_000_000;
+        Arc::new(s)
+    }
+
+    #[test]
+    fn samples_are_bounded_by_age_and_ranged_like_cadvisor() {
+        let spec = ContainerSpec {
+            has_cpu: true,
+            ..Default::default()
+        };
+        let samples = Samples::new(Duration::from_secs(10), &spec);
+        for t in 100..=130 {
+            samples.push(sample_at(t));
+        }
+        // Only the last 10 s (plus the boundary sample) are kept.
+        let all = samples.range(None, None, None);
+        assert_eq!(
+            all.first().map(|s| s.timestamp),
+            Some(sample_at(120).timestamp)
+        );
+        assert_eq!(all.len(), 11);
+        // Newest `max` of the matching ones, oldest first.
+        let last3 = samples.range(None, None, Some(3));
+        let secs: Vec<i64> = last3
+            .iter()
+            .map(|s| s.timestamp.as_unix_nanos() / 1_000_000_000)
+            .collect();
+        assert_eq!(secs, vec![128, 129, 130]);
+        let window = samples.range(
+            Some(sample_at(122).timestamp),
+            Some(sample_at(124).timestamp),
+            None,
+        );
+        assert_eq!(window.len(), 3);
+        assert_eq!(
+            samples.latest().map(|s| s.timestamp),
+            Some(sample_at(130).timestamp)
+        );
+        assert!(samples.summary().is_some());
     }
 }

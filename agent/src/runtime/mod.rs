@@ -1,1 +1,402 @@
 //! Container runtime metadata (Docker, containerd, CRI-O, Podman, systemd) for cgroup-named containers.
+//!
+//! `id` maps a cgroup name to (runtime, id) without I/O. One background task per runtime endpoint owns
+//! its connection and follows the runtime's event stream; results land in a shared cache that
+//! [`RuntimeHandle::lookup`] reads without waiting, and every change is also sent to the registry as a
+//! [`MetadataUpdate`]. Stats collection never waits for a runtime: a container whose runtime is down is
+//! still a raw cgroup, and its metadata arrives when the runtime answers.
+
+pub mod cache;
+pub mod containerd;
+pub mod docker;
+pub mod id;
+pub mod systemd;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::model::v1;
+use cache::{MetadataCache, StatusBoard};
+
+/// Who owns a container cgroup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuntimeKind {
+    Docker,
+    Podman,
+    Containerd,
+    Crio,
+    /// A `.service`/`.scope` unit: a raw container, no runtime metadata.
+    Systemd,
+    /// A bare container id whose parent does not say which runtime made it (kubepods with the cgroupfs
+    /// driver, `/k8s.io/<id>`): whichever runtime knows the id owns it.
+    Unresolved,
+}
+
+impl RuntimeKind {
+    /// cAdvisor's `ContainerReference.namespace` for containers of this runtime.
+    pub fn namespace(self) -> &'static str {
+        match self {
+            Self::Docker => "docker",
+            Self::Podman => "podman",
+            Self::Containerd => "containerd",
+            Self::Crio => "crio",
+            Self::Systemd | Self::Unresolved => "",
+        }
+    }
+}
+
+/// What a runtime knows about one container, in cAdvisor's terms (`ContainerReference` + the runtime
+/// parts of `ContainerSpec` and `Health`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerMetadata {
+    pub runtime: RuntimeKind,
+    /// Full runtime id.
+    pub id: String,
+    /// Docker: `[name without "/", id]`; containerd: `[id, cgroup name]`.
+    pub aliases: Vec<String>,
+    pub namespace: String,
+    /// Runtime labels, plus `restartcount` for Docker when it is above zero.
+    pub labels: BTreeMap<String, String>,
+    /// Environment variables whose key starts with a `--env_metadata_whitelist` prefix.
+    pub envs: BTreeMap<String, String>,
+    pub image: String,
+    pub creation_time: Option<SystemTime>,
+    pub start_time: Option<SystemTime>,
+    pub restart_count: u32,
+    /// `healthy`, `unhealthy`, `starting`, or empty.
+    pub health: String,
+    pub ip: String,
+    /// Exit code once the container stopped.
+    pub exit_code: Option<i64>,
+}
+
+/// Kubernetes labels set by the kubelet on every container (dockershim, containerd CRI, CRI-O).
+pub const KUBE_CONTAINER_LABEL: &str = "io.kubernetes.container.name";
+pub const KUBE_POD_LABEL: &str = "io.kubernetes.pod.name";
+pub const KUBE_NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
+
+/// `container`, `pod`, `namespace` of a Kubernetes container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KubeNames<'a> {
+    pub container: &'a str,
+    pub pod: &'a str,
+    pub namespace: &'a str,
+}
+
+impl ContainerMetadata {
+    /// cAdvisor's `ContainerReference` for the cgroup `name`.
+    pub fn reference(&self, name: &str) -> v1::ContainerReference {
+        v1::ContainerReference {
+            id: self.id.clone(),
+            name: name.to_string(),
+            aliases: self.aliases.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// Overlays what the runtime knows on a spec read from cgroup files, as cAdvisor's runtime handlers
+    /// do: labels, envs, image, and the runtime's creation/start times when it reports them.
+    pub fn apply_to_spec(&self, spec: &mut v1::ContainerSpec) {
+        spec.labels = self.labels.clone();
+        spec.envs = self.envs.clone();
+        spec.image = self.image.clone();
+        if let Some(t) = self.creation_time {
+            spec.creation_time = t.into();
+        }
+        if let Some(t) = self.start_time {
+            spec.start_time = t.into();
+        }
+    }
+
+    /// The Kubernetes names, when the runtime labels carry them.
+    pub fn kubernetes(&self) -> Option<KubeNames<'_>> {
+        let get = |k: &str| self.labels.get(k).map(String::as_str);
+        Some(KubeNames {
+            container: get(KUBE_CONTAINER_LABEL).unwrap_or(""),
+            pod: get(KUBE_POD_LABEL)?,
+            namespace: get(KUBE_NAMESPACE_LABEL)?,
+        })
+    }
+}
+
+/// Where the runtimes listen and what to collect. An empty endpoint disables that runtime.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// `--docker`, e.g. `unix:///var/run/docker.sock` or `tcp://host:2375`.
+    pub docker_endpoint: String,
+    /// `--podman` (libpod serves the Docker API, so the Docker client is reused).
+    pub podman_endpoint: String,
+    /// `--containerd`.
+    pub containerd_endpoint: String,
+    /// `--containerd-namespace`.
+    pub containerd_namespace: String,
+    /// `--env_metadata_whitelist`: env var key prefixes to keep.
+    pub env_whitelist: Vec<String>,
+    /// Longest wait for one runtime request before it counts as failed.
+    pub request_timeout: Duration,
+    /// Longest wait between reconnect attempts.
+    pub max_backoff: Duration,
+}
+
+impl RuntimeConfig {
+    pub fn from_config(c: &Config) -> Self {
+        Self {
+            docker_endpoint: c.docker_endpoint.clone(),
+            podman_endpoint: c.podman_endpoint.clone(),
+            containerd_endpoint: c.containerd_endpoint.clone(),
+            containerd_namespace: c.containerd_namespace.clone(),
+            env_whitelist: c.env_metadata_whitelist.clone(),
+            ..Self::default()
+        }
+    }
+}
+
+impl Default for RuntimeConfig {
+    /// cAdvisor's flag defaults.
+    fn default() -> Self {
+        Self {
+            docker_endpoint: "unix:///var/run/docker.sock".into(),
+            podman_endpoint: "unix:///var/run/podman/podman.sock".into(),
+            containerd_endpoint: "/run/containerd/containerd.sock".into(),
+            containerd_namespace: "k8s.io".into(),
+            env_whitelist: Vec::new(),
+            request_timeout: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Metadata for a cgroup became known, changed, or turned out not to exist (`meta: None`: no runtime
+/// owns this cgroup; keep it as a raw container).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetadataUpdate {
+    /// Cgroup container name as given to [`RuntimeHandle::request`].
+    pub name: String,
+    pub meta: Option<Arc<ContainerMetadata>>,
+}
+
+/// One runtime endpoint as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeState {
+    pub kind: RuntimeKind,
+    pub endpoint: String,
+    pub connected: bool,
+    /// Server version (`20.10.24+dfsg1`), empty until connected once.
+    pub version: String,
+    pub api_version: String,
+    /// Why the last connection attempt failed or dropped, empty when connected.
+    pub last_error: String,
+}
+
+/// Every configured runtime, for `/validate/` and `/attributes`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeStatus {
+    pub runtimes: Vec<RuntimeState>,
+}
+
+impl RuntimeStatus {
+    pub fn get(&self, kind: RuntimeKind) -> Option<&RuntimeState> {
+        self.runtimes.iter().find(|r| r.kind == kind)
+    }
+}
+
+/// Cheap to clone; all methods return immediately.
+#[derive(Clone)]
+pub struct RuntimeHandle {
+    cache: Arc<MetadataCache>,
+    status: Arc<StatusBoard>,
+    docker: Option<mpsc::UnboundedSender<String>>,
+    podman: Option<mpsc::UnboundedSender<String>>,
+    containerd: Option<mpsc::UnboundedSender<String>>,
+}
+
+/// Spawns one task per configured runtime on the current tokio runtime and returns at once. Must be
+/// called from within a tokio runtime.
+pub fn start(cfg: RuntimeConfig, tx: mpsc::Sender<MetadataUpdate>) -> RuntimeHandle {
+    let cache = Arc::new(MetadataCache::default());
+    let status = Arc::new(StatusBoard::default());
+    let spawn = |kind: RuntimeKind, endpoint: &str| {
+        if endpoint.is_empty() {
+            return None;
+        }
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let client = docker::Client {
+            kind,
+            endpoint: endpoint.to_string(),
+            env_whitelist: cfg.env_whitelist.clone(),
+            request_timeout: cfg.request_timeout,
+            max_backoff: cfg.max_backoff,
+        };
+        status.register(kind, endpoint);
+        tokio::spawn(client.run(cache.clone(), status.clone(), req_rx, tx.clone()));
+        Some(req_tx)
+    };
+    let docker = spawn(RuntimeKind::Docker, &cfg.docker_endpoint);
+    let podman = spawn(RuntimeKind::Podman, &cfg.podman_endpoint);
+    let containerd = (!cfg.containerd_endpoint.is_empty()).then(|| {
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let client = containerd::Client {
+            endpoint: cfg.containerd_endpoint.clone(),
+            namespace: cfg.containerd_namespace.clone(),
+            env_whitelist: cfg.env_whitelist.clone(),
+            request_timeout: cfg.request_timeout,
+            max_backoff: cfg.max_backoff,
+        };
+        status.register(RuntimeKind::Containerd, &cfg.containerd_endpoint);
+        tokio::spawn(client.run(cache.clone(), status.clone(), req_rx, tx.clone()));
+        req_tx
+    });
+    RuntimeHandle {
+        cache,
+        status,
+        docker,
+        podman,
+        containerd,
+    }
+}
+
+impl RuntimeHandle {
+    /// Cached metadata for a cgroup name; never waits for a runtime.
+    pub fn lookup(&self, name: &str) -> Option<Arc<ContainerMetadata>> {
+        let c = id::classify(name)?;
+        self.cache.get(&c.id)
+    }
+
+    /// A cgroup appeared: fetch its metadata in the background. A [`MetadataUpdate`] follows once the
+    /// owning runtime answers (at once when cached), and again whenever the runtime reports a change.
+    pub fn request(&self, name: &str) {
+        let Some(c) = id::classify(name) else { return };
+        let to: [&Option<_>; 2] = match c.kind {
+            RuntimeKind::Docker => [&self.docker, &None],
+            RuntimeKind::Podman => [&self.podman, &None],
+            RuntimeKind::Containerd => [&self.containerd, &None],
+            // A bare id (kubepods with the cgroupfs driver, `/k8s.io/<id>`) is Docker's (dockershim)
+            // or containerd's: ask both, the one that knows it answers.
+            RuntimeKind::Unresolved => [&self.docker, &self.containerd],
+            // CRI-O has no client yet; systemd units carry no metadata.
+            RuntimeKind::Crio | RuntimeKind::Systemd => [&None, &None],
+        };
+        for tx in to.into_iter().flatten() {
+            // Fails only when the runtime task has ended (runtime shut down): nothing to fetch then.
+            let _ = tx.send(name.to_string());
+        }
+    }
+
+    /// Every configured runtime's connection state.
+    pub fn status(&self) -> RuntimeStatus {
+        self.status.snapshot()
+    }
+
+    /// A handle with no runtimes and a prefilled cache, for other modules' tests.
+    pub fn fake(entries: impl IntoIterator<Item = ContainerMetadata>) -> Self {
+        let cache = Arc::new(MetadataCache::default());
+        for m in entries {
+            cache.insert(m);
+        }
+        Self {
+            cache,
+            status: Arc::new(StatusBoard::default()),
+            docker: None,
+            podman: None,
+            containerd: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: &str, labels: &[(&str, &str)]) -> ContainerMetadata {
+        ContainerMetadata {
+            runtime: RuntimeKind::Docker,
+            id: id.into(),
+            aliases: vec!["web".into(), id.into()],
+            namespace: "docker".into(),
+            labels: labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            envs: BTreeMap::new(),
+            image: "local/busybox:1".into(),
+            creation_time: None,
+            start_time: None,
+            restart_count: 0,
+            health: String::new(),
+            ip: String::new(),
+            exit_code: None,
+        }
+    }
+
+    #[test]
+    fn lookup_reads_the_cache_by_any_cgroup_spelling() {
+        let id = "a".repeat(64);
+        let h = RuntimeHandle::fake([meta(&id, &[])]);
+        assert_eq!(
+            h.lookup(&format!("/docker/{id}")).map(|m| m.id.clone()),
+            Some(id.clone())
+        );
+        assert!(
+            h.lookup(&format!("/system.slice/docker-{id}.scope"))
+                .is_some()
+        );
+        assert!(h.lookup("/system.slice/ssh.service").is_none());
+        assert!(h.lookup(&format!("/docker/{}", "b".repeat(64))).is_none());
+        assert!(h.status().runtimes.is_empty());
+    }
+
+    #[test]
+    fn kubernetes_names_from_labels() {
+        let m = meta(
+            "x",
+            &[
+                (KUBE_CONTAINER_LABEL, "nginx"),
+                (KUBE_POD_LABEL, "web-7d4b9c"),
+                (KUBE_NAMESPACE_LABEL, "default"),
+            ],
+        );
+        assert_eq!(
+            m.kubernetes(),
+            Some(KubeNames {
+                container: "nginx",
+                pod: "web-7d4b9c",
+                namespace: "default"
+            })
+        );
+        assert_eq!(meta("x", &[("app", "web")]).kubernetes(), None);
+    }
+
+    #[test]
+    fn reference_and_spec_overlay() {
+        let id = "a".repeat(64);
+        let mut m = meta(&id, &[("app", "web")]);
+        m.creation_time = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_161_067));
+        let name = format!("/docker/{id}");
+        let r = m.reference(&name);
+        assert_eq!(
+            (r.id.as_str(), r.name.as_str(), r.namespace.as_str()),
+            (&*id, &*name, "docker")
+        );
+        assert_eq!(r.aliases, vec!["web".to_string(), id.clone()]);
+        let mut spec = v1::ContainerSpec::default();
+        m.apply_to_spec(&mut spec);
+        assert_eq!(spec.image, "local/busybox:1");
+        assert_eq!(spec.labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(
+            spec.creation_time,
+            crate::model::json::Timestamp::from(m.creation_time.expect("set"))
+        );
+        assert_eq!(spec.start_time, crate::model::json::Timestamp::ZERO);
+    }
+
+    #[test]
+    fn defaults_are_cadvisor_flag_defaults() {
+        let c = RuntimeConfig::default();
+        assert_eq!(c.docker_endpoint, "unix:///var/run/docker.sock");
+        assert_eq!(c.containerd_namespace, "k8s.io");
+    }
+}

@@ -1,0 +1,496 @@
+//! OOM kills from the kernel log (`<dev>/kmsg`), cAdvisor's §7.1 state machine: an
+//! `invoked oom-killer:` line opens an instance; the ≥ 5.0 `oom-kill:` line, or the legacy
+//! `Task in … killed as a result of limit of …` + `Killed process N (name)` pair, completes it.
+//! The parser is pure; the reader is a thread that never blocks startup and stops with its handle.
+
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tracing::warn;
+
+use super::{CgroupRef, SourceEvent};
+
+/// One OOM kill as the kernel logged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OomInstance {
+    pub pid: u32,
+    pub process_name: String,
+    pub time_of_death: SystemTime,
+    /// The victim task's memory cgroup (`task_memcg`); cAdvisor's `ContainerName`, gets the `oom` event.
+    pub container_name: String,
+    /// The cgroup whose limit was hit (`oom_memcg`); cAdvisor's `VictimContainerName`, gets `oomKill`.
+    pub victim_container_name: String,
+    /// `CONSTRAINT_MEMCG`, ...; empty for the legacy format.
+    pub constraint: String,
+}
+
+impl OomInstance {
+    /// The producer event; the target is the task's memory cgroup, as eBPF and the counters see it.
+    pub fn to_source_event(&self) -> SourceEvent {
+        SourceEvent::OomKill {
+            target: CgroupRef::Name(self.container_name.clone()),
+            pid: self.pid,
+            process_name: self.process_name.clone(),
+            constraint: self.constraint.clone(),
+            at: self.time_of_death,
+        }
+    }
+}
+
+/// Feeds kernel log messages one at a time; returns each completed OOM instance.
+#[derive(Debug, Default)]
+pub struct OomParser {
+    current: Option<OomInstance>,
+}
+
+impl OomParser {
+    pub fn feed(&mut self, message: &str, at: SystemTime) -> Option<OomInstance> {
+        if message.contains("invoked oom-killer:") {
+            self.current = Some(OomInstance {
+                pid: 0,
+                process_name: String::new(),
+                time_of_death: at,
+                container_name: "/".into(),
+                victim_container_name: "/".into(),
+                constraint: String::new(),
+            });
+            return None;
+        }
+        let cur = self.current.as_mut()?;
+        if let Some(k) = parse_oom_kill_line(message) {
+            cur.constraint = k.constraint.to_string();
+            cur.victim_container_name = k.oom_memcg.to_string();
+            cur.container_name = k.task_memcg.to_string();
+            cur.process_name = k.task.to_string();
+            cur.pid = k.pid;
+        } else if let Some((task, limit)) = parse_task_in_line(message) {
+            cur.container_name = clean_abs(task);
+            cur.victim_container_name = clean_abs(limit);
+            return None;
+        } else if let Some((pid, name)) = parse_killed_process_line(message) {
+            cur.pid = pid;
+            cur.process_name = name.to_string();
+        } else {
+            return None;
+        }
+        let mut done = self.current.take()?;
+        done.time_of_death = at;
+        Some(done)
+    }
+}
+
+/// Fields of the kernel ≥ 5.0 `oom-kill:` summary line.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OomKillLine<'a> {
+    pub constraint: &'a str,
+    pub nodemask: &'a str,
+    pub cpuset: &'a str,
+    pub mems_allowed: &'a str,
+    pub oom_memcg: &'a str,
+    pub task_memcg: &'a str,
+    pub task: &'a str,
+    pub pid: u32,
+    pub uid: &'a str,
+}
+
+/// Parses `oom-kill:constraint=…,nodemask=…,cpuset=…,mems_allowed=…,oom_memcg=…,task_memcg=…,
+/// task=…,pid=…,uid=…` anywhere in the message. Values may contain commas (task names do), so like a
+/// greedy regex each separator is the last one that still leaves the later ones: split from the right.
+pub fn parse_oom_kill_line(message: &str) -> Option<OomKillLine<'_>> {
+    const START: &str = "oom-kill:constraint=";
+    let begin = message.find(START)? + START.len();
+    let mut rest = &message[begin..];
+    let keys = [
+        ",uid=",
+        ",pid=",
+        ",task=",
+        ",task_memcg=",
+        ",oom_memcg=",
+        ",mems_allowed=",
+        ",cpuset=",
+        ",nodemask=",
+    ];
+    let mut vals = [""; 8];
+    for (i, key) in keys.iter().enumerate() {
+        let at = rest.rfind(key)?;
+        vals[i] = &rest[at + key.len()..];
+        rest = &rest[..at];
+    }
+    let [
+        uid,
+        pid,
+        task,
+        task_memcg,
+        oom_memcg,
+        mems_allowed,
+        cpuset,
+        nodemask,
+    ] = vals;
+    Some(OomKillLine {
+        constraint: rest,
+        nodemask,
+        cpuset,
+        mems_allowed,
+        oom_memcg,
+        task_memcg,
+        task,
+        pid: pid.parse().ok()?,
+        uid,
+    })
+}
+
+/// Legacy (< 5.0): `Task in <task cgroup> killed as a result of limit of <limit cgroup>`.
+fn parse_task_in_line(message: &str) -> Option<(&str, &str)> {
+    const SEP: &str = " killed as a result of limit of ";
+    let begin = message.find("Task in ")? + "Task in ".len();
+    let rest = &message[begin..];
+    let at = rest.rfind(SEP)?;
+    Some((&rest[..at], &rest[at + SEP.len()..]))
+}
+
+/// `Killed process <pid> (<name>)…`: the name runs to the last `)` so it may hold spaces and parens.
+fn parse_killed_process_line(message: &str) -> Option<(u32, &str)> {
+    for (i, _) in message.match_indices("Killed process ") {
+        let rest = &message[i + "Killed process ".len()..];
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let Some(after) = rest[digits..].strip_prefix(" (") else {
+            continue;
+        };
+        let Some(close) = after.rfind(')') else {
+            continue;
+        };
+        if digits == 0 || close == 0 {
+            continue;
+        }
+        let pid = rest[..digits].parse().ok()?;
+        return Some((pid, &after[..close]));
+    }
+    None
+}
+
+/// Go's `path.Join("/", p)`: absolute, cleaned.
+fn clean_abs(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// One `/dev/kmsg` record: `<prio>,<seq>,<usec since boot>,<flags>[,…];<message>` (continuation
+/// lines ` KEY=VALUE` follow after `\n` and are dropped).
+#[derive(Debug, PartialEq, Eq)]
+pub struct KmsgRecord<'a> {
+    pub seq: u64,
+    pub usec: u64,
+    pub message: &'a str,
+}
+
+pub fn parse_kmsg_record(record: &str) -> Option<KmsgRecord<'_>> {
+    let (header, body) = record.split_once(';')?;
+    let mut f = header.split(',');
+    let _prio = f.next()?;
+    let seq = f.next()?.parse().ok()?;
+    let usec = f.next()?.parse().ok()?;
+    let message = body.split('\n').next().unwrap_or("");
+    Some(KmsgRecord { seq, usec, message })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KmsgError {
+    #[error("opening {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("spawning the kmsg reader thread: {0}")]
+    Spawn(#[source] io::Error),
+}
+
+/// Where the reader starts in the kernel's ring buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KmsgStart {
+    /// Replay the messages still in the buffer (OOM kills from before startup).
+    Beginning,
+    /// Only messages logged from now on.
+    End,
+}
+
+/// Stops the reader thread when dropped.
+pub struct KmsgHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for KmsgHandle {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Opens `<dev>/kmsg` and sends each OOM instance it logs. Fails (for the caller to log as a warning and
+/// carry on with the counters alone) when the file cannot be opened, e.g. in an unprivileged container.
+pub fn start(
+    dev: &Path,
+    from: KmsgStart,
+    tx: mpsc::Sender<OomInstance>,
+) -> Result<KmsgHandle, KmsgError> {
+    let path = dev.join("kmsg");
+    let open_err = |source| KmsgError::Open {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags_nonblock()
+        .open(&path)
+        .map_err(open_err)?;
+    if from == KmsgStart::End {
+        file.seek(SeekFrom::End(0)).map_err(open_err)?;
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let thread = std::thread::Builder::new()
+        .name("kmsg-oom".into())
+        .spawn(move || read_loop(file, &path, &stop2, &tx))
+        .map_err(KmsgError::Spawn)?;
+    Ok(KmsgHandle {
+        stop,
+        thread: Some(thread),
+    })
+}
+
+trait NonBlock {
+    fn custom_flags_nonblock(&mut self) -> &mut Self;
+}
+
+impl NonBlock for std::fs::OpenOptions {
+    fn custom_flags_nonblock(&mut self) -> &mut Self {
+        use std::os::unix::fs::OpenOptionsExt;
+        self.custom_flags(libc::O_NONBLOCK)
+    }
+}
+
+/// Wall-clock time of boot, for turning kmsg's microseconds-since-boot into timestamps.
+fn boot_time() -> SystemTime {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_MONOTONIC is what printk timestamps follow (no suspend time).
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let since_boot = if rc == 0 {
+        Duration::new(
+            ts.tv_sec.max(0) as u64,
+            ts.tv_nsec.clamp(0, 999_999_999) as u32,
+        )
+    } else {
+        Duration::ZERO
+    };
+    SystemTime::now()
+        .checked_sub(since_boot)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+fn read_loop(mut file: File, path: &Path, stop: &AtomicBool, tx: &mpsc::Sender<OomInstance>) {
+    let boot = boot_time();
+    let mut parser = OomParser::default();
+    // One read returns one record; records are at most ~8 KiB (PRINTK_MESSAGE_MAX + dict).
+    let mut buf = vec![0u8; 16 * 1024];
+    while !stop.load(Ordering::Relaxed) {
+        match file.read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]);
+                let Some(rec) = parse_kmsg_record(&text) else {
+                    continue;
+                };
+                let at = boot + Duration::from_micros(rec.usec);
+                if let Some(inst) = parser.feed(rec.message, at)
+                    && tx.blocking_send(inst).is_err()
+                {
+                    return;
+                }
+            }
+            // Records overwritten before we read them: the next read continues after the gap.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                let mut pfd = libc::pollfd {
+                    fd: file.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd for the duration of the call.
+                unsafe { libc::poll(&mut pfd, 1, 200) };
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "reading the kernel log failed; OOM kills come from the memory cgroup counters only");
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_secs(s)
+    }
+
+    // Verbatim dmesg lines, kernel 6.18.44 (hybrid cgroup v1), `dd bs=100M` in a 32M v1 memory cgroup.
+    #[test]
+    fn kernel_6_18_oom_kill_line() {
+        let mut p = OomParser::default();
+        let open = "dd invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0, oom_score_adj=0";
+        assert_eq!(p.feed(open, t(1)), None);
+        assert_eq!(
+            p.feed("Memory cgroup stats for /bpfadvisor-test-oom-6077:", t(1)),
+            None
+        );
+        let got = p
+            .feed("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/bpfadvisor-test-oom-6077,task_memcg=/bpfadvisor-test-oom-6077,task=dd,pid=6083,uid=0", t(2))
+            .expect("complete");
+        assert_eq!(got.container_name, "/bpfadvisor-test-oom-6077");
+        assert_eq!(got.victim_container_name, "/bpfadvisor-test-oom-6077");
+        assert_eq!(
+            (got.pid, got.process_name.as_str(), got.constraint.as_str()),
+            (6083, "dd", "CONSTRAINT_MEMCG")
+        );
+        assert_eq!(got.time_of_death, t(2));
+        // The "Killed process" line that follows must not emit a second instance.
+        let killed = "Memory cgroup out of memory: Killed process 6083 (dd) total-vm:105376kB, anon-rss:32512kB, file-rss:1752kB, shmem-rss:0kB, UID:0 pgtables:108kB oom_score_adj:0";
+        assert_eq!(p.feed(killed, t(2)), None);
+        assert_eq!(parse_killed_process_line(killed), Some((6083, "dd")));
+    }
+
+    // Line from cAdvisor's utils/oomparser/oomparser_test.go (kubernetes pod, ids shortened).
+    #[test]
+    fn cadvisor_test_oom_kill_line() {
+        let l = parse_oom_kill_line("oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=ef80,mems_allowed=0,oom_memcg=/kubepods/burstable/podfbdfe8e3,task_memcg=/kubepods/burstable/podfbdfe8e3/ef80,task=manager,pid=966,uid=0").expect("parse");
+        assert_eq!(l.oom_memcg, "/kubepods/burstable/podfbdfe8e3");
+        assert_eq!(l.task_memcg, "/kubepods/burstable/podfbdfe8e3/ef80");
+        assert_eq!(
+            (l.task, l.pid, l.uid, l.nodemask, l.cpuset),
+            ("manager", 966, "0", "(null)", "ef80")
+        );
+    }
+
+    #[test]
+    fn task_names_with_commas_spaces_parens_quotes() {
+        for name in ["Plex Media Server", "()", "\"with quotes\"", "a,pid=1"] {
+            let line = format!(
+                "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg=/,task_memcg=/x,task={name},pid=7,uid=1000"
+            );
+            let l = parse_oom_kill_line(&line).expect("parse");
+            assert_eq!((l.task, l.pid), (name, 7), "{line}");
+            let legacy = format!(
+                "Killed process 19667 ({name}) total-vm:1460016kB, anon-rss:1414008kB, file-rss:4kB"
+            );
+            assert_eq!(
+                parse_killed_process_line(&legacy),
+                Some((19667, name)),
+                "{legacy}"
+            );
+        }
+    }
+
+    // Legacy (< 5.0) lines from cAdvisor's oomparser_test.go.
+    #[test]
+    fn legacy_sequence() {
+        let mut p = OomParser::default();
+        assert_eq!(
+            p.feed(
+                "ruby invoked oom-killer: gfp_mask=0x201da, order=0, oom_score_adj=0",
+                t(1)
+            ),
+            None
+        );
+        assert_eq!(
+            p.feed("Task in /mem2 killed as a result of limit of /mem3", t(1)),
+            None
+        );
+        let got = p
+            .feed("Killed process 19667 (evil-program2) total-vm:1460016kB, anon-rss:1414008kB, file-rss:4kB", t(3))
+            .expect("complete");
+        assert_eq!(
+            (
+                got.container_name.as_str(),
+                got.victim_container_name.as_str()
+            ),
+            ("/mem2", "/mem3")
+        );
+        assert_eq!(
+            (got.pid, got.process_name.as_str(), got.constraint.as_str()),
+            (19667, "evil-program2", "")
+        );
+        assert_eq!(got.time_of_death, t(3));
+    }
+
+    #[test]
+    fn lines_without_an_open_instance_are_ignored_and_names_default_to_root() {
+        let mut p = OomParser::default();
+        assert_eq!(p.feed("Killed process 1 (init)", t(1)), None);
+        p.feed("x invoked oom-killer: gfp_mask=0x0", t(1));
+        let got = p
+            .feed("Out of memory: Killed process 5 (java) total-vm:1kB", t(2))
+            .expect("complete");
+        assert_eq!(
+            (
+                got.container_name.as_str(),
+                got.victim_container_name.as_str()
+            ),
+            ("/", "/")
+        );
+        assert_eq!(clean_abs("a/../b/./c/"), "/b/c");
+    }
+
+    // Record format from Documentation/ABI/testing/dev-kmsg.
+    #[test]
+    fn kmsg_records() {
+        let r = parse_kmsg_record(
+            "6,1234,5678901,-;oom-kill:constraint=CONSTRAINT_MEMCG\n SUBSYSTEM=x\n",
+        )
+        .expect("record");
+        assert_eq!(
+            r,
+            KmsgRecord {
+                seq: 1234,
+                usec: 5_678_901,
+                message: "oom-kill:constraint=CONSTRAINT_MEMCG"
+            }
+        );
+        assert_eq!(parse_kmsg_record("garbage"), None);
+        assert_eq!(parse_kmsg_record("6,x,1,-;m"), None);
+    }
+
+    #[test]
+    fn missing_kmsg_is_an_open_error_with_path() {
+        let (tx, _rx) = mpsc::channel(1);
+        let err = start(Path::new("/nonexistent-dev"), KmsgStart::End, tx)
+            .err()
+            .expect("error");
+        assert!(err.to_string().contains("/nonexistent-dev/kmsg"), "{err}");
+    }
+}

@@ -1,0 +1,336 @@
+//! Stats sampling: one OS thread owns every container's reader and samples each container on its own
+//! schedule (`--housekeeping_interval`, doubling up to `--max_housekeeping_interval` while a
+//! container's stats do not change when `--allow_dynamic_housekeeping`). One thread, not one per
+//! container: the per-tick path is synchronous file reads with kept-open descriptors.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+use tracing::debug;
+
+use crate::cgroup::{CgroupError, ContainerReader};
+use crate::config::MetricKinds;
+use crate::events::SourceEvent;
+use crate::events::kmsg::OomInstance;
+use crate::events::oom_counters::OomCounters;
+use crate::model::json::Timestamp;
+use crate::model::v1::ContainerStats;
+use crate::query::Samples;
+
+/// How often the thread looks for due containers at most; containers due within one window are
+/// sampled in the same pass so a thousand jittered schedules do not mean a thousand wake-ups.
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
+
+/// Work for the housekeeping thread.
+pub enum Job {
+    /// Start sampling a container (first sample right away).
+    Add {
+        name: String,
+        reader: Box<ContainerReader>,
+        samples: Arc<Samples>,
+    },
+    /// Stop sampling a container.
+    Remove { name: String },
+    /// Sample these containers now when their newest sample is older than `max_age`.
+    Refresh {
+        names: Vec<String>,
+        max_age: Duration,
+        done: oneshot::Sender<()>,
+    },
+    /// An OOM kill the kernel logged (fallback mode pairs it with a counter increment).
+    KernelLogOom(OomInstance),
+}
+
+/// OOM detection without eBPF: after sampling a container, read its memory cgroup's `oom_kill`
+/// counter; increments (paired with kernel log lines when readable) become `OomKill` events.
+pub struct OomFallback {
+    pub counters: OomCounters,
+    /// Where each container's memory cgroup directory is: `<memory_root>/<name>`.
+    pub memory_root: PathBuf,
+    pub tx: tokio::sync::mpsc::Sender<SourceEvent>,
+}
+
+/// Schedule parameters.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    pub interval: Duration,
+    pub max_interval: Duration,
+    pub dynamic: bool,
+    pub kinds: MetricKinds,
+}
+
+/// Sends jobs to the housekeeping thread; dropping every handle stops it.
+#[derive(Clone)]
+pub struct HousekeepingHandle {
+    tx: Sender<Job>,
+}
+
+impl HousekeepingHandle {
+    pub fn send(&self, job: Job) {
+        // The thread only exits when every handle is gone, so a send cannot fail while we hold one.
+        let _ = self.tx.send(job);
+    }
+}
+
+/// Outcome of one pass, for the owner's telemetry.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PassStats {
+    pub sampled: usize,
+    pub gone: usize,
+    pub failed: usize,
+    pub duration: Duration,
+}
+
+struct Slot {
+    reader: Box<ContainerReader>,
+    samples: Arc<Samples>,
+    interval: Duration,
+    due: Instant,
+    last: Option<Arc<ContainerStats>>,
+}
+
+/// Starts the housekeeping thread. `gone` receives names whose cgroup vanished mid-read, so the owner
+/// can remove them without waiting for a rescan; `passes` receives per-pass figures.
+pub fn start(
+    schedule: Schedule,
+    gone: tokio::sync::mpsc::UnboundedSender<String>,
+    passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
+    oom: Option<OomFallback>,
+) -> std::io::Result<HousekeepingHandle> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("housekeeping".into())
+        .spawn(move || {
+            Housekeeper {
+                schedule,
+                slots: HashMap::new(),
+                gone,
+                passes,
+                oom,
+            }
+            .run(rx)
+        })?;
+    Ok(HousekeepingHandle { tx })
+}
+
+struct Housekeeper {
+    schedule: Schedule,
+    slots: HashMap<String, Slot>,
+    gone: tokio::sync::mpsc::UnboundedSender<String>,
+    passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
+    oom: Option<OomFallback>,
+}
+
+impl Housekeeper {
+    fn run(mut self, rx: Receiver<Job>) {
+        loop {
+            let now = Instant::now();
+            let next = self.slots.values().map(|s| s.due).min();
+            let wait = next.map_or(Duration::from_secs(3600), |d| {
+                d.saturating_duration_since(now)
+            });
+            match rx.recv_timeout(wait) {
+                Ok(job) => {
+                    self.handle(job);
+                    // Drain whatever else is queued before sampling (bursts of adds).
+                    while let Ok(job) = rx.try_recv() {
+                        self.handle(job);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+            self.pass(Instant::now() + BATCH_WINDOW);
+        }
+    }
+
+    fn handle(&mut self, job: Job) {
+        match job {
+            Job::Add {
+                name,
+                reader,
+                samples,
+            } => {
+                let slot = Slot {
+                    reader,
+                    samples,
+                    interval: self.schedule.interval,
+                    due: Instant::now(),
+                    last: None,
+                };
+                self.slots.insert(name, slot);
+            }
+            Job::Remove { name } => {
+                self.slots.remove(&name);
+                if let Some(oom) = &mut self.oom {
+                    oom.counters.forget(&name);
+                }
+            }
+            Job::KernelLogOom(instance) => {
+                if let Some(oom) = &mut self.oom {
+                    oom.counters.record_kmsg(instance);
+                }
+            }
+            Job::Refresh {
+                names,
+                max_age,
+                done,
+            } => {
+                let now = Instant::now();
+                for name in names {
+                    let stale = self.slots.get(&name).is_some_and(|s| {
+                        s.last.as_ref().is_none_or(|l| {
+                            Timestamp::now().nanos_since(l.timestamp) >= max_age.as_nanos() as i128
+                        })
+                    });
+                    if stale {
+                        let _ = self.sample(&name, now);
+                    }
+                }
+                let _ = done.send(());
+            }
+        }
+    }
+
+    /// Samples every container due before `horizon`.
+    fn pass(&mut self, horizon: Instant) {
+        let started = Instant::now();
+        let due: Vec<String> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.due <= horizon)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let mut stats = PassStats::default();
+        for name in &due {
+            match self.sample(name, started) {
+                Ok(()) => stats.sampled += 1,
+                Err(SampleError::Gone) => stats.gone += 1,
+                Err(SampleError::Failed) => stats.failed += 1,
+            }
+        }
+        if let Some(oom) = &mut self.oom {
+            for ev in oom.counters.drain() {
+                // The owner drains continuously; blocking here would only delay sampling.
+                let _ = oom.tx.blocking_send(ev);
+            }
+        }
+        stats.duration = started.elapsed();
+        if let Some(p) = &self.passes {
+            let _ = p.send(stats);
+        }
+    }
+
+    fn sample(&mut self, name: &str, now: Instant) -> Result<(), SampleError> {
+        let Some(slot) = self.slots.get_mut(name) else {
+            return Ok(());
+        };
+        match slot.reader.read_stats(&self.schedule.kinds) {
+            Ok(mut stats) => {
+                if let Some(oom) = &mut self.oom {
+                    let dir = oom.memory_root.join(name.trim_start_matches('/'));
+                    let _ = oom.counters.observe(name, &dir);
+                }
+                stats.oom_events = slot.samples.oom_kills();
+                let unchanged = slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
+                slot.interval = next_interval(&self.schedule, slot.interval, unchanged);
+                slot.due = now + jitter(slot.interval);
+                let stats = Arc::new(stats);
+                slot.samples.push(stats.clone());
+                slot.last = Some(stats);
+                Ok(())
+            }
+            Err(CgroupError::Gone { .. }) => {
+                self.slots.remove(name);
+                let _ = self.gone.send(name.to_string());
+                Err(SampleError::Gone)
+            }
+            Err(e) => {
+                debug!(container = name, error = %e, "reading stats failed");
+                slot.due = now + slot.interval;
+                Err(SampleError::Failed)
+            }
+        }
+    }
+}
+
+enum SampleError {
+    Gone,
+    Failed,
+}
+
+/// cAdvisor's dynamic housekeeping: double while unchanged (up to the max), reset on change.
+fn next_interval(s: &Schedule, current: Duration, unchanged: bool) -> Duration {
+    if !s.dynamic {
+        return s.interval;
+    }
+    if unchanged {
+        (current * 2).min(s.max_interval).max(s.interval)
+    } else {
+        s.interval
+    }
+}
+
+/// Stats equal apart from the timestamp (cAdvisor's `StatsEq` over the sections we collect).
+fn same_usage(a: &ContainerStats, b: &ContainerStats) -> bool {
+    a.cpu == b.cpu
+        && a.memory == b.memory
+        && a.diskio == b.diskio
+        && a.network == b.network
+        && a.processes == b.processes
+        && a.filesystem == b.filesystem
+        && a.hugetlb == b.hugetlb
+}
+
+/// Spreads schedules by up to 10% so containers added together do not stay in lock-step forever.
+fn jitter(d: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(d.as_nanos() as u64);
+    let frac = (h.finish() % 1000) as f64 / 10_000.0;
+    d + d.mul_f64(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dynamic_interval_doubles_while_idle_and_resets() {
+        let s = Schedule {
+            interval: Duration::from_secs(1),
+            max_interval: Duration::from_secs(60),
+            dynamic: true,
+            kinds: MetricKinds::default(),
+        };
+        let mut i = s.interval;
+        for _ in 0..10 {
+            i = next_interval(&s, i, true);
+        }
+        assert_eq!(i, Duration::from_secs(60));
+        assert_eq!(next_interval(&s, i, false), Duration::from_secs(1));
+        let fixed = Schedule {
+            dynamic: false,
+            ..s
+        };
+        assert_eq!(
+            next_interval(&fixed, Duration::from_secs(8), true),
+            Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..100 {
+            let j = jitter(Duration::from_secs(1));
+            assert!(j >= Duration::from_secs(1) && j <= Duration::from_millis(1100));
+        }
+    }
+}

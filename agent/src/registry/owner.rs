@@ -1,0 +1,385 @@
+//! The task that owns the container set. Producers send; it drains in batches, applies, records
+//! events, and publishes a new snapshot once per batch.
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::MetadataExt;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::housekeeping::{HousekeepingHandle, Job};
+use crate::cgroup::{CgroupError, ContainerReader, Layout};
+use crate::events::store::EventStore;
+use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
+use crate::host::HostPaths;
+use crate::model::json::Timestamp;
+use crate::model::machine::{MachineInfo, VersionInfo};
+use crate::model::v1::{
+    ContainerDeletionEventData, ContainerReference, ContainerSpec, Event, EventData, EventType,
+    OomKillEventData,
+};
+use crate::query::{ContainerEntry, Samples, Snapshot};
+use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
+
+/// Which cgroups become containers (`--docker_only`, `--raw_cgroup_prefix_whitelist`).
+#[derive(Debug, Clone, Default)]
+pub struct Admission {
+    pub docker_only: bool,
+    pub raw_prefix_whitelist: Vec<String>,
+}
+
+impl Admission {
+    fn accepts(&self, name: &str) -> bool {
+        if !self.docker_only || name == "/" {
+            return true;
+        }
+        crate::runtime::id::classify(name).is_some_and(|c| c.kind == RuntimeKind::Docker)
+            || self
+                .raw_prefix_whitelist
+                .iter()
+                .any(|p| name.starts_with(p.as_str()))
+    }
+}
+
+/// Settings of the owner.
+pub struct OwnerConfig {
+    pub host: HostPaths,
+    pub storage_duration: Duration,
+    pub global_housekeeping_interval: Duration,
+    pub admission: Admission,
+    /// How long deleted containers stay scrapable (their OOM counts in particular).
+    pub removed_retention: Duration,
+}
+
+/// Inputs of the owner.
+pub struct OwnerInputs {
+    pub sources: mpsc::Receiver<SourceEvent>,
+    pub metadata: mpsc::Receiver<MetadataUpdate>,
+    pub gone: mpsc::UnboundedReceiver<String>,
+}
+
+pub struct Owner {
+    cfg: OwnerConfig,
+    layout: Layout,
+    machine: Arc<MachineInfo>,
+    version: Arc<VersionInfo>,
+    event_source: Option<SourceKind>,
+    containers: BTreeMap<String, Arc<ContainerEntry>>,
+    removed: Vec<(Instant, Arc<ContainerEntry>)>,
+    /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
+    /// eBPF OOM records.
+    memcg_inodes: HashMap<u64, String>,
+    unified_inodes: HashMap<u64, String>,
+    housekeeping: HousekeepingHandle,
+    runtime: RuntimeHandle,
+    events: Arc<EventStore>,
+    published: Arc<RwLock<Arc<Snapshot>>>,
+}
+
+impl Owner {
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "built once by app.rs from its parts"
+    )]
+    pub fn new(
+        cfg: OwnerConfig,
+        layout: Layout,
+        machine: MachineInfo,
+        version: VersionInfo,
+        housekeeping: HousekeepingHandle,
+        runtime: RuntimeHandle,
+        events: Arc<EventStore>,
+        published: Arc<RwLock<Arc<Snapshot>>>,
+    ) -> Self {
+        Self {
+            cfg,
+            layout,
+            machine: Arc::new(machine),
+            version: Arc::new(version),
+            event_source: None,
+            containers: BTreeMap::new(),
+            removed: Vec::new(),
+            memcg_inodes: HashMap::new(),
+            unified_inodes: HashMap::new(),
+            housekeeping,
+            runtime,
+            events,
+            published,
+        }
+    }
+
+    pub fn set_event_source(&mut self, source: SourceKind) {
+        self.event_source = Some(source);
+    }
+
+    /// Initial discovery: every existing cgroup becomes a container (and a creation event, as in
+    /// cAdvisor). Publishes the first snapshot.
+    pub fn discover(&mut self) {
+        self.rescan();
+        self.publish();
+        info!(containers = self.containers.len(), "initial discovery done");
+    }
+
+    /// Runs until every input is closed.
+    pub async fn run(mut self, mut inputs: OwnerInputs) {
+        let mut rescan = tokio::time::interval(self.cfg.global_housekeeping_interval);
+        rescan.tick().await;
+        let mut batch = Vec::with_capacity(1024);
+        loop {
+            tokio::select! {
+                n = inputs.sources.recv_many(&mut batch, 4096) => {
+                    if n == 0 { return; }
+                    for ev in batch.drain(..) { self.apply(ev); }
+                }
+                Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
+                Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
+                _ = rescan.tick() => self.rescan(),
+            }
+            self.publish();
+        }
+    }
+
+    fn apply(&mut self, ev: SourceEvent) {
+        match ev {
+            SourceEvent::CgroupCreated { name, at, .. } => self.add(&name, at),
+            SourceEvent::CgroupRemoved { name, at, .. } => self.remove_if_gone(&name, at),
+            SourceEvent::OomKill {
+                target,
+                pid,
+                process_name,
+                constraint,
+                at,
+            } => self.oom_kill(target, pid, process_name, constraint, at),
+            SourceEvent::RescanNeeded { reason } => {
+                debug!(reason, "rescan requested by a producer");
+                self.rescan();
+            }
+        }
+    }
+
+    /// Adds new cgroups and removes vanished ones.
+    fn rescan(&mut self) {
+        let found = self.layout.list_containers();
+        let now = SystemTime::now();
+        let known: Vec<String> = self.containers.keys().cloned().collect();
+        let found_set: std::collections::HashSet<&str> = found.iter().map(String::as_str).collect();
+        for name in known {
+            if !found_set.contains(name.as_str()) {
+                self.remove(&name, now);
+            }
+        }
+        for name in &found {
+            self.add(name, now);
+        }
+    }
+
+    fn add(&mut self, name: &str, at: SystemTime) {
+        if self.containers.contains_key(name) || !self.cfg.admission.accepts(name) {
+            return;
+        }
+        let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
+            Ok(r) => r,
+            Err(CgroupError::Gone { .. }) => return,
+            Err(e) => {
+                warn!(container = name, error = %e, "cannot watch container");
+                return;
+            }
+        };
+        let spec = match reader.read_spec(self.machine.memory_capacity) {
+            Ok(s) => s,
+            Err(CgroupError::Gone { .. }) => return,
+            Err(e) => {
+                warn!(container = name, error = %e, "cannot read container spec");
+                ContainerSpec::default()
+            }
+        };
+        let meta = self.runtime.lookup(name);
+        if meta.is_none() {
+            self.runtime.request(name);
+        }
+        let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
+        let entry = Arc::new(entry_with(name, spec, meta.as_deref(), samples.clone()));
+        let created = entry.spec.creation_time;
+        self.index_inodes(name);
+        self.containers.insert(name.to_string(), entry);
+        self.housekeeping.send(Job::Add {
+            name: name.to_string(),
+            reader: Box::new(reader),
+            samples,
+        });
+        let ts = if created == Timestamp::ZERO {
+            Timestamp::from(at)
+        } else {
+            created
+        };
+        self.record(name, ts, EventType::ContainerCreation, EventData::default());
+    }
+
+    fn remove_if_gone(&mut self, name: &str, at: SystemTime) {
+        if self.containers.contains_key(name) && !self.layout.exists(name) {
+            self.remove(name, at);
+        }
+    }
+
+    fn remove(&mut self, name: &str, at: SystemTime) {
+        let Some(entry) = self.containers.remove(name) else {
+            return;
+        };
+        self.housekeeping.send(Job::Remove {
+            name: name.to_string(),
+        });
+        self.memcg_inodes.retain(|_, n| n != name);
+        self.unified_inodes.retain(|_, n| n != name);
+        let exit_code = self
+            .runtime
+            .lookup(name)
+            .and_then(|m| m.exit_code)
+            .unwrap_or(-1);
+        self.removed.push((Instant::now(), entry));
+        let data = EventData {
+            container_deletion: Some(ContainerDeletionEventData { exit_code }),
+            ..EventData::default()
+        };
+        self.record(
+            name,
+            Timestamp::from(at),
+            EventType::ContainerDeletion,
+            data,
+        );
+    }
+
+    fn oom_kill(
+        &mut self,
+        target: CgroupRef,
+        pid: u32,
+        process_name: String,
+        constraint: String,
+        at: SystemTime,
+    ) {
+        let name = match target {
+            CgroupRef::Name(n) => n,
+            CgroupRef::Ids {
+                memcg_ino,
+                cgroup2_id,
+            } => self
+                .memcg_inodes
+                .get(&memcg_ino)
+                .or_else(|| self.unified_inodes.get(&cgroup2_id))
+                .cloned()
+                .unwrap_or_else(|| "/".to_string()),
+        };
+        if let Some(c) = self.containers.get(&name) {
+            c.samples.record_oom_kill();
+        }
+        let ts = Timestamp::from(at);
+        self.record(&name, ts, EventType::Oom, EventData::default());
+        let data = EventData {
+            oom_kill: Some(OomKillEventData {
+                pid: pid as i64,
+                process_name,
+                constraint,
+            }),
+            ..EventData::default()
+        };
+        self.record(&name, ts, EventType::OomKill, data);
+    }
+
+    fn apply_metadata(&mut self, update: MetadataUpdate) {
+        let Some(old) = self.containers.get(&update.name) else {
+            return;
+        };
+        let entry = entry_with(
+            &update.name,
+            strip_runtime_fields(&old.spec),
+            update.meta.as_deref(),
+            old.samples.clone(),
+        );
+        self.containers.insert(update.name, Arc::new(entry));
+    }
+
+    fn index_inodes(&mut self, name: &str) {
+        for (hierarchy, mount) in self.layout.hierarchy_mounts() {
+            let index = match &hierarchy {
+                Hierarchy::V1(c) if c == "memory" => &mut self.memcg_inodes,
+                Hierarchy::Unified => &mut self.unified_inodes,
+                _ => continue,
+            };
+            let dir = mount.join(name.trim_start_matches('/'));
+            if let Ok(md) = std::fs::metadata(&dir) {
+                index.insert(md.ino(), name.to_string());
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        name: &str,
+        timestamp: Timestamp,
+        event_type: EventType,
+        event_data: EventData,
+    ) {
+        self.events.add(Event {
+            container_name: name.to_string(),
+            timestamp,
+            event_type,
+            event_data,
+        });
+    }
+
+    fn publish(&mut self) {
+        let retention = self.cfg.removed_retention;
+        self.removed.retain(|(t, _)| t.elapsed() < retention);
+        let snapshot = Snapshot {
+            machine: self.machine.clone(),
+            version: self.version.clone(),
+            containers: self.containers.clone(),
+            recently_removed: self.removed.iter().map(|(_, e)| e.clone()).collect(),
+            event_source: self.event_source,
+        };
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
+    }
+}
+
+/// A container entry from its cgroup spec and (when known) its runtime metadata.
+fn entry_with(
+    name: &str,
+    mut spec: ContainerSpec,
+    meta: Option<&ContainerMetadata>,
+    samples: Arc<Samples>,
+) -> ContainerEntry {
+    let mut reference = ContainerReference {
+        name: name.to_string(),
+        ..Default::default()
+    };
+    if let Some(m) = meta {
+        reference.id = m.id.clone();
+        reference.aliases = m.aliases.clone();
+        reference.namespace = m.namespace.clone();
+        spec.labels = m.labels.clone().into_iter().collect();
+        spec.envs = m.envs.clone().into_iter().collect();
+        spec.image = m.image.clone();
+        if let Some(t) = m.creation_time {
+            spec.creation_time = Timestamp::from(t);
+        }
+        if let Some(t) = m.start_time {
+            spec.start_time = Timestamp::from(t);
+        }
+    }
+    ContainerEntry {
+        reference,
+        spec,
+        samples,
+    }
+}
+
+/// The cgroup-derived part of a spec (runtime fields are re-applied from fresh metadata).
+fn strip_runtime_fields(spec: &ContainerSpec) -> ContainerSpec {
+    ContainerSpec {
+        labels: Default::default(),
+        envs: Default::default(),
+        image: String::new(),
+        ..spec.clone()
+    }
+}

@@ -1,0 +1,379 @@
+//! Test helper for tests that need a real Docker daemon. Include it with
+//! `#[path = "support/docker.rs"] mod docker;`.
+//!
+//! - [`Daemon::shared`]: the machine's daemon on the default socket, started (and left running, since
+//!   concurrent tests share it) when it is not up.
+//! - [`Daemon::private`]: a dockerd of this test's own (own socket, data and exec roots, no bridge),
+//!   which the test may stop and restart; killed and removed on drop.
+//! - [`Daemon::ensure_busybox`]: imports `local/busybox:1` from the host's static busybox (no registry).
+//! - [`Daemon::run`]: `docker run -d ...`, returning a guard that removes the container on drop.
+//!
+//! Every constructor returns `None` after printing `skipping test - <reason>` when a prerequisite is
+//! missing (not root, docker not installed).
+#![allow(
+    dead_code,
+    reason = "each including test uses a different part of the helper"
+)]
+
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The image every test container runs: busybox applets only.
+pub const BUSYBOX_IMAGE: &str = "local/busybox:1";
+/// The Debian `docker.io` default socket.
+pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
+
+fn skip(reason: &str) -> Option<Daemon> {
+    eprintln!("skipping test - {reason}");
+    None
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new(cmd)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A serialising lock across test processes (several test binaries may start the daemon or import the
+/// image at once). Released when the file is dropped.
+fn machine_lock(name: &str) -> Option<File> {
+    let f = File::create(std::env::temp_dir().join(format!("bpfadvisor-test-{name}.lock"))).ok()?;
+    f.lock().ok()?;
+    Some(f)
+}
+
+/// A Docker daemon the test can talk to.
+pub struct Daemon {
+    /// `unix://<socket>`, for `docker -H` and for the code under test.
+    pub host: String,
+    /// Set for a private daemon: the process and its state directory.
+    private: Option<Private>,
+}
+
+struct Private {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    /// A bridge of its own: `--bridge none` would make dockerd delete the shared daemon's `docker0`.
+    bridge: String,
+}
+
+fn ip(args: &[&str]) -> bool {
+    Command::new("ip")
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+impl Daemon {
+    /// The machine's daemon on the default socket; starts `dockerd` when it is not running.
+    pub fn shared() -> Option<Self> {
+        if !is_root() {
+            return skip("docker tests need root");
+        }
+        if !have("dockerd") || !have("docker") {
+            return skip("docker.io is not installed");
+        }
+        let d = Self {
+            host: DEFAULT_HOST.to_string(),
+            private: None,
+        };
+        if d.ping() {
+            return Some(d);
+        }
+        let _lock = machine_lock("dockerd")?;
+        if !d.ping() {
+            let log =
+                File::create(std::env::temp_dir().join("bpfadvisor-test-dockerd.log")).ok()?;
+            let err = log.try_clone().ok()?;
+            // Own process group, so the daemon outlives this test and other tests can share it.
+            let spawned = Command::new("dockerd")
+                .stdin(Stdio::null())
+                .stdout(log)
+                .stderr(err)
+                .process_group(0)
+                .spawn();
+            if let Err(e) = spawned {
+                return skip(&format!("cannot start dockerd: {e}"));
+            }
+        }
+        if !d.wait_until_up(Duration::from_secs(60)) {
+            return skip("dockerd did not come up within 60s");
+        }
+        Some(d)
+    }
+
+    /// A dockerd only this test uses. `live_restore` keeps its containers running while it is stopped.
+    pub fn private(live_restore: bool) -> Option<Self> {
+        if !is_root() {
+            return skip("docker tests need root");
+        }
+        if !have("dockerd") || !have("docker") {
+            return skip("docker.io is not installed");
+        }
+        let dir = match tempfile::Builder::new().prefix("bpfa-dockerd").tempdir() {
+            Ok(d) => d,
+            Err(e) => return skip(&format!("cannot create a temp dir: {e}")),
+        };
+        let host = format!("unix://{}", dir.path().join("docker.sock").display());
+        let pid = std::process::id();
+        let bridge = format!("bpfa{:x}", pid & 0xff_ffff);
+        let addr = format!("10.213.{}.1/24", pid % 250);
+        if !(ip(&["link", "add", &bridge, "type", "bridge"])
+            && ip(&["addr", "add", &addr, "dev", &bridge])
+            && ip(&["link", "set", &bridge, "up"]))
+        {
+            ip(&["link", "del", &bridge]);
+            return skip("cannot create a private bridge for dockerd");
+        }
+        let mut d = Self {
+            host,
+            private: Some(Private {
+                child: None,
+                dir,
+                bridge,
+            }),
+        };
+        if !d.start(live_restore) {
+            return skip("private dockerd did not come up within 60s");
+        }
+        Some(d)
+    }
+
+    /// (Re)starts a private daemon and waits until it answers.
+    pub fn start(&mut self, live_restore: bool) -> bool {
+        let Some(p) = self.private.as_ref() else {
+            return self.ping();
+        };
+        let (dir, bridge) = (p.dir.path().to_path_buf(), p.bridge.clone());
+        let log = match File::options()
+            .create(true)
+            .append(true)
+            .open(dir.join("dockerd.log"))
+        {
+            Ok(f) => f,
+            Err(_) => return false,
+        };
+        let Ok(err) = log.try_clone() else {
+            return false;
+        };
+        let arg = |p: &str| dir.join(p).display().to_string();
+        let mut cmd = Command::new("dockerd");
+        cmd.args(["--host", &self.host])
+            .args(["--data-root", &arg("data"), "--exec-root", &arg("exec")])
+            .args(["--pidfile", &arg("docker.pid")])
+            .args(["--bridge", &bridge, "--iptables=false", "--ip-masq=false"])
+            .args(["--shutdown-timeout", "2"])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err);
+        if live_restore {
+            cmd.arg("--live-restore");
+        }
+        match cmd.spawn() {
+            Ok(child) => {
+                if let Some(p) = self.private.as_mut() {
+                    p.child = Some(child);
+                }
+            }
+            Err(_) => return false,
+        }
+        self.wait_until_up(Duration::from_secs(60))
+    }
+
+    /// Stops a private daemon (SIGTERM, then SIGKILL after 20 s) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let Some(child) = self.private.as_mut().and_then(|p| p.child.take()) else {
+            return;
+        };
+        stop_child(child);
+    }
+
+    /// Answers `docker version`.
+    pub fn ping(&self) -> bool {
+        self.docker(&["version", "--format", "{{.Server.Version}}"])
+            .is_ok()
+    }
+
+    fn wait_until_up(&self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if self.ping() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        false
+    }
+
+    /// Runs `docker -H <host> args...`, returning trimmed stdout or stderr as the error.
+    pub fn docker(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("docker")
+            .args(["-H", &self.host])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("docker {args:?}: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "docker {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    /// Imports [`BUSYBOX_IMAGE`] (a rootfs of the host's static busybox and its applet links) unless the
+    /// daemon has it.
+    pub fn ensure_busybox(&self) -> Result<(), String> {
+        if self.docker(&["image", "inspect", BUSYBOX_IMAGE]).is_ok() {
+            return Ok(());
+        }
+        let _lock = machine_lock("busybox-import");
+        if self.docker(&["image", "inspect", BUSYBOX_IMAGE]).is_ok() {
+            return Ok(());
+        }
+        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or("busybox-static is not installed")?;
+        let root = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+        let bin = root.path().join("bin");
+        std::fs::create_dir_all(&bin).map_err(|e| format!("mkdir {}: {e}", bin.display()))?;
+        std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| format!("copy busybox: {e}"))?;
+        let list = Command::new(&busybox)
+            .arg("--list")
+            .output()
+            .map_err(|e| format!("busybox --list: {e}"))?;
+        for applet in String::from_utf8_lossy(&list.stdout)
+            .lines()
+            .filter(|a| *a != "busybox")
+        {
+            // Applets that collide are skipped; the image only needs the common ones.
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
+        let tar = Command::new("tar")
+            .args(["-C"])
+            .arg(root.path())
+            .args(["-c", "."])
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("tar: {e}"))?;
+        let tar_out = tar.stdout.ok_or("tar: no stdout")?;
+        let out = Command::new("docker")
+            .args(["-H", &self.host, "import", "-", BUSYBOX_IMAGE])
+            .stdin(tar_out)
+            .output()
+            .map_err(|e| format!("docker import: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "docker import: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// `docker run -d <args...>` (args include the image and command); the container is removed when
+    /// the guard drops.
+    pub fn run(&self, args: &[&str]) -> Result<Container, String> {
+        let mut all = vec!["run", "-d"];
+        all.extend_from_slice(args);
+        let id = self.docker(&all).inspect_err(|_| {
+            // A failed start leaves the created container behind.
+            if let Some(i) = args.iter().position(|a| *a == "--name")
+                && let Some(name) = args.get(i + 1)
+            {
+                let _ = self.docker(&["rm", "-f", name]);
+            }
+        })?;
+        let name = self.docker(&["inspect", "--format", "{{.Name}}", &id])?;
+        Ok(Container {
+            id,
+            name: name.trim_start_matches('/').to_string(),
+            host: self.host.clone(),
+        })
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let Some(p) = self.private.as_mut() else {
+            return;
+        };
+        // With live-restore the containers outlive the daemon: remove them while it still answers.
+        if p.child.is_some()
+            && let Ok(ids) = Command::new("docker")
+                .args(["-H", &self.host, "ps", "-aq"])
+                .output()
+        {
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = Command::new("docker")
+                    .args(["-H", &self.host, "rm", "-f", id])
+                    .output();
+            }
+        }
+        if let Some(child) = p.child.take() {
+            stop_child(child);
+        }
+        ip(&["link", "del", &p.bridge]);
+        // dockerd bind-mounts its data root onto itself (once per start) and leaves it mounted.
+        let data = p.dir.path().join("data");
+        for _ in 0..8 {
+            let ok = Command::new("umount").arg("-l").arg(&data).output();
+            if !ok.is_ok_and(|o| o.status.success()) {
+                break;
+            }
+        }
+    }
+}
+
+fn stop_child(mut child: Child) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: signalling a child process this helper spawned and has not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(20) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A container removed (`docker rm -f`) on drop.
+pub struct Container {
+    pub id: String,
+    /// Name without the leading `/`.
+    pub name: String,
+    host: String,
+}
+
+impl Container {
+    /// The cgroup container name under the cgroupfs driver.
+    pub fn cgroup_name(&self) -> String {
+        format!("/docker/{}", self.id)
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["-H", &self.host, "rm", "-f", &self.id])
+            .output();
+    }
+}
