@@ -12,9 +12,11 @@
 //!   `h == 2`: Go's zero time; `h == 3`: a zigzag varint of Unix nanoseconds. Strings that are
 //!   exactly what [`Timestamp`] prints are stored as times (9 bytes instead of ~30) and come back
 //!   byte-identical.
-//! - seqs and maps: varint `len << 1` then the items. A map serialised without a length (serde's
-//!   `flatten`) has `len << 1 | 1` and every key and value carries a type tag, so serde's
-//!   buffering of flattened fields (`deserialize_any`) works for scalar fields.
+//! - seqs and maps: varint `len << 1` then the items. A map serialised without a length is taken
+//!   to be a struct with serde's `flatten` (the only such map in the model): it has
+//!   `len << 1 | 1`, leaves out entries whose value is zero (they decode as the struct's
+//!   `Default`), and every key and value carries a type tag so that serde's buffering of
+//!   flattened fields (`deserialize_any`) works for scalar fields.
 //! - map keys that are integers or bools are written as their decimal text (as JSON does), so a
 //!   map serialised with string keys decodes into integer keys and vice versa.
 //! - structs: for each field that is not zero, `gap + 1` (gap = field position minus the previous
@@ -26,7 +28,8 @@
 //!
 //! Limits (none of them met by the model types; the round-trip tests would catch one): no
 //! `#[serde(alias)]` (aliases shift field positions), `skip_serializing_if` may only skip zero
-//! values, a flattened struct may only hold scalar fields, and a seq may not be longer than the
+//! values, a flattened struct may only hold scalar fields and must default to zeros, a real map
+//! must be serialised with its length (serde's maps are), and a seq may not be longer than the
 //! rest of the input (so `Vec<()>` is unsupported).
 
 use std::fmt::{self, Write as _};
@@ -307,10 +310,9 @@ impl Encoder<'_> {
         }
         let shareable = (MIN_SHARED..=MAX_SHARED).contains(&s.len());
         if shareable {
-            let found = self
-                .strings
-                .iter()
-                .position(|&(off, len)| len == s.len() && &self.out[off..off + len] == s.as_bytes());
+            let found = self.strings.iter().position(|&(off, len)| {
+                len == s.len() && &self.out[off..off + len] == s.as_bytes()
+            });
             if let Some(i) = found {
                 self.varint((((DICTIONARY.len() + i) as u64 + 1) << 2) | 1);
                 return;
@@ -375,6 +377,7 @@ impl<'e, 'a> ValueSer<'e, 'a> {
             expected: None,
             mark: None,
             tagged_entries: false,
+            entry_mark: 0,
         }
     }
 }
@@ -561,11 +564,7 @@ impl<'e, 'a> ser::Serializer for ValueSer<'e, 'a> {
         }
         Ok(c)
     }
-    fn serialize_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Compound<'e, 'a>, CompactError> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'e, 'a>, CompactError> {
         Ok(self.compound())
     }
     fn serialize_struct_variant(
@@ -594,6 +593,8 @@ struct Compound<'e, 'a> {
     /// Seq/map without a length: where to insert it.
     mark: Option<usize>,
     tagged_entries: bool,
+    /// Map: where the current entry starts.
+    entry_mark: usize,
 }
 
 impl Compound<'_, '_> {
@@ -604,13 +605,6 @@ impl Compound<'_, '_> {
         })?;
         self.all_zero &= zero;
         Ok(())
-    }
-
-    fn item_mode(&self) -> Mode {
-        Mode {
-            tagged: self.tagged_entries,
-            key: false,
-        }
     }
 
     /// Ends a seq or map: writes or checks the length.
@@ -686,6 +680,7 @@ impl ser::SerializeMap for Compound<'_, '_> {
     type Error = CompactError;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), CompactError> {
         self.count += 1;
+        self.entry_mark = self.enc.out.len();
         let mode = Mode {
             tagged: self.tagged_entries,
             key: true,
@@ -693,7 +688,20 @@ impl ser::SerializeMap for Compound<'_, '_> {
         self.item(k, mode)
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CompactError> {
-        self.item(v, self.item_mode())
+        let mode = Mode {
+            tagged: self.tagged_entries,
+            key: false,
+        };
+        let zero = v.serialize(ValueSer {
+            enc: self.enc,
+            mode,
+        })?;
+        if zero && self.tagged_entries {
+            // A map without a length is a flattened struct: drop zero fields like a struct does.
+            self.enc.truncate(self.entry_mark);
+            self.count -= 1;
+        }
+        Ok(())
     }
     fn end(self) -> Result<bool, CompactError> {
         self.end_counted(true)
@@ -1257,7 +1265,10 @@ impl<'de> de::MapAccess<'de> for Entries<'_, 'de> {
         })
         .map(Some)
     }
-    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, CompactError> {
+    fn next_value_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<T::Value, CompactError> {
         let mode = Mode {
             tagged: self.tagged,
             key: false,
@@ -1302,11 +1313,7 @@ impl<'d, 'de> Fields<'d, 'de> {
 }
 
 /// Reads a field key (`gap + 1`, or `0` = end) and returns the field's position.
-fn next_present(
-    dec: &mut Decoder<'_>,
-    fields: &[&str],
-    last: i64,
-) -> Result<usize, CompactError> {
+fn next_present(dec: &mut Decoder<'_>, fields: &[&str], last: i64) -> Result<usize, CompactError> {
     let k = dec.varint()?;
     if k == 0 {
         return Ok(usize::MAX);
@@ -1341,7 +1348,10 @@ impl<'de> de::MapAccess<'de> for Fields<'_, 'de> {
         seed.deserialize(de::value::BorrowedStrDeserializer::new(name))
             .map(Some)
     }
-    fn next_value_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<T::Value, CompactError> {
+    fn next_value_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<T::Value, CompactError> {
         let idx = self.next;
         self.next += 1;
         match self.dec.as_deref_mut() {
@@ -1385,7 +1395,10 @@ impl<'de> de::VariantAccess<'de> for Variant<'_, 'de> {
     fn unit_variant(self) -> Result<(), CompactError> {
         Ok(())
     }
-    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, CompactError> {
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(
+        self,
+        seed: T,
+    ) -> Result<T::Value, CompactError> {
         seed.deserialize(ValueDe {
             dec: self.dec,
             mode: Mode::PLAIN,
@@ -1476,7 +1489,11 @@ impl<'de> de::Deserializer<'de> for Zero {
             std::iter::empty::<()>(),
         ))
     }
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, v: V) -> Result<V::Value, CompactError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        len: usize,
+        v: V,
+    ) -> Result<V::Value, CompactError> {
         v.visit_seq(ZeroItems(len))
     }
     fn deserialize_tuple_struct<V: Visitor<'de>>(
@@ -1529,5 +1546,569 @@ impl<'de> de::SeqAccess<'de> for ZeroItems {
         }
         self.0 -= 1;
         seed.deserialize(Zero).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::Sparse;
+    use crate::model::json::to_go_json;
+    use crate::model::v1::*;
+
+    /// Round-trips `v`, checking equality and that the JSON clients would see is unchanged
+    /// (`Sparse` compares unset equal to zero; the JSON also shows a `None` vs `Some(zero)`).
+    fn round_trip<T>(v: &T) -> Vec<u8>
+    where
+        T: Serialize + DeserializeOwned + PartialEq + fmt::Debug,
+    {
+        let mut buf = Vec::new();
+        try_encode(v, &mut buf).expect("encode");
+        let back: T = decode(&buf).expect("decode");
+        assert_eq!(&back, v);
+        assert_eq!(
+            String::from_utf8(to_go_json(&back)),
+            String::from_utf8(to_go_json(v))
+        );
+        buf
+    }
+
+    fn ts(nanos: i64) -> Timestamp {
+        Timestamp::from_unix_nanos(nanos)
+    }
+
+    fn psi(total: u64, avg10: f64) -> PSIStats {
+        PSIStats {
+            full: PSIData {
+                total: total / 2,
+                avg10: avg10 / 2.0,
+                avg60: 0.0,
+                avg300: 0.0,
+            },
+            some: PSIData {
+                total,
+                avg10,
+                avg60: avg10 / 3.0,
+                avg300: 0.01,
+            },
+        }
+    }
+
+    fn disk(device: &str, minor: u64, stats: &[(&str, u64)]) -> PerDiskStats {
+        PerDiskStats {
+            device: device.into(),
+            major: 8,
+            minor,
+            stats: stats.iter().copied().collect(),
+        }
+    }
+
+    fn iface(name: &str, rx: u64) -> InterfaceStats {
+        InterfaceStats {
+            name: name.into(),
+            rx_bytes: rx,
+            rx_packets: rx / 900,
+            rx_errors: 0,
+            rx_dropped: 3,
+            tx_bytes: rx / 4,
+            tx_packets: rx / 2000,
+            tx_errors: 0,
+            tx_dropped: 0,
+        }
+    }
+
+    /// What the housekeeping loop stores for a busy docker container on cgroup v2 (values from
+    /// a live cAdvisor sample of an nginx container: one disk, eth0, no per-cpu usage).
+    fn docker_sample() -> ContainerStats {
+        let mut s = ContainerStats {
+            timestamp: ts(1_795_371_389_914_702_850),
+            ..Default::default()
+        };
+        s.cpu.usage = CpuUsage {
+            total: 48_211_309_000,
+            per_cpu: Vec::new(),
+            user: 30_511_204_000,
+            system: 17_700_105_000,
+        };
+        s.cpu.cfs.periods = 18_223;
+        s.cpu.cfs.throttled_periods = 12;
+        s.cpu.cfs.throttled_time = 1_204_330_000;
+        s.cpu.psi = psi(2_301_554, 0.12);
+        s.memory = MemoryStats {
+            usage: 73_420_800,
+            max_usage: 0,
+            cache: 21_094_400,
+            rss: 48_357_376,
+            mapped_file: 9_728_000,
+            working_set: 61_534_208,
+            total_active_file: 8_499_200,
+            total_inactive_file: 11_886_592,
+            file_dirty: 4096,
+            pgscan: 0,
+            kernel: 3_321_856,
+            container_data: MemoryStatsMemoryData {
+                pgfault: 1_202_937,
+                pgmajfault: 151,
+                numa_stats: Sparse::none(),
+            },
+            hierarchical_data: MemoryStatsMemoryData {
+                pgfault: 1_202_937,
+                pgmajfault: 151,
+                numa_stats: Sparse::none(),
+            },
+            psi: psi(10_233, 0.0),
+            ..Default::default()
+        };
+        s.diskio.io_service_bytes = vec![disk(
+            "/dev/nvme0n1",
+            0,
+            &[
+                ("Read", 36_864_000),
+                ("Write", 1_245_184),
+                ("Total", 38_109_184),
+            ],
+        )];
+        s.diskio.io_serviced = vec![disk(
+            "/dev/nvme0n1",
+            0,
+            &[("Read", 1_130), ("Write", 288), ("Total", 1_418)],
+        )];
+        s.diskio.psi = psi(88_120, 0.0);
+        s.network.set(NetworkStats::from_interfaces(vec![iface(
+            "eth0", 48_300_122,
+        )]));
+        s.processes.set(ProcessStats {
+            process_count: 5,
+            fd_count: 41,
+            socket_count: 6,
+            threads_current: 9,
+            threads_max: 4_194_304,
+            ulimits: vec![UlimitSpec {
+                name: "max_open_files".into(),
+                soft_limit: 1_048_576,
+                hard_limit: 1_048_576,
+            }],
+        });
+        s
+    }
+
+    /// Every section non-zero, to exercise each type's encoding.
+    fn full_sample() -> ContainerStats {
+        let mut s = docker_sample();
+        s.cpu.usage.per_cpu = vec![12_000_000_001, 11_000_000_002, 13_500_000_003, 0];
+        s.cpu.cfs.bursts_periods = 4;
+        s.cpu.cfs.burst_time = 77_000;
+        s.cpu.schedstat = CpuSchedstat {
+            run_time: 9_000_111,
+            runqueue_time: 22_333,
+            run_periods: 4_455,
+        };
+        s.cpu.load_average = 2;
+        s.cpu.load_d_average = -1;
+        s.cpu_inst = Some(Box::new(CpuInstStats {
+            usage: CpuInstUsage {
+                total: 120_000_000,
+                per_cpu: vec![60_000_000, 60_000_000],
+                user: 100_000_000,
+                system: 20_000_000,
+            },
+        }));
+        let ops = [
+            ("Async", 10),
+            ("Discard", 0),
+            ("Read", 36_864_000),
+            ("Sync", 20),
+            ("Total", 38_109_184),
+            ("Write", 1_245_184),
+        ];
+        let d = &mut *s.diskio;
+        d.io_service_bytes = vec![disk("/dev/sda", 0, &ops), disk("/dev/sdb", 16, &ops)];
+        d.io_serviced = vec![disk("/dev/sda", 0, &ops), disk("/dev/sdb", 16, &ops)];
+        d.io_queued = vec![disk("/dev/sda", 0, &[("Read", 1)])];
+        d.sectors = vec![disk("/dev/sda", 0, &[("Count", 72_000)])];
+        d.io_service_time = vec![disk("/dev/sdb", 16, &[("Write", 5)])];
+        d.io_wait_time = vec![disk("/dev/sdb", 16, &[("Write", 6)])];
+        d.io_merged = vec![disk("/dev/sdb", 16, &[("Write", 7), ("Weird", 8)])];
+        d.io_time = vec![disk("/dev/sdb", 16, &[("Count", 9)])];
+        d.io_cost_usage = vec![disk("/dev/sdb", 16, &[("Count", 10)])];
+        d.io_cost_wait = vec![disk("/dev/sdb", 16, &[("Count", 11)])];
+        d.io_cost_indebt = vec![disk("/dev/sdb", 16, &[("Count", 12)])];
+        d.io_cost_indelay = vec![disk("/dev/sdb", 16, &[("Count", 13)])];
+        s.memory.max_usage = 99_000_000;
+        s.memory.swap = 4096;
+        s.memory.file_writeback = 8192;
+        s.memory.pgscan = 55;
+        s.memory.pgsteal = 44;
+        s.memory.workingset_refault_file = 3;
+        s.memory.workingset_refault_anon = 2;
+        s.memory.failcnt = 1;
+        s.memory.events = MemoryEvents { high: 7, max: 1 };
+        s.memory.container_data.numa_stats.set(MemoryNumaStats {
+            file: BTreeMap::from([(0, 100), (1, 200), (10, 5)]),
+            anon: BTreeMap::from([(0, 300)]),
+            unevictable: BTreeMap::from([(1, 1)]),
+        });
+        s.hugetlb.set(BTreeMap::from([
+            (
+                "2MB".to_owned(),
+                HugetlbStats {
+                    usage: 4_194_304,
+                    max_usage: 8_388_608,
+                    failcnt: 0,
+                },
+            ),
+            (
+                "1GB".to_owned(),
+                HugetlbStats {
+                    usage: 0,
+                    max_usage: 0,
+                    failcnt: 2,
+                },
+            ),
+        ]));
+        let mut net =
+            NetworkStats::from_interfaces(vec![iface("eth0", 48_300_122), iface("eth1", 1_000)]);
+        net.tcp = TcpStat {
+            established: 12,
+            listen: 2,
+            time_wait: 40,
+            ..Default::default()
+        };
+        net.tcp6 = TcpStat {
+            listen: 1,
+            ..Default::default()
+        };
+        net.udp = UdpStat {
+            listen: 1,
+            dropped: 2,
+            rx_queued: 3,
+            tx_queued: 4,
+        };
+        net.udp6.listen = 1;
+        net.tcp_advanced.set(TcpAdvancedStat {
+            rto_algorithm: 1,
+            rto_min: 200,
+            rto_max: 120_000,
+            max_conn: -1,
+            active_opens: 1_002,
+            in_segs: 99_999,
+            paws_estab: 3,
+            ..Default::default()
+        });
+        s.network.set(net);
+        s.filesystem.set(vec![FsStats {
+            device: "/dev/sda1".into(),
+            fs_type: "ext4".into(),
+            capacity: 100_000_000_000,
+            usage: 12_000_000,
+            base_usage: 4_000_000,
+            available: 80_000_000_000,
+            has_inodes: true,
+            inodes: 6_000_000,
+            inodes_free: 5_000_000,
+            reads_completed: 1,
+            reads_merged: 2,
+            sectors_read: 3,
+            read_time: 4,
+            writes_completed: 5,
+            writes_merged: 6,
+            sectors_written: 7,
+            write_time: 8,
+            io_in_progress: 9,
+            io_time: 10,
+            weighted_io_time: 11,
+        }]);
+        s.task_stats.set(LoadStats {
+            nr_sleeping: 4,
+            nr_running: 1,
+            nr_stopped: 0,
+            nr_uninterruptible: 1,
+            nr_io_wait: 2,
+        });
+        s.accelerators.set(vec![AcceleratorStats {
+            make: "nvidia".into(),
+            model: "A100".into(),
+            id: "GPU-1".into(),
+            memory_total: 40_000_000_000,
+            memory_used: 1_000,
+            duty_cycle: 50,
+        }]);
+        s.custom_metrics.set(BTreeMap::from([(
+            "qps".to_owned(),
+            vec![MetricVal {
+                label: "path".into(),
+                labels: BTreeMap::from([("code".to_owned(), "200".to_owned())]),
+                timestamp: ts(1_795_371_389_000_000_000),
+                int_value: -4,
+                float_value: 12.5,
+            }],
+        )]));
+        s.perf_stats.set(vec![PerfStat {
+            scaling_ratio: 0.5,
+            value: 123,
+            name: "instructions".into(),
+            cpu: 3,
+        }]);
+        s.perf_uncore_stats.set(vec![PerfUncoreStat {
+            scaling_ratio: 1.0,
+            value: 9,
+            name: "cas_count_read".into(),
+            socket: 0,
+            pmu: "uncore_imc_0".into(),
+        }]);
+        s.referenced_memory = 1_234_567;
+        s.resctrl.set(ResctrlStats {
+            memory_bandwidth: vec![MemoryBandwidthStats {
+                mbm_total_bytes: 1,
+                mbm_local_bytes: 2,
+            }],
+            cache: vec![CacheStats { llc_occupancy: 3 }],
+        });
+        s.cpuset.memory_migrate = 1;
+        s.oom_events = 2;
+        s.health.set(Health {
+            status: "healthy".into(),
+        });
+        s
+    }
+
+    #[test]
+    fn zero_sample_round_trips_in_a_few_bytes() {
+        let buf = round_trip(&ContainerStats::default());
+        println!("zero ContainerStats: {} bytes", buf.len());
+        assert!(buf.len() < 32, "{} bytes", buf.len());
+        let back: ContainerStats = decode(&buf).expect("decode");
+        assert!(back.network.is_unset() && back.diskio.is_unset() && back.health.is_unset());
+    }
+
+    #[test]
+    fn docker_sample_round_trips_under_500_bytes() {
+        let s = docker_sample();
+        let buf = round_trip(&s);
+        let json = to_go_json(&s).len();
+        println!(
+            "docker-like sample: {} bytes (JSON {json} bytes)",
+            buf.len()
+        );
+        assert!(buf.len() < 500, "{} bytes", buf.len());
+    }
+
+    #[test]
+    fn full_sample_round_trips() {
+        let s = full_sample();
+        let buf = round_trip(&s);
+        println!("fully populated sample: {} bytes", buf.len());
+        let back: ContainerStats = decode(&buf).expect("decode");
+        // Sparse parts come back set exactly when they were non-zero.
+        assert!(!back.network.tcp_advanced.is_unset());
+        assert!(!back.memory.container_data.numa_stats.is_unset());
+        assert!(back.memory.hierarchical_data.numa_stats.is_unset());
+        assert_eq!(back.diskio.io_merged[0].stats.get("Weird"), Some(8));
+    }
+
+    #[test]
+    fn sparse_set_to_zero_comes_back_unset() {
+        let mut s = ContainerStats::default();
+        s.network.tcp.listen = 0; // allocates a zero NetworkStats
+        assert!(!s.network.is_unset());
+        let mut buf = Vec::new();
+        encode(&s, &mut buf);
+        let back: ContainerStats = decode(&buf).expect("decode");
+        assert!(back.network.is_unset());
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        for t in [
+            Timestamp::ZERO,
+            ts(0),
+            ts(1),
+            ts(-1_000_000_001),
+            ts(1_795_371_389_914_702_850),
+            ts(i64::MAX),
+        ] {
+            let buf = round_trip(&t);
+            assert!(buf.len() <= 11, "{t}: {} bytes", buf.len());
+        }
+        // Strings that merely look like times are kept as text.
+        for s in [
+            "2026-11-22T18:16:29.910Z",
+            "2026-11-22T18:16:29+00:00",
+            "0001-01-01T00:00:00Z",
+            "2026-11-22T18:16:29.91470285Z",
+            "9999-99-99T99:99:99Z",
+        ] {
+            round_trip(&s.to_owned());
+        }
+    }
+
+    #[test]
+    fn spec_round_trips() {
+        let spec = ContainerSpec {
+            creation_time: ts(1_795_371_000_123_000_000),
+            start_time: Timestamp::ZERO,
+            labels: BTreeMap::from([
+                ("com.docker.compose.service".to_owned(), "web".to_owned()),
+                ("maintainer".to_owned(), "NGINX <a@b.c>".to_owned()),
+            ]),
+            envs: BTreeMap::from([("PATH".to_owned(), "/usr/bin".to_owned())]),
+            has_cpu: true,
+            cpu: CpuSpec {
+                limit: 1024,
+                max_limit: 0,
+                mask: "0-3".into(),
+                quota: 200_000,
+                period: 100_000,
+            },
+            has_memory: true,
+            memory: MemorySpec {
+                limit: 536_870_912,
+                reservation: 0,
+                swap_limit: 1_073_741_824,
+            },
+            has_network: true,
+            has_processes: true,
+            processes: ProcessSpec { limit: 4096 },
+            has_filesystem: true,
+            has_diskio: true,
+            has_custom_metrics: true,
+            custom_metrics: vec![MetricSpec {
+                name: "qps".into(),
+                metric_type: "gauge".into(),
+                format: "float".into(),
+                units: "per second".into(),
+            }],
+            image: "nginx:1.27".into(),
+            ..Default::default()
+        };
+        round_trip(&spec);
+        round_trip(&ContainerSpec::default());
+    }
+
+    #[test]
+    fn events_round_trip_including_non_zero_defaults() {
+        // `ContainerDeletionEventData` defaults to exit code -1: a left-out 0 must stay 0.
+        for exit_code in [0, -1, 137] {
+            round_trip(&Event {
+                container_name: "/docker/abc".into(),
+                timestamp: ts(1_795_371_389_914_702_850),
+                event_type: EventType::ContainerDeletion,
+                event_data: EventData {
+                    oom_kill: None,
+                    container_deletion: Some(ContainerDeletionEventData { exit_code }),
+                },
+            });
+        }
+        for event_type in EventType::ALL {
+            round_trip(&Event {
+                container_name: "/".into(),
+                timestamp: ts(5),
+                event_type,
+                event_data: EventData {
+                    oom_kill: Some(OomKillEventData {
+                        pid: 4242,
+                        process_name: "stress".into(),
+                        constraint: "CONSTRAINT_MEMCG".into(),
+                    }),
+                    container_deletion: None,
+                },
+            });
+        }
+        round_trip(&Event::default());
+        // `num_stats` defaults to 60 when absent; 0 must survive.
+        round_trip(&ContainerInfoRequest {
+            num_stats: 0,
+            start: ts(1),
+            end: Timestamp::ZERO,
+        });
+    }
+
+    #[test]
+    fn machine_info_round_trips() {
+        use crate::model::machine::*;
+        let m = MachineInfo {
+            timestamp: ts(1_795_371_389_914_702_850),
+            vendor_id: "AuthenticAMD".into(),
+            num_cores: 8,
+            num_physical_cores: 4,
+            num_sockets: 1,
+            memory_capacity: 33_554_432_000,
+            memory_by_type: BTreeMap::from([(
+                "Unbuffered-DDR4".to_owned(),
+                MemoryInfo {
+                    capacity: 1,
+                    dimm_count: 2,
+                },
+            )]),
+            filesystems: vec![FsInfo {
+                device: "/dev/sda1".into(),
+                capacity: 5,
+                fs_type: "vfs".into(),
+                inodes: 7,
+                has_inodes: true,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        round_trip(&m);
+    }
+
+    #[test]
+    fn scalars_options_and_maps_round_trip() {
+        round_trip(&(
+            u64::MAX,
+            i64::MIN,
+            -1i8,
+            0.1f32,
+            f64::MIN_POSITIVE,
+            'é',
+            true,
+        ));
+        round_trip(&-0.0f64);
+        round_trip(&Some(Some(0u64)));
+        round_trip(&Option::<u64>::None);
+        round_trip(&vec![String::new(), "x".into(), "xy".into(), "xy".into()]);
+        round_trip(&BTreeMap::from([(-3i32, 1u8), (7, 0)]));
+        round_trip(&BTreeMap::from([(true, ()), (false, ())]));
+        round_trip(&std::collections::HashMap::from([(
+            "a".to_owned(),
+            vec![1u64],
+        )]));
+        // Many distinct strings: past the back-reference table's capacity.
+        let many: Vec<String> = (0..200).map(|i| format!("s{}", i % 90)).collect();
+        round_trip(&many);
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let mut buf = Vec::new();
+        encode(&full_sample(), &mut buf);
+        // Every truncation is an error.
+        for n in 0..buf.len() {
+            assert!(decode::<ContainerStats>(&buf[..n]).is_err(), "length {n}");
+        }
+        let mut extra = buf.clone();
+        extra.push(0);
+        assert!(matches!(
+            decode::<ContainerStats>(&extra),
+            Err(CompactError::Trailing(1))
+        ));
+        // Flipped bytes may decode to something else, but must not panic.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..3000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut bad = buf.clone();
+            let i = (seed % bad.len() as u64) as usize;
+            bad[i] ^= (seed >> 32) as u8 | 1;
+            let _ = decode::<ContainerStats>(&bad);
+            let _ = decode::<Event>(&bad[i..]);
+        }
+        assert!(decode::<ContainerStats>(&[0xff; 12]).is_err());
+        assert!(decode::<String>(&[0x04, 0xff]).is_err());
     }
 }
