@@ -4,6 +4,10 @@
 //! by name, so bytes must be decoded as the very type that encoded them, by the same build. Never
 //! persist or send them.
 //!
+//! Use: `encode(&*sample, &mut bytes)` once when a sample stops being the newest, and
+//! `decode::<ContainerStats>(&bytes)` when history is asked for. `bytes` can be one `Vec<u8>` per
+//! sample or one shared buffer with offsets (values are self-delimiting only given their type).
+//!
 //! Layout (every value starts with a byte other than `1`, which only marks `Some`; this lets a
 //! `Go null` decoder such as `Option<Vec<T>>` read a value that was written as a plain `Vec<T>`):
 //! - unsigned integers: LEB128 varint; signed: zigzag varint; `f64`/`f32`: little-endian bits.
@@ -105,8 +109,8 @@ impl de::Error for CompactError {
     }
 }
 
-/// Strings common in samples, stored as a one-byte reference. Appending is fine (in-memory
-/// format); entries must stay shorter than [`MAX_SHARED`] bytes... or longer — any text works.
+/// Strings common in samples, stored as a one-byte reference. Any text may be added or
+/// reordered (the format is in-memory only); other strings are simply written out.
 pub const DICTIONARY: &[&str] = &[
     // StatMap keys (blkio / io.stat operations).
     "Async",
@@ -139,7 +143,7 @@ pub const DICTIONARY: &[&str] = &[
     "starting",
     "2MB",
     "1GB",
-    "NOFILE",
+    "max_open_files",
 ];
 
 /// Strings of this length range are remembered for back-references within one value.
