@@ -160,16 +160,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Every HTTP route, under `--url_base_prefix` when set.
 fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>) -> axum::Router {
     let query: Arc<dyn crate::query::Query> = Arc::new(handle);
-    let metrics = metrics::router(
-        query.clone(),
-        MetricsConfig {
-            endpoint: config.prometheus_endpoint.clone(),
-            kinds: config.metric_kinds.clone(),
-            store_container_labels: config.store_container_labels,
-            whitelisted_container_labels: config.whitelisted_container_labels.clone(),
-            telemetry: true,
-        },
-    );
+    let metrics = metrics::router(query.clone(), MetricsConfig::from_config(config));
     let api = api::router(ApiContext {
         query,
         host: config.host.clone(),
