@@ -47,7 +47,7 @@ fn thousand_cgroups(mode: &str) {
     }
 
     let mut all = stream
-        .collect_until(Duration::from_secs(90), |evs| evs.len() >= 2 * N)
+        .collect_until(Duration::from_secs(60), |evs| evs.len() >= 2 * N)
         .unwrap();
     // Linger: a duplicate would arrive now.
     all.extend(
@@ -98,4 +98,44 @@ fn thousand_cgroups_inotify() {
 #[test]
 fn thousand_cgroups_ebpf() {
     thousand_cgroups("ebpf");
+}
+
+/// The smallest case of the above: cgroups that live for one mkdir/rmdir each, 50 times.
+#[test]
+fn short_lived_cgroups_get_both_events_inotify() {
+    let host = HostPaths::local();
+    if let Some(reason) = cgroup_skip_reason(&host) {
+        return eprintln!("skipping test - {reason}");
+    }
+    let parent = format!("/bpfa-e2e-short-{}", std::process::id());
+    let mut tree = CgroupTree::new(&host);
+    tree.mkdir(&parent).unwrap();
+    let Some(agent) = Agent::launch(&["--event_source=inotify"]) else {
+        return;
+    };
+    let q = "subcontainers=true&creation_events=true&deletion_events=true";
+    let stream = agent.events(&parent, q).unwrap();
+    for i in 0..50 {
+        let name = format!("{parent}/s{i}");
+        tree.mkdir(&name).unwrap();
+        tree.rmdir(&name).unwrap();
+    }
+    let evs = stream
+        .collect_until(Duration::from_secs(10), |evs| evs.len() >= 100)
+        .unwrap();
+    let lost: Vec<String> = (0..50)
+        .map(|i| format!("{parent}/s{i}"))
+        .filter(|n| {
+            evs.iter()
+                .filter(|e| e["container_name"] == n.as_str())
+                .count()
+                != 2
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "GET /api/v1.3/events{parent}?stream=true&{q}: expected a creation and a deletion event \
+         for each of 50 cgroups, got {} events; missing for {lost:?}",
+        evs.len()
+    );
 }

@@ -105,26 +105,43 @@ impl Agent {
         })
     }
 
-    /// Starts the agent with `--event_source=<mode>` and `flags`. `None` (after the skip line) when
-    /// `mode` is `ebpf` and the agent exits saying eBPF is unavailable; panics on any other failure.
+    /// Starts the agent with `--event_source=<mode>` and `flags` (see [`Agent::launch`]); also `None`
+    /// (after the skip line) when `mode` is `ebpf` and the agent exits saying eBPF is unavailable.
     pub fn start_with_source(mode: &str, flags: &[&str]) -> Option<Self> {
         let source = format!("--event_source={mode}");
         let mut all = vec![source.as_str()];
         all.extend_from_slice(flags);
         match Self::start(&all) {
-            Ok(a) => Some(a),
             Err(e) if mode == "ebpf" && e.exited && e.log.to_lowercase().contains("ebpf") => {
                 let why = e
                     .log
                     .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .unwrap_or("");
+                    .find(|l| l.to_lowercase().contains("ebpf"))
+                    .unwrap_or_default()
+                    .trim();
                 eprintln!("skipping test - eBPF event source unavailable: {why}");
                 None
             }
-            Err(e) => panic!("agent did not start with {all:?}: {}", e.log),
+            started => Self::serving_api(started, &all),
         }
+    }
+
+    /// Starts the agent with `flags`; panics when it does not start. `None` (after the skip line)
+    /// when the binary serves no REST API at all (`/api/` answers 404 instead of cAdvisor's 400).
+    pub fn launch(flags: &[&str]) -> Option<Self> {
+        Self::serving_api(Self::start(flags), flags)
+    }
+
+    fn serving_api(started: Result<Self, StartError>, flags: &[&str]) -> Option<Self> {
+        let agent = match started {
+            Ok(a) => a,
+            Err(e) => panic!("agent did not start with {flags:?}: {}", e.log),
+        };
+        if agent.get("/api/").0 == 404 {
+            eprintln!("skipping test - this bpfadvisor binary serves no REST API (/api/ is 404)");
+            return None;
+        }
+        Some(agent)
     }
 
     /// Everything the agent wrote to stderr so far.
