@@ -17,6 +17,7 @@ fn config(host: &str) -> RuntimeConfig {
     RuntimeConfig {
         docker_endpoint: host.to_string(),
         podman_endpoint: String::new(),
+        containerd_endpoint: String::new(),
         env_whitelist: vec!["BPFA_".into()],
         request_timeout: Duration::from_secs(5),
         max_backoff: Duration::from_millis(500),
@@ -247,4 +248,58 @@ async fn absent_daemon_is_harmless() {
     assert!(!st.connected);
     assert!(st.last_error.contains("nothing.sock"), "{}", st.last_error);
     assert!(rx.try_recv().is_err(), "no update without a daemon");
+}
+
+/// Removes the (empty) parent cgroups a `--cgroup-parent` run leaves in every hierarchy.
+struct CgroupParents(Vec<String>);
+
+impl Drop for CgroupParents {
+    fn drop(&mut self) {
+        let root = bpfadvisor::host::HostPaths::local().cgroup;
+        let Ok(hierarchies) = std::fs::read_dir(root) else {
+            return;
+        };
+        let hierarchies: Vec<_> = hierarchies.flatten().map(|h| h.path()).collect();
+        // Deepest first; rmdir only removes empty cgroups.
+        for p in self.0.iter().rev() {
+            for h in &hierarchies {
+                let _ = std::fs::remove_dir(h.join(p.trim_start_matches('/')));
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubepods_cgroupfs_name_resolves_through_docker() {
+    let Some(d) = Daemon::shared() else { return };
+    d.ensure_busybox().expect("busybox image");
+    // As the kubelet's cgroupfs driver with dockershim lays it out: /kubepods/<qos>/pod<uid>/<id>.
+    let pod = format!("/kubepods/besteffort/pod{}", unique("uid"));
+    let _parents = CgroupParents(vec![
+        "/kubepods".into(),
+        "/kubepods/besteffort".into(),
+        pod.clone(),
+    ]);
+    let c = d
+        .run(&[
+            "--cgroup-parent",
+            &pod,
+            "--network",
+            "none",
+            BUSYBOX_IMAGE,
+            "sleep",
+            "300",
+        ])
+        .expect("container runs");
+    let name = format!("{pod}/{}", c.id);
+    let (tx, mut rx) = mpsc::channel(16);
+    let h = runtime::start(config(&d.host), tx);
+    h.request(&name);
+    let meta = wait_for(&mut rx, &name, Duration::from_secs(15), |m| m.is_some())
+        .await
+        .flatten()
+        .expect("docker resolves the bare id");
+    assert_eq!(meta.runtime, RuntimeKind::Docker);
+    assert_eq!(meta.aliases, vec![c.name.clone(), c.id.clone()]);
+    drop(c);
 }

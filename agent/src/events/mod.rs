@@ -2,6 +2,7 @@
 //! (`inotify`), the periodic rescan, and OOM counters. Producers only send `SourceEvent`s to the
 //! registry; they never read registry state. The event store and its query/stream API live in `store`.
 
+pub mod ebpf;
 pub mod inotify;
 pub mod kmsg;
 pub mod oom_counters;

@@ -1,6 +1,12 @@
 //! The JSON contract: serde types shaped exactly like cAdvisor's `info/v1` and `info/v2`. No I/O.
 //!
-//! Serialise everything served to clients with [`json::to_go_json`] (Go's escaping and floats).
+//! - [`json`] — [`to_go_json`] (Go's escaping and float spelling — use it for every response body)
+//!   and [`Timestamp`] (Go's `time.Time` on the wire).
+//! - [`v1`] — containers, specs, stats samples, events. [`sparse::Sparse`] keeps rarely filled parts
+//!   of a cached sample at one pointer.
+//! - [`v2`] — v2 API types and cAdvisor's v1 → v2 conversions, quirks included.
+//! - [`summary`] — the per-container minute/hour/day usage behind `/api/v2.x/summary`.
+//! - [`machine`] — `MachineInfo`, `VersionInfo`, v2 `Attributes`.
 
 pub mod json;
 pub mod machine;

@@ -5,7 +5,6 @@
 //! Memory: `ContainerStats` is held ~120k times in the stats cache, so parts that are zero for
 //! nearly every container are [`Sparse`] (one pointer while zero, read as `&T` through `Deref`).
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -353,52 +352,84 @@ pub struct PerDiskStats {
     pub stats: StatMap,
 }
 
-/// A small string → u64 map serialised like Go's `map[string]uint64` (keys sorted).
+/// Per-device counters by operation, serialised like Go's `map[string]uint64` (keys sorted).
 ///
-/// A sorted `Vec` rather than a `BTreeMap`: a handful of entries, usually with static keys, so no
-/// per-key allocation and no B-tree node per device in every cached sample.
+/// The kernel's operation names (`Read Write Sync Async Discard Total`, and `Count` for io cost)
+/// are stored in a fixed array: no per-key allocation in every cached sample. Other keys still work
+/// and go to a rarely used side list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatMap(Vec<(Cow<'static, str>, u64)>);
+pub struct StatMap {
+    known: [u64; KNOWN_KEYS.len()],
+    /// Bit i set when `KNOWN_KEYS[i]` is present.
+    present: u8,
+    #[expect(
+        clippy::box_collection,
+        reason = "one pointer instead of three in every cached device entry; almost never used"
+    )]
+    other: Option<Box<Vec<(String, u64)>>>,
+}
+
+/// In Go's (byte-wise) key order.
+const KNOWN_KEYS: [&str; 7] = [
+    "Async", "Count", "Discard", "Read", "Sync", "Total", "Write",
+];
 
 impl StatMap {
     pub fn new() -> Self {
-        Self(Vec::new())
+        Self::default()
     }
 
-    /// Sets `key` (use `&'static str` keys such as `"Read"` to avoid allocating).
-    pub fn insert(&mut self, key: impl Into<Cow<'static, str>>, value: u64) {
-        let key = key.into();
-        match self
-            .0
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key.as_ref()))
-        {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => self.0.insert(i, (key, value)),
+    pub fn insert(&mut self, key: impl AsRef<str>, value: u64) {
+        let key = key.as_ref();
+        if let Some(i) = KNOWN_KEYS.iter().position(|k| *k == key) {
+            self.known[i] = value;
+            self.present |= 1 << i;
+            return;
+        }
+        let other = self.other.get_or_insert_with(Default::default);
+        match other.iter_mut().find(|(k, _)| k == key) {
+            Some(e) => e.1 = value,
+            None => other.push((key.to_owned(), value)),
         }
     }
 
     pub fn get(&self, key: &str) -> Option<u64> {
-        self.0
-            .binary_search_by(|(k, _)| k.as_ref().cmp(key))
-            .ok()
-            .map(|i| self.0[i].1)
+        match KNOWN_KEYS.iter().position(|k| *k == key) {
+            Some(i) => (self.present & (1 << i) != 0).then_some(self.known[i]),
+            None => self
+                .other
+                .as_ref()?
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|e| e.1),
+        }
     }
 
-    /// Entries in key order.
+    /// Entries in key (Go) order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, u64)> {
-        self.0.iter().map(|(k, v)| (k.as_ref(), *v))
+        let mut all: Vec<(&str, u64)> = KNOWN_KEYS
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.present & (1 << i) != 0)
+            .map(|(i, k)| (*k, self.known[i]))
+            .collect();
+        if let Some(other) = &self.other {
+            all.extend(other.iter().map(|(k, v)| (k.as_str(), *v)));
+            all.sort_by(|a, b| a.0.cmp(b.0));
+        }
+        all.into_iter()
     }
 
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.present.count_ones() as usize + self.other.as_ref().map_or(0, |o| o.len())
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 }
 
-impl<K: Into<Cow<'static, str>>> FromIterator<(K, u64)> for StatMap {
+impl<K: AsRef<str>> FromIterator<(K, u64)> for StatMap {
     fn from_iter<I: IntoIterator<Item = (K, u64)>>(iter: I) -> Self {
         let mut m = StatMap::new();
         for (k, v) in iter {
@@ -410,11 +441,7 @@ impl<K: Into<Cow<'static, str>>> FromIterator<(K, u64)> for StatMap {
 
 impl Serialize for StatMap {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(self.0.len()))?;
-        for (k, v) in &self.0 {
-            m.serialize_entry(k.as_ref(), v)?;
-        }
-        m.end()
+        s.collect_map(self.iter())
     }
 }
 
@@ -1514,6 +1541,19 @@ mod tests {
     }
 
     #[test]
+    fn container_info_request_defaults_like_go() {
+        let r: ContainerInfoRequest = serde_json::from_str("{}").expect("empty");
+        assert_eq!(r, ContainerInfoRequest::default());
+        assert_eq!(r.num_stats, 60);
+        let r: ContainerInfoRequest =
+            serde_json::from_str(r#"{"num_stats":0,"start":"2026-11-22T18:16:29Z","end":null}"#)
+                .expect("body");
+        assert_eq!(r.num_stats, 0);
+        assert_eq!(r.start.as_unix_nanos(), 1_795_371_389_000_000_000);
+        assert!(r.end.is_zero());
+    }
+
+    #[test]
     fn non_finite_floats_become_zero() {
         let psi = PSIData {
             total: 1,
@@ -1547,6 +1587,17 @@ mod tests {
         );
         let back: PerDiskStats = serde_json::from_slice(&to_go_json(&disk)).expect("decode");
         assert_eq!(back, disk);
+
+        // Keys outside the kernel's operation names keep Go's byte order too.
+        let odd: StatMap = [("Write", 1), ("Merged", 2), ("Async", 3)]
+            .into_iter()
+            .collect();
+        assert_eq!(s(&odd), r#"{"Async":3,"Merged":2,"Write":1}"#);
+        assert_eq!(
+            (odd.len(), odd.get("Merged"), odd.get("Read")),
+            (3, Some(2), None)
+        );
+        assert_eq!(size_of::<StatMap>(), 72);
 
         let numa = MemoryNumaStats {
             file: BTreeMap::from([(2, 20), (10, 100), (0, 1)]),

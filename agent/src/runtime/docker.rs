@@ -44,16 +44,20 @@ pub enum DockerError {
 }
 
 impl DockerError {
-    /// The daemon answered, but not about this container: the connection itself is fine.
+    /// The daemon answered, but not usefully about this container (an error status, a body we cannot
+    /// decode): the connection itself is fine, so this must not trigger a reconnect.
     fn is_container_specific(&self) -> bool {
-        matches!(
-            self,
-            Self::Missing { .. }
-                | Self::Api {
-                    source: bollard::errors::Error::DockerResponseServerError { .. },
-                    ..
-                }
-        )
+        use bollard::errors::Error as B;
+        match self {
+            Self::Missing { .. } => true,
+            Self::Api { source, .. } => matches!(
+                source,
+                B::DockerResponseServerError { .. }
+                    | B::JsonDataError { .. }
+                    | B::JsonSerdeError { .. }
+            ),
+            Self::Endpoint(_) | Self::Timeout { .. } => false,
+        }
     }
 }
 
@@ -513,7 +517,12 @@ impl Client {
                     };
                     if let Some(meta) = update {
                         let targets = if meta.is_none() { names.remove(&id) } else { names.get(&id).cloned() };
-                        for name in targets.into_iter().flatten() {
+                        // A bare id unknown to Docker may be containerd's: only say "nobody" for
+                        // names that are Docker's (or Podman's) by their spelling.
+                        let targets = targets.into_iter().flatten().filter(|n| {
+                            meta.is_some() || id::classify(n).is_some_and(|c| c.kind != RuntimeKind::Unresolved)
+                        });
+                        for name in targets {
                             if tx.send(MetadataUpdate { name, meta: meta.clone() }).await.is_err() {
                                 return Stop::Shutdown;
                             }
@@ -635,6 +644,34 @@ mod tests {
                 EventAction::Forget(id()),
             ]
         );
+    }
+
+    #[test]
+    fn only_connection_failures_reconnect() {
+        let api = |source| DockerError::Api {
+            op: "inspect".into(),
+            endpoint: "e".into(),
+            source,
+        };
+        let server = bollard::errors::Error::DockerResponseServerError {
+            status_code: 500,
+            message: "boom".into(),
+        };
+        assert!(api(server).is_container_specific());
+        assert!(
+            DockerError::Missing {
+                endpoint: "e".into(),
+                field: "Id"
+            }
+            .is_container_specific()
+        );
+        assert!(!api(bollard::errors::Error::RequestTimeoutError).is_container_specific());
+        let t = DockerError::Timeout {
+            op: "inspect".into(),
+            endpoint: "e".into(),
+            after: Duration::ZERO,
+        };
+        assert!(!t.is_container_specific());
     }
 
     #[test]

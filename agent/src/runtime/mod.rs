@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::mpsc;
 
 use crate::config::Config;
+use crate::model::v1;
 use cache::{MetadataCache, StatusBoard};
 
 /// Who owns a container cgroup.
@@ -87,6 +88,30 @@ pub struct KubeNames<'a> {
 }
 
 impl ContainerMetadata {
+    /// cAdvisor's `ContainerReference` for the cgroup `name`.
+    pub fn reference(&self, name: &str) -> v1::ContainerReference {
+        v1::ContainerReference {
+            id: self.id.clone(),
+            name: name.to_string(),
+            aliases: self.aliases.clone(),
+            namespace: self.namespace.clone(),
+        }
+    }
+
+    /// Overlays what the runtime knows on a spec read from cgroup files, as cAdvisor's runtime handlers
+    /// do: labels, envs, image, and the runtime's creation/start times when it reports them.
+    pub fn apply_to_spec(&self, spec: &mut v1::ContainerSpec) {
+        spec.labels = self.labels.clone();
+        spec.envs = self.envs.clone();
+        spec.image = self.image.clone();
+        if let Some(t) = self.creation_time {
+            spec.creation_time = t.into();
+        }
+        if let Some(t) = self.start_time {
+            spec.start_time = t.into();
+        }
+    }
+
     /// The Kubernetes names, when the runtime labels carry them.
     pub fn kubernetes(&self) -> Option<KubeNames<'_>> {
         let get = |k: &str| self.labels.get(k).map(String::as_str);
@@ -186,6 +211,7 @@ pub struct RuntimeHandle {
     status: Arc<StatusBoard>,
     docker: Option<mpsc::UnboundedSender<String>>,
     podman: Option<mpsc::UnboundedSender<String>>,
+    containerd: Option<mpsc::UnboundedSender<String>>,
 }
 
 /// Spawns one task per configured runtime on the current tokio runtime and returns at once. Must be
@@ -211,11 +237,25 @@ pub fn start(cfg: RuntimeConfig, tx: mpsc::Sender<MetadataUpdate>) -> RuntimeHan
     };
     let docker = spawn(RuntimeKind::Docker, &cfg.docker_endpoint);
     let podman = spawn(RuntimeKind::Podman, &cfg.podman_endpoint);
+    let containerd = (!cfg.containerd_endpoint.is_empty()).then(|| {
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let client = containerd::Client {
+            endpoint: cfg.containerd_endpoint.clone(),
+            namespace: cfg.containerd_namespace.clone(),
+            env_whitelist: cfg.env_whitelist.clone(),
+            request_timeout: cfg.request_timeout,
+            max_backoff: cfg.max_backoff,
+        };
+        status.register(RuntimeKind::Containerd, &cfg.containerd_endpoint);
+        tokio::spawn(client.run(cache.clone(), status.clone(), req_rx, tx.clone()));
+        req_tx
+    });
     RuntimeHandle {
         cache,
         status,
         docker,
         podman,
+        containerd,
     }
 }
 
@@ -230,16 +270,19 @@ impl RuntimeHandle {
     /// owning runtime answers (at once when cached), and again whenever the runtime reports a change.
     pub fn request(&self, name: &str) {
         let Some(c) = id::classify(name) else { return };
-        let to = match c.kind {
-            RuntimeKind::Docker => &self.docker,
-            RuntimeKind::Podman => &self.podman,
-            // Bare ids below kubepods were Docker's (dockershim) before they were containerd's.
-            RuntimeKind::Unresolved => &self.docker,
-            RuntimeKind::Containerd | RuntimeKind::Crio | RuntimeKind::Systemd => &None,
+        let to: [&Option<_>; 2] = match c.kind {
+            RuntimeKind::Docker => [&self.docker, &None],
+            RuntimeKind::Podman => [&self.podman, &None],
+            RuntimeKind::Containerd => [&self.containerd, &None],
+            // A bare id (kubepods with the cgroupfs driver, `/k8s.io/<id>`) is Docker's (dockershim)
+            // or containerd's: ask both, the one that knows it answers.
+            RuntimeKind::Unresolved => [&self.docker, &self.containerd],
+            // CRI-O has no client yet; systemd units carry no metadata.
+            RuntimeKind::Crio | RuntimeKind::Systemd => [&None, &None],
         };
-        if let Some(to) = to {
+        for tx in to.into_iter().flatten() {
             // Fails only when the runtime task has ended (runtime shut down): nothing to fetch then.
-            let _ = to.send(name.to_string());
+            let _ = tx.send(name.to_string());
         }
     }
 
@@ -259,6 +302,7 @@ impl RuntimeHandle {
             status: Arc::new(StatusBoard::default()),
             docker: None,
             podman: None,
+            containerd: None,
         }
     }
 }
@@ -324,6 +368,29 @@ mod tests {
             })
         );
         assert_eq!(meta("x", &[("app", "web")]).kubernetes(), None);
+    }
+
+    #[test]
+    fn reference_and_spec_overlay() {
+        let id = "a".repeat(64);
+        let mut m = meta(&id, &[("app", "web")]);
+        m.creation_time = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_161_067));
+        let name = format!("/docker/{id}");
+        let r = m.reference(&name);
+        assert_eq!(
+            (r.id.as_str(), r.name.as_str(), r.namespace.as_str()),
+            (&*id, &*name, "docker")
+        );
+        assert_eq!(r.aliases, vec!["web".to_string(), id.clone()]);
+        let mut spec = v1::ContainerSpec::default();
+        m.apply_to_spec(&mut spec);
+        assert_eq!(spec.image, "local/busybox:1");
+        assert_eq!(spec.labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(
+            spec.creation_time,
+            crate::model::json::Timestamp::from(m.creation_time.expect("set"))
+        );
+        assert_eq!(spec.start_time, crate::model::json::Timestamp::ZERO);
     }
 
     #[test]

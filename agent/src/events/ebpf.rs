@@ -1,0 +1,306 @@
+//! The eBPF event source: loads the programs of `agent-ebpf` (embedded at build time, see
+//! `agent/build.rs`), attaches them, and turns their ring buffer records into [`SourceEvent`]s.
+//!
+//! Every failure to start is an [`EbpfError`] so the app can fall back to inotify and say why.
+
+pub mod btf;
+pub mod hierarchy;
+pub mod record;
+
+use std::path::PathBuf;
+
+use agent_common::{EVENTS_MAP, OFFSETS_GLOBAL};
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{Array, MapData, RingBuf},
+    programs::BtfTracePoint,
+};
+use tokio::{
+    io::{Interest, unix::AsyncFd},
+    sync::mpsc::Sender,
+    task::JoinHandle,
+};
+
+use self::{
+    btf::{Btf, BtfError},
+    hierarchy::{Hierarchies, HierarchyError},
+    record::{BootClock, Decoded, decode},
+};
+use crate::{events::SourceEvent, host::HostPaths};
+
+/// Whether this build embeds the eBPF object (`cfg(bpfadvisor_ebpf)`, set by `build.rs`).
+pub const EMBEDDED: bool = cfg!(bpfadvisor_ebpf);
+
+#[cfg(bpfadvisor_ebpf)]
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bpfadvisor-ebpf.o"));
+#[cfg(not(bpfadvisor_ebpf))]
+static OBJECT: &[u8] = &[];
+
+/// The probes, by program name (= tracepoint name), in attach order.
+pub const PROBES: [&str; 3] = ["cgroup_mkdir", "cgroup_rmdir", "mark_victim"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum EbpfError {
+    #[error(
+        "this build has no eBPF object (built without the eBPF toolchain and no matching prebuilt)"
+    )]
+    NotEmbedded,
+    #[error("kernel BTF unusable: {0}")]
+    Btf(#[from] BtfError),
+    #[error("load kernel BTF {path} for aya: {source}")]
+    AyaBtf {
+        path: PathBuf,
+        source: aya::BtfError,
+    },
+    #[error("map cgroup hierarchies: {0}")]
+    Hierarchies(#[from] HierarchyError),
+    #[error("load the eBPF object (needs root or CAP_BPF+CAP_PERFMON): {0}")]
+    Load(#[source] aya::EbpfError),
+    #[error("eBPF object has no map {0}")]
+    MissingMap(&'static str),
+    #[error("open eBPF map {name}: {source}")]
+    Map {
+        name: &'static str,
+        source: aya::maps::MapError,
+    },
+    #[error("no eBPF probe could be attached: {0}")]
+    NothingAttached(String),
+    #[error("watch the eBPF ring buffer: {0}")]
+    Poll(#[source] std::io::Error),
+}
+
+/// A running eBPF source. Dropping it detaches the probes and stops the reader.
+#[derive(Debug)]
+pub struct EbpfHandle {
+    live: Vec<&'static str>,
+    task: JoinHandle<()>,
+}
+
+impl EbpfHandle {
+    /// The probes attached (names from [`PROBES`]); a probe the kernel lacks is left out.
+    pub fn live_probes(&self) -> &[&'static str] {
+        &self.live
+    }
+
+    /// Whether OOM kills are reported by this source.
+    pub fn has_oom(&self) -> bool {
+        self.live.contains(&"mark_victim")
+    }
+}
+
+impl Drop for EbpfHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Loads and attaches the probes and starts a task that sends their events to `tx` until `tx` is
+/// closed or the handle is dropped. Must run inside a tokio runtime.
+pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHandle, EbpfError> {
+    if !EMBEDDED {
+        return Err(EbpfError::NotEmbedded);
+    }
+    let btf_path = host.sys.join("kernel/btf/vmlinux");
+    let kernel = Btf::read(&btf_path)?;
+    let offsets = kernel.offsets()?;
+    let oom_supported = kernel.tracepoint_arg_is_struct_ptr("mark_victim", 0, "task_struct");
+    drop(kernel);
+    let aya_btf =
+        aya::Btf::parse_file(&btf_path, aya::Endianness::default()).map_err(|source| {
+            EbpfError::AyaBtf {
+                path: btf_path.clone(),
+                source,
+            }
+        })?;
+    let hierarchies = Hierarchies::read(host)?;
+
+    let mut ebpf = EbpfLoader::new()
+        .btf(Some(&aya_btf))
+        .override_global(OFFSETS_GLOBAL, &offsets, true)
+        .load(OBJECT)
+        .map_err(EbpfError::Load)?;
+
+    let mut live = Vec::new();
+    let mut failures = Vec::new();
+    for name in PROBES {
+        if name == "mark_victim" && !oom_supported {
+            failures.push(format!(
+                "{name}: kernel's mark_victim does not pass the task_struct"
+            ));
+            continue;
+        }
+        match attach(&mut ebpf, name, &aya_btf) {
+            Ok(()) => live.push(name),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
+    }
+    if live.is_empty() {
+        return Err(EbpfError::NothingAttached(failures.join("; ")));
+    }
+    for f in &failures {
+        tracing::warn!(probe = %f, "eBPF probe not attached");
+    }
+
+    let events = take_map(&mut ebpf, EVENTS_MAP)?;
+    let events = RingBuf::try_from(events).map_err(|source| EbpfError::Map {
+        name: EVENTS_MAP,
+        source,
+    })?;
+    let lost = take_map(&mut ebpf, "LOST")?;
+    let lost: Array<MapData, u64> = Array::try_from(lost).map_err(|source| EbpfError::Map {
+        name: "LOST",
+        source,
+    })?;
+    // SAFETY: the ring buffer owns its map fd, which stays open and unchanged while it is owned by
+    // the `AsyncFd` (the map is never replaced).
+    let events = unsafe { register(events) }?;
+    let reader = Reader {
+        host: host.clone(),
+        hierarchies,
+        lost,
+        lost_seen: 0,
+        tx,
+    };
+    // The task owns the object, so the probes stay attached exactly as long as it runs.
+    let task = tokio::spawn(reader.run(events, ebpf));
+    Ok(EbpfHandle { live, task })
+}
+
+fn attach(ebpf: &mut Ebpf, name: &str, btf: &aya::Btf) -> Result<(), String> {
+    let prog = ebpf.program_mut(name).ok_or("not in the eBPF object")?;
+    let prog: &mut BtfTracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
+    prog.load(name, btf).map_err(|e| format!("load: {e:#}"))?;
+    prog.attach().map_err(|e| format!("attach: {e:#}"))?;
+    Ok(())
+}
+
+/// Registers the ring buffer for readability only.
+///
+/// # Safety
+/// As for `AsyncFd::register_with_interest`: the fd stays open and the same while registered.
+unsafe fn register(events: RingBuf<MapData>) -> Result<AsyncFd<RingBuf<MapData>>, EbpfError> {
+    // SAFETY: upheld by the caller.
+    unsafe { AsyncFd::register_with_interest(events, Interest::READABLE) }
+        .map_err(|e| EbpfError::Poll(e.into()))
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, EbpfError> {
+    ebpf.take_map(name).ok_or(EbpfError::MissingMap(name))
+}
+
+struct Reader {
+    host: HostPaths,
+    hierarchies: Hierarchies,
+    lost: Array<MapData, u64>,
+    lost_seen: u64,
+    tx: Sender<SourceEvent>,
+}
+
+impl Reader {
+    async fn run(mut self, mut events: AsyncFd<RingBuf<MapData>>, _ebpf: Ebpf) {
+        let mut batch = Vec::new();
+        loop {
+            let mut guard = match events.readable_mut().await {
+                Ok(g) => g,
+                Err(e) => {
+                    tracing::error!(error = %e, "eBPF ring buffer poll failed; stopping");
+                    let _ = self
+                        .tx
+                        .send(SourceEvent::RescanNeeded {
+                            reason: "ebpf reader stopped",
+                        })
+                        .await;
+                    return;
+                }
+            };
+            // Drain everything available per wake-up: one epoll wake-up serves a whole burst.
+            let clock = BootClock::now();
+            let ring = guard.get_inner_mut();
+            while let Some(item) = ring.next() {
+                match decode(&item, &self.hierarchies, &clock) {
+                    Some(Decoded::Event(ev)) => batch.push(ev),
+                    Some(Decoded::UnknownHierarchy(id)) => {
+                        // A hierarchy mounted after start: re-read once, then decode again.
+                        if let Ok(h) = Hierarchies::read(&self.host) {
+                            self.hierarchies = h;
+                        }
+                        if !self.hierarchies.knows(id) {
+                            tracing::debug!(
+                                hierarchy_id = id,
+                                "event from an unknown cgroup hierarchy"
+                            );
+                        }
+                        if let Some(Decoded::Event(ev)) = decode(&item, &self.hierarchies, &clock) {
+                            batch.push(ev);
+                        }
+                    }
+                    None => tracing::debug!(len = item.len(), "undecodable eBPF record"),
+                }
+            }
+            guard.clear_ready();
+            drop(guard);
+            if let Ok(n) = self.lost.get(&0, 0)
+                && n != self.lost_seen
+            {
+                self.lost_seen = n;
+                batch.push(SourceEvent::RescanNeeded {
+                    reason: "ebpf ring buffer full",
+                });
+            }
+            for ev in batch.drain(..) {
+                if self.tx.send(ev).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// With the eBPF toolchain present, `build.rs` sets `cfg(bpfadvisor_ebpf_prebuilt_stale)` when
+    /// the committed object was not built from the current eBPF sources.
+    #[test]
+    fn prebuilt_object_is_committed_fresh() {
+        if cfg!(bpfadvisor_ebpf_prebuilt_stale) {
+            panic!(
+                "agent-ebpf/prebuilt/ was not built from the current eBPF sources (hash {}): run \
+             `BPFADVISOR_UPDATE_PREBUILT=1 cargo build -p agent` and commit agent-ebpf/prebuilt/",
+                env!("BPFADVISOR_EBPF_SRC_HASH")
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn start_without_an_embedded_object_is_a_typed_error() {
+        if EMBEDDED {
+            eprintln!("skipping test - this build embeds the eBPF object");
+            return;
+        }
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        assert!(matches!(
+            start(&HostPaths::local(), tx).await,
+            Err(EbpfError::NotEmbedded)
+        ));
+    }
+
+    #[tokio::test]
+    async fn start_without_kernel_btf_is_a_typed_error() {
+        if !EMBEDDED {
+            eprintln!("skipping test - this build has no eBPF object");
+            return;
+        }
+        let root = tempfile::tempdir().expect("tempdir");
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let err = start(&HostPaths::under(root.path()), tx)
+            .await
+            .expect_err("no BTF there");
+        assert!(
+            matches!(err, EbpfError::Btf(BtfError::Read { .. })),
+            "{err}"
+        );
+        assert!(err.to_string().contains("kernel/btf/vmlinux"), "{err}");
+    }
+}
