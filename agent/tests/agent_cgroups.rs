@@ -74,6 +74,7 @@ fn raw_cgroups_report_kernel_usage_limits_and_tree() {
     tree.write("pids", &hog, "pids.max", "100").unwrap();
 
     let busy_pid = tree.spawn(&busy, "while :; do :; done").unwrap();
+    let vanish_pid = tree.spawn(&vanish, "exec sleep 600").unwrap();
     let shm = ShmFile(
         host.host_path("/dev/shm")
             .join(format!("bpfa-e2e-{}", std::process::id())),
@@ -183,6 +184,7 @@ fn raw_cgroups_report_kernel_usage_limits_and_tree() {
     }
 
     // A container that vanishes disappears cleanly: no longer served, the rest still are.
+    tree.kill(vanish_pid);
     tree.rmdir(&vanish).unwrap();
     let gone_by = Instant::now() + Duration::from_secs(10);
     let (status, body) = loop {
@@ -209,5 +211,5 @@ fn raw_cgroups_report_kernel_usage_limits_and_tree() {
         Some(1),
         "one deletion event: {deleted}"
     );
-    assert_eq!(agent.get("/healthz").0, 200);
+    agent.assert_healthy();
 }

@@ -115,4 +115,5 @@ fn docker_container_has_metadata_spec_and_stats() {
     };
     assert_eq!(status, 500, "{body}");
     assert_eq!(agent.get(&format!("/api/v1.3/containers{full}")).0, 500);
+    agent.assert_healthy();
 }

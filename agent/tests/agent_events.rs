@@ -88,6 +88,7 @@ fn thousand_cgroups(mode: &str) {
         &bad[..bad.len().min(10)]
     );
     assert_eq!((creations, deletions), (N as u32, N as u32), "{counts:?}");
+    agent.assert_healthy();
 }
 
 #[test]

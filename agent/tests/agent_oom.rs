@@ -85,6 +85,7 @@ fn raw_cgroup_oom(mode: &str) {
         .wait_json(&path, Duration::from_secs(10), |v| oom_events(v) >= 1)
         .unwrap();
     assert!(oom_events(&info) >= 1, "{}", info["stats"]);
+    agent.assert_healthy();
 }
 
 fn docker_oom(mode: &str) {
@@ -130,6 +131,7 @@ fn docker_oom(mode: &str) {
         "{}",
         info[c.cgroup_name()]["stats"]
     );
+    agent.assert_healthy();
 }
 
 #[test]

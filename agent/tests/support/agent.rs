@@ -144,6 +144,13 @@ impl Agent {
         Some(agent)
     }
 
+    /// Panics unless the agent still answers `/healthz` and has logged no panic.
+    pub fn assert_healthy(&self) {
+        let log = self.log();
+        assert!(!log.contains("panicked"), "the agent panicked:\n{log}");
+        assert_eq!(self.get("/healthz").0, 200, "healthz; log:\n{log}");
+    }
+
     /// Everything the agent wrote to stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.log.path()).unwrap_or_default()
@@ -380,6 +387,15 @@ impl CgroupTree {
                 .map_err(|e| format!("move {pid} to {}: {e}", p.display()))?;
         }
         Ok(pid)
+    }
+
+    /// Kills the process `pid` started with [`CgroupTree::spawn`] and waits for it.
+    pub fn kill(&mut self, pid: u32) {
+        if let Some(i) = self.children.iter().position(|c| c.id() == pid) {
+            let mut c = self.children.remove(i);
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     /// Kills the processes started with [`CgroupTree::spawn`] and waits for them.
