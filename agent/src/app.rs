@@ -12,10 +12,11 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::api::{self, ApiContext};
 use crate::cgroup::Layout;
 use crate::config::{Config, EventSourceMode};
 use crate::events::store::{EventStore, StoragePolicy};
-use crate::events::{SourceEvent, SourceKind, inotify, kmsg, oom_counters::OomCounters};
+use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
 use crate::machine::{MachineOptions, machine_info, version_info};
 use crate::query::Snapshot;
 use crate::registry::housekeeping::{self, Job, OomFallback, Schedule};
@@ -33,18 +34,25 @@ pub fn init_logging(filter: &str) {
         .try_init();
 }
 
-/// Keeps the live event producer (and its threads) alive for the agent's lifetime.
+/// The live event producer; held (not read) so its probes and threads live as long as the agent.
 enum LiveSource {
-    Inotify {
-        _watcher: inotify::InotifyHandle,
-        _kmsg: Option<kmsg::KmsgHandle>,
-    },
+    Ebpf(ebpf::EbpfHandle),
+    Inotify(#[expect(dead_code, reason = "kept alive, never read")] inotify::InotifyHandle),
 }
 
 impl LiveSource {
     fn kind(&self) -> SourceKind {
         match self {
-            Self::Inotify { .. } => SourceKind::Inotify,
+            Self::Ebpf(_) => SourceKind::Ebpf,
+            Self::Inotify(_) => SourceKind::Inotify,
+        }
+    }
+
+    /// Whether OOM kills come from this source (else the cgroup counters are polled).
+    fn detects_oom(&self) -> bool {
+        match self {
+            Self::Ebpf(h) => h.has_oom(),
+            Self::Inotify(_) => false,
         }
     }
 }
@@ -65,17 +73,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (metadata_tx, metadata_rx) = registry::channel();
     let (gone_tx, gone_rx) = mpsc::unbounded_channel();
 
-    let source = start_event_source(&config, &layout, source_tx.clone())?;
+    let source = start_event_source(&config, &layout, source_tx.clone()).await?;
     let kind = source.kind();
-    info!(source = kind.as_str(), "container events source");
+    let oom_fallback = !source.detects_oom();
+    info!(
+        source = kind.as_str(),
+        oom_from_counters = oom_fallback,
+        "container events source"
+    );
 
-    let oom = match kind {
-        SourceKind::Ebpf => None,
-        SourceKind::Inotify => memory_root(&layout).map(|memory_root| OomFallback {
+    let oom = if oom_fallback {
+        memory_root(&layout).map(|memory_root| OomFallback {
             counters: OomCounters::new(Some(config.housekeeping_interval * 3)),
             memory_root,
             tx: source_tx.clone(),
-        }),
+        })
+    } else {
+        None
     };
     let schedule = Schedule {
         interval: config.housekeeping_interval,
@@ -84,7 +98,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         kinds: config.metric_kinds.clone(),
     };
     let hk = housekeeping::start(schedule, gone_tx, None, oom).context("starting housekeeping")?;
-    if kind == SourceKind::Inotify {
+    if oom_fallback {
         forward_kernel_log(&config, hk.clone());
     }
     let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
@@ -118,9 +132,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         gone: gone_rx,
     };
     let owner_task = tokio::spawn(owner.run(inputs));
-    let handle = RegistryHandle::new(published, events, hk);
+    let handle = RegistryHandle::new(published, events.clone(), hk);
 
-    let router = http_router(&config, handle);
+    let router = http_router(&config, handle, events);
     let addr = match config.listen.0 {
         Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
@@ -138,28 +152,41 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn http_router(_config: &Config, _handle: RegistryHandle) -> axum::Router {
-    axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }))
+/// Every HTTP route, under `--url_base_prefix` when set.
+fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>) -> axum::Router {
+    let api = api::router(ApiContext {
+        query: Arc::new(handle),
+        host: config.host.clone(),
+        url_base_prefix: config.url_base_prefix.clone(),
+        events,
+    });
+    if config.url_base_prefix.is_empty() {
+        api
+    } else {
+        axum::Router::new().nest(&config.url_base_prefix, api)
+    }
 }
 
 /// eBPF when it loads (and is allowed), else the inotify watcher.
-fn start_event_source(
+async fn start_event_source(
     config: &Config,
     layout: &Layout,
     tx: mpsc::Sender<SourceEvent>,
 ) -> anyhow::Result<LiveSource> {
-    match config.event_source {
-        EventSourceMode::Ebpf => anyhow::bail!("--event_source=ebpf: eBPF support is not built in"),
-        EventSourceMode::Auto => {
-            warn!("eBPF support is not built in; using the inotify fallback");
+    if config.event_source != EventSourceMode::Inotify {
+        match ebpf::start(&config.host, tx.clone()).await {
+            Ok(handle) => {
+                info!(probes = ?handle.live_probes(), "eBPF probes attached");
+                return Ok(LiveSource::Ebpf(handle));
+            }
+            Err(e) if config.event_source == EventSourceMode::Ebpf => {
+                return Err(anyhow::Error::new(e).context("--event_source=ebpf"));
+            }
+            Err(e) => warn!(error = %e, "eBPF probes unavailable; using the inotify fallback"),
         }
-        EventSourceMode::Inotify => {}
     }
     let watcher = inotify::start(layout.hierarchy_mounts(), tx).context("starting inotify")?;
-    Ok(LiveSource::Inotify {
-        _watcher: watcher,
-        _kmsg: None,
-    })
+    Ok(LiveSource::Inotify(watcher))
 }
 
 /// Where containers' memory cgroups are (for the OOM counters): the v1 memory hierarchy, else the
