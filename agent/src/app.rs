@@ -60,6 +60,10 @@ impl LiveSource {
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let host = config.host.clone();
+    match crate::cgroup::files::raise_fd_limit() {
+        Ok(n) => info!(open_files = n, "file descriptor limit"),
+        Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
+    }
     let layout = Layout::detect(&host).context("detecting the cgroup layout")?;
     info!(mode = ?layout.mode(), root = %host.root.display(), "cgroup layout");
     let machine = machine_info(&host, &MachineOptions::from(&config));
@@ -114,6 +118,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 raw_prefix_whitelist: config.raw_cgroup_prefix_whitelist.clone(),
             },
             removed_retention: config.storage_duration.max(Duration::from_secs(300)),
+            update_machine_info_interval: config.update_machine_info_interval,
+            machine_options: MachineOptions::from(&config),
         },
         layout,
         machine,

@@ -151,6 +151,8 @@ struct Ring {
     stats: VecDeque<Arc<ContainerStats>>,
     /// Minute/hour/day usage percentiles; `None` when the container has neither cpu nor memory.
     summary: Option<SummaryTracker>,
+    /// The runtime's health check status (`healthy`, `unhealthy`, `starting`, or empty).
+    health: String,
 }
 
 impl Samples {
@@ -161,6 +163,7 @@ impl Samples {
                 max_age,
                 stats: VecDeque::new(),
                 summary: SummaryTracker::for_spec(spec),
+                health: String::new(),
             }),
             oom_kills: AtomicU64::new(0),
         }
@@ -223,6 +226,18 @@ impl Samples {
     /// Derived usage (`/api/v2.0/summary`); `None` when the container has neither cpu nor memory.
     pub fn summary(&self) -> Option<DerivedStats> {
         self.lock().summary.as_ref().map(|t| t.derived().clone())
+    }
+
+    /// The runtime's current health status, stamped onto each new sample.
+    pub fn health(&self) -> String {
+        self.lock().health.clone()
+    }
+
+    pub fn set_health(&self, status: &str) {
+        let mut r = self.lock();
+        if r.health != status {
+            r.health = status.to_string();
+        }
     }
 
     pub fn oom_kills(&self) -> u64 {

@@ -239,6 +239,7 @@ impl Housekeeper {
                     let _ = oom.counters.observe(name, &dir);
                 }
                 stats.oom_events = slot.samples.oom_kills();
+                stats.health.status = slot.samples.health();
                 let unchanged = slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
                 slot.interval = next_interval(&self.schedule, slot.interval, unchanged);
                 slot.due = now + jitter(slot.interval);

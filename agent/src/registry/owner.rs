@@ -14,6 +14,7 @@ use crate::cgroup::{CgroupError, ContainerReader, Layout};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
 use crate::host::HostPaths;
+use crate::machine::{MachineOptions, machine_info};
 use crate::model::json::Timestamp;
 use crate::model::machine::{MachineInfo, VersionInfo};
 use crate::model::v1::{
@@ -23,6 +24,9 @@ use crate::model::v1::{
 use crate::query::{ContainerEntry, Samples, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
 
+/// How long a deletion event waits for the runtime's exit code.
+const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
+
 /// Which cgroups become containers (`--docker_only`, `--raw_cgroup_prefix_whitelist`).
 #[derive(Debug, Clone, Default)]
 pub struct Admission {
@@ -31,15 +35,24 @@ pub struct Admission {
 }
 
 impl Admission {
-    fn accepts(&self, name: &str) -> bool {
+    /// `meta`: what the runtime said about `name`, when it has answered. Kubernetes pod cgroups do not
+    /// say which runtime made them (`Unresolved`): they are admitted once Docker claims them.
+    fn accepts(&self, name: &str, meta: Option<&ContainerMetadata>) -> bool {
         if !self.docker_only || name == "/" {
             return true;
         }
         crate::runtime::id::classify(name).is_some_and(|c| c.kind == RuntimeKind::Docker)
+            || meta.is_some_and(|m| m.runtime == RuntimeKind::Docker)
             || self
                 .raw_prefix_whitelist
                 .iter()
                 .any(|p| name.starts_with(p.as_str()))
+    }
+
+    /// Whether a container refused now may still be admitted when its runtime answers.
+    fn may_accept_later(&self, name: &str) -> bool {
+        self.docker_only
+            && crate::runtime::id::classify(name).is_some_and(|c| c.kind == RuntimeKind::Unresolved)
     }
 }
 
@@ -51,6 +64,9 @@ pub struct OwnerConfig {
     pub admission: Admission,
     /// How long deleted containers stay scrapable (their OOM counts in particular).
     pub removed_retention: Duration,
+    /// `--update_machine_info_interval`: machine info (filesystems, hugepages, ...) is re-read this often.
+    pub update_machine_info_interval: Duration,
+    pub machine_options: MachineOptions,
 }
 
 /// Inputs of the owner.
@@ -68,6 +84,10 @@ pub struct Owner {
     event_source: Option<SourceKind>,
     containers: BTreeMap<String, Arc<ContainerEntry>>,
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
+    /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
+    pending_deletions: HashMap<String, (Timestamp, Instant)>,
+    /// Cgroups held back by `--docker_only` until their runtime answers.
+    pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
     /// eBPF OOM records.
     memcg_inodes: HashMap<u64, String>,
@@ -101,6 +121,8 @@ impl Owner {
             event_source: None,
             containers: BTreeMap::new(),
             removed: Vec::new(),
+            pending: Default::default(),
+            pending_deletions: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -126,6 +148,9 @@ impl Owner {
     pub async fn run(mut self, mut inputs: OwnerInputs) {
         let mut rescan = tokio::time::interval(self.cfg.global_housekeeping_interval);
         rescan.tick().await;
+        let mut machine_refresh = tokio::time::interval(self.cfg.update_machine_info_interval);
+        machine_refresh.tick().await;
+        let mut deletions = tokio::time::interval(EXIT_CODE_WAIT / 2);
         let mut batch = Vec::with_capacity(1024);
         loop {
             tokio::select! {
@@ -136,6 +161,13 @@ impl Owner {
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
                 _ = rescan.tick() => self.rescan(),
+                _ = deletions.tick(), if !self.pending_deletions.is_empty() => {
+                    self.flush_pending_deletions(EXIT_CODE_WAIT);
+                }
+                _ = machine_refresh.tick() => {
+                    // A few small files; cheap enough not to need its own thread.
+                    self.machine = Arc::new(machine_info(&self.cfg.host, &self.cfg.machine_options));
+                }
             }
             self.publish();
         }
@@ -176,7 +208,15 @@ impl Owner {
     }
 
     fn add(&mut self, name: &str, at: SystemTime) {
-        if self.containers.contains_key(name) || !self.cfg.admission.accepts(name) {
+        if self.containers.contains_key(name) {
+            return;
+        }
+        let meta = self.runtime.lookup(name);
+        if !self.cfg.admission.accepts(name, meta.as_deref()) {
+            if meta.is_none() && self.cfg.admission.may_accept_later(name) {
+                self.runtime.request(name);
+                self.pending.insert(name.to_string());
+            }
             return;
         }
         let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
@@ -188,6 +228,7 @@ impl Owner {
             }
         };
         let spec = match reader.read_spec(self.machine.memory_capacity) {
+            Ok(s) if name == "/" => root_spec(s, &self.machine),
             Ok(s) => s,
             Err(CgroupError::Gone { .. }) => return,
             Err(e) => {
@@ -195,11 +236,13 @@ impl Owner {
                 ContainerSpec::default()
             }
         };
-        let meta = self.runtime.lookup(name);
         if meta.is_none() {
             self.runtime.request(name);
         }
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
+        if let Some(m) = meta.as_deref() {
+            samples.set_health(&m.health);
+        }
         let entry = Arc::new(entry_with(name, spec, meta.as_deref(), samples.clone()));
         let created = entry.spec.creation_time;
         self.index_inodes(name);
@@ -224,6 +267,7 @@ impl Owner {
     }
 
     fn remove(&mut self, name: &str, at: SystemTime) {
+        self.pending.remove(name);
         let Some(entry) = self.containers.remove(name) else {
             return;
         };
@@ -232,22 +276,44 @@ impl Owner {
         });
         self.memcg_inodes.retain(|_, n| n != name);
         self.unified_inodes.retain(|_, n| n != name);
-        let exit_code = self
-            .runtime
-            .lookup(name)
-            .and_then(|m| m.exit_code)
-            .unwrap_or(-1);
+        let exit_code = self.runtime.lookup(name).and_then(|m| m.exit_code);
+        let managed = !entry.reference.namespace.is_empty();
         self.removed.push((Instant::now(), entry));
+        match exit_code {
+            // The runtime's refresh after the container's exit usually lands just after the cgroup
+            // is gone: wait for it a little so the event carries the exit code, as cAdvisor's does.
+            None if managed => {
+                let pending = (Timestamp::from(at), Instant::now());
+                self.pending_deletions.insert(name.to_string(), pending);
+            }
+            _ => self.record_deletion(name, Timestamp::from(at), exit_code),
+        }
+    }
+
+    fn record_deletion(&self, name: &str, at: Timestamp, exit_code: Option<i64>) {
+        let deletion = ContainerDeletionEventData {
+            exit_code: exit_code.unwrap_or(-1),
+        };
         let data = EventData {
-            container_deletion: Some(ContainerDeletionEventData { exit_code }),
+            container_deletion: Some(deletion),
             ..EventData::default()
         };
-        self.record(
-            name,
-            Timestamp::from(at),
-            EventType::ContainerDeletion,
-            data,
-        );
+        self.record(name, at, EventType::ContainerDeletion, data);
+    }
+
+    /// Records deletions whose exit code did not come in time.
+    fn flush_pending_deletions(&mut self, max_wait: Duration) {
+        let expired: Vec<String> = self
+            .pending_deletions
+            .iter()
+            .filter(|(_, (_, since))| since.elapsed() >= max_wait)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in expired {
+            if let Some((at, _)) = self.pending_deletions.remove(&name) {
+                self.record_deletion(&name, at, None);
+            }
+        }
     }
 
     fn oom_kill(
@@ -287,9 +353,17 @@ impl Owner {
     }
 
     fn apply_metadata(&mut self, update: MetadataUpdate) {
+        if let Some((at, _)) = self.pending_deletions.remove(&update.name) {
+            let exit_code = update.meta.as_ref().and_then(|m| m.exit_code);
+            self.record_deletion(&update.name, at, exit_code);
+            return;
+        }
         let Some(old) = self.containers.get(&update.name) else {
             return;
         };
+        if let Some(m) = update.meta.as_deref() {
+            old.samples.set_health(&m.health);
+        }
         let entry = entry_with(
             &update.name,
             strip_runtime_fields(&old.spec),
@@ -342,6 +416,14 @@ impl Owner {
     }
 }
 
+/// The root cgroup describes the machine: cAdvisor reports the machine's memory and swap as its
+/// limits rather than the root cgroup's (unlimited) files.
+fn root_spec(mut spec: ContainerSpec, machine: &MachineInfo) -> ContainerSpec {
+    spec.memory.limit = machine.memory_capacity;
+    spec.memory.swap_limit = machine.swap_capacity;
+    spec
+}
+
 /// A container entry from its cgroup spec and (when known) its runtime metadata.
 fn entry_with(
     name: &str,
@@ -381,5 +463,33 @@ fn strip_runtime_fields(spec: &ContainerSpec) -> ContainerSpec {
         envs: Default::default(),
         image: String::new(),
         ..spec.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn docker_only_admits_root_docker_and_whitelisted_prefixes() {
+        let all = Admission::default();
+        assert!(all.accepts("/system.slice/foo.service", None));
+        let only = Admission {
+            docker_only: true,
+            raw_prefix_whitelist: vec!["/kubepods".into()],
+        };
+        assert!(only.accepts("/", None));
+        assert!(only.accepts(&format!("/docker/{ID}"), None));
+        assert!(only.accepts("/kubepods/burstable", None));
+        assert!(!only.accepts("/system.slice/foo.service", None));
+        let no_whitelist = Admission {
+            docker_only: true,
+            raw_prefix_whitelist: vec![],
+        };
+        let pod_container = format!("/kubepods/besteffort/pod1234/{ID}");
+        assert!(!no_whitelist.accepts(&pod_container, None));
+        assert!(no_whitelist.may_accept_later(&pod_container));
     }
 }
