@@ -87,7 +87,7 @@ fn entry(
     } else {
         spec.memory.limit = u64::MAX;
     }
-    let samples = Samples::new(Duration::from_secs(120));
+    let samples = Samples::new(Duration::from_secs(120), &spec);
     samples.push(Arc::new(stats(i, at)));
     Arc::new(ContainerEntry {
         reference: ContainerReference {

@@ -20,6 +20,7 @@ use crate::events::oom_counters::OomCounters;
 use crate::model::json::Timestamp;
 use crate::model::v1::ContainerStats;
 use crate::query::Samples;
+use crate::telemetry::events::HousekeepingDone;
 
 /// How often the thread looks for due containers at most; containers due within one window are
 /// sampled in the same pass so a thousand jittered schedules do not mean a thousand wake-ups.
@@ -223,6 +224,10 @@ impl Housekeeper {
             }
         }
         stats.duration = started.elapsed();
+        HousekeepingDone {
+            duration: stats.duration,
+        }
+        .emit();
         if let Some(p) = &self.passes {
             let _ = p.send(stats);
         }

@@ -23,6 +23,7 @@ use crate::model::v1::{
 };
 use crate::query::{ContainerEntry, Samples, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
+use crate::telemetry::events::ContainersTracked;
 
 /// How long a deletion event waits for the runtime's exit code.
 const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
@@ -403,6 +404,10 @@ impl Owner {
     }
 
     fn publish(&mut self) {
+        ContainersTracked {
+            count: self.containers.len(),
+        }
+        .emit();
         let retention = self.cfg.removed_retention;
         self.removed.retain(|(t, _)| t.elapsed() < retention);
         let snapshot = Snapshot {
