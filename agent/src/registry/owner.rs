@@ -25,6 +25,17 @@ use crate::query::{ContainerEntry, Samples, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
 use crate::telemetry::events::ContainersTracked;
 
+/// What `Owner::add` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Added {
+    New,
+    Known,
+    /// Not admitted (`--docker_only`) or unreadable for another reason than being gone.
+    Refused,
+    /// The cgroup was removed before it could be read.
+    Gone,
+}
+
 /// How long a deletion event waits for the runtime's exit code.
 const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
 
@@ -87,6 +98,8 @@ pub struct Owner {
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
     /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
     pending_deletions: HashMap<String, (Timestamp, Instant)>,
+    /// Cgroups that were gone before they could be read: creation recorded, deletion pending.
+    ghosts: std::collections::HashSet<String>,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
@@ -123,6 +136,7 @@ impl Owner {
             containers: BTreeMap::new(),
             removed: Vec::new(),
             pending: Default::default(),
+            ghosts: Default::default(),
             pending_deletions: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
@@ -176,8 +190,14 @@ impl Owner {
 
     fn apply(&mut self, ev: SourceEvent) {
         match ev {
-            SourceEvent::CgroupCreated { name, at, .. } => self.add(&name, at),
-            SourceEvent::CgroupRemoved { name, at, .. } => self.remove_if_gone(&name, at),
+            SourceEvent::CgroupCreated { name, at, .. } => self.created(&name, at),
+            SourceEvent::CgroupRemoved { name, at, .. } => {
+                if self.ghosts.contains(&name) {
+                    self.ghost_removed(&name, at);
+                } else {
+                    self.remove_if_gone(&name, at);
+                }
+            }
             SourceEvent::OomKill {
                 target,
                 pid,
@@ -189,6 +209,36 @@ impl Owner {
                 debug!(reason, "rescan requested by a producer");
                 self.rescan();
             }
+        }
+    }
+
+    /// A producer saw a cgroup appear. A cgroup that is gone again before we could read it still
+    /// existed: it gets its creation event now and its deletion event when the removal arrives (a
+    /// "ghost"), so short-lived containers are neither lost nor half-reported.
+    fn created(&mut self, name: &str, at: SystemTime) {
+        if self.containers.contains_key(name) {
+            // Seen on another hierarchy first: that hierarchy's directory may not have existed then.
+            self.index_inodes(name);
+            return;
+        }
+        if self.ghosts.contains(name) {
+            return;
+        }
+        if self.add(name, at) == Added::Gone && self.cfg.admission.accepts(name, None) {
+            self.ghosts.insert(name.to_string());
+            self.record(
+                name,
+                Timestamp::from(at),
+                EventType::ContainerCreation,
+                EventData::default(),
+            );
+        }
+    }
+
+    fn ghost_removed(&mut self, name: &str, at: SystemTime) {
+        if !self.layout.exists(name) {
+            self.ghosts.remove(name);
+            self.record_deletion(name, Timestamp::from(at), None);
         }
     }
 
@@ -206,11 +256,21 @@ impl Owner {
         for name in &found {
             self.add(name, now);
         }
+        // A ghost whose removal event was lost (queue overflow) ends here.
+        let lost: Vec<String> = self
+            .ghosts
+            .iter()
+            .filter(|g| !self.layout.exists(g))
+            .cloned()
+            .collect();
+        for name in lost {
+            self.ghost_removed(&name, now);
+        }
     }
 
-    fn add(&mut self, name: &str, at: SystemTime) {
+    fn add(&mut self, name: &str, at: SystemTime) -> Added {
         if self.containers.contains_key(name) {
-            return;
+            return Added::Known;
         }
         let meta = self.runtime.lookup(name);
         if !self.cfg.admission.accepts(name, meta.as_deref()) {
@@ -218,20 +278,20 @@ impl Owner {
                 self.runtime.request(name);
                 self.pending.insert(name.to_string());
             }
-            return;
+            return Added::Refused;
         }
         let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
             Ok(r) => r,
-            Err(CgroupError::Gone { .. }) => return,
+            Err(CgroupError::Gone { .. }) => return Added::Gone,
             Err(e) => {
                 warn!(container = name, error = %e, "cannot watch container");
-                return;
+                return Added::Refused;
             }
         };
         let spec = match reader.read_spec(self.machine.memory_capacity) {
             Ok(s) if name == "/" => root_spec(s, &self.machine),
             Ok(s) => s,
-            Err(CgroupError::Gone { .. }) => return,
+            Err(CgroupError::Gone { .. }) => return Added::Gone,
             Err(e) => {
                 warn!(container = name, error = %e, "cannot read container spec");
                 ContainerSpec::default()
@@ -259,6 +319,7 @@ impl Owner {
             created
         };
         self.record(name, ts, EventType::ContainerCreation, EventData::default());
+        Added::New
     }
 
     fn remove_if_gone(&mut self, name: &str, at: SystemTime) {
@@ -330,12 +391,7 @@ impl Owner {
             CgroupRef::Ids {
                 memcg_ino,
                 cgroup2_id,
-            } => self
-                .memcg_inodes
-                .get(&memcg_ino)
-                .or_else(|| self.unified_inodes.get(&cgroup2_id))
-                .cloned()
-                .unwrap_or_else(|| "/".to_string()),
+            } => self.resolve_ids(memcg_ino, cgroup2_id),
         };
         if let Some(c) = self.containers.get(&name) {
             c.samples.record_oom_kill();
@@ -372,6 +428,26 @@ impl Owner {
             old.samples.clone(),
         );
         self.containers.insert(update.name, Arc::new(entry));
+    }
+
+    /// The container whose memory (v1) or unified cgroup directory has this inode. A miss re-indexes
+    /// every container once: a directory created after the container was first seen (Docker creates
+    /// one hierarchy's directory after another) is then found.
+    fn resolve_ids(&mut self, memcg_ino: u64, cgroup2_id: u64) -> String {
+        let lookup = |o: &Self| {
+            o.memcg_inodes
+                .get(&memcg_ino)
+                .or_else(|| o.unified_inodes.get(&cgroup2_id))
+                .cloned()
+        };
+        if let Some(name) = lookup(self) {
+            return name;
+        }
+        let names: Vec<String> = self.containers.keys().cloned().collect();
+        for name in &names {
+            self.index_inodes(name);
+        }
+        lookup(self).unwrap_or_else(|| "/".to_string())
     }
 
     fn index_inodes(&mut self, name: &str) {
