@@ -423,12 +423,18 @@ mod tests {
     fn docker_only_admits_root_docker_and_whitelisted_prefixes() {
         let all = Admission::default();
         assert!(all.accepts("/system.slice/foo.service", None));
-        let only = Admission { docker_only: true, raw_prefix_whitelist: vec!["/kubepods".into()] };
+        let only = Admission {
+            docker_only: true,
+            raw_prefix_whitelist: vec!["/kubepods".into()],
+        };
         assert!(only.accepts("/", None));
         assert!(only.accepts(&format!("/docker/{ID}"), None));
         assert!(only.accepts("/kubepods/burstable", None));
         assert!(!only.accepts("/system.slice/foo.service", None));
-        let no_whitelist = Admission { docker_only: true, raw_prefix_whitelist: vec![] };
+        let no_whitelist = Admission {
+            docker_only: true,
+            raw_prefix_whitelist: vec![],
+        };
         let pod_container = format!("/kubepods/besteffort/pod1234/{ID}");
         assert!(!no_whitelist.accepts(&pod_container, None));
         assert!(no_whitelist.may_accept_later(&pod_container));
