@@ -224,6 +224,7 @@ impl ContainerReader {
         };
         let want_procs = kinds.has(MetricKind::Process) || kinds.has(MetricKind::Sched);
         let want_net = net_kinds.interfaces || net_kinds.tcp || net_kinds.udp;
+        let root = self.name == "/";
         if let Some(p) = &mut self.procs
             && (want_procs || (want_net && self.pid.is_none()))
         {
@@ -231,6 +232,7 @@ impl ContainerReader {
             let pid = self.pid.or(first);
             if want_net
                 && let Some(pid) = pid
+                && (root || p.own_netns(pid))
                 && let Some(net) = p.network(buf, pid, net_kinds)
             {
                 st.network.set(net);
@@ -248,6 +250,7 @@ impl ContainerReader {
             }
         } else if want_net
             && let (Some(p), Some(pid)) = (&mut self.procs, self.pid)
+            && (root || p.own_netns(pid))
             && let Some(net) = p.network(buf, pid, net_kinds)
         {
             st.network.set(net);
@@ -326,10 +329,16 @@ impl ContainerReader {
         if spec.memory.limit == 0 {
             spec.memory.limit = machine_memory;
         }
+        // The root reports the host's interfaces; any other container only its own namespace's.
+        let root = self.name == "/";
         spec.has_network = match (self.pid, &mut self.procs) {
-            (Some(_), _) => true,
-            (None, Some(p)) => p.refresh(buf)?.is_some(),
-            (None, None) => false,
+            (Some(_), _) if root => true,
+            (Some(pid), Some(p)) => p.own_netns(pid),
+            (Some(_), None) | (None, None) => false,
+            (None, Some(p)) => match p.refresh(buf)? {
+                Some(pid) => root || p.own_netns(pid),
+                None => false,
+            },
         };
         Ok(spec)
     }
