@@ -73,6 +73,8 @@ pub struct ContainerReader {
     procs: Option<Procs>,
     /// The runtime's pid for this container (e.g. docker's init pid), else the first member.
     pid: Option<u32>,
+    /// Set for the root container only: it reports the host's filesystems, as cAdvisor does.
+    fs_host: Option<HostPaths>,
 }
 
 impl ContainerReader {
@@ -126,6 +128,7 @@ impl ContainerReader {
             memory_migrate: None,
             procs: None,
             pid: None,
+            fs_host: (name == "/").then(|| host.clone()),
             dirs: Dirs::default(),
         };
         if let Some(u) = dirs.unified.as_deref().filter(|_| v2) {
@@ -255,6 +258,14 @@ impl ContainerReader {
         {
             st.network.set(net);
         }
+        // statvfs of a handful of mounts: cheap enough per tick, and no directory walk.
+        if kinds.has(MetricKind::Disk)
+            && let Some(host) = &self.fs_host
+        {
+            let fs = crate::fs::filesystems(host);
+            st.filesystem
+                .set(fs.iter().map(crate::fs::FsUsage::to_fs_stats).collect());
+        }
         st.cpu = cpu;
         st.memory = mem;
         st.diskio.set(io);
@@ -329,6 +340,7 @@ impl ContainerReader {
         if spec.memory.limit == 0 {
             spec.memory.limit = machine_memory;
         }
+        spec.has_filesystem = self.fs_host.is_some();
         // The root reports the host's interfaces; any other container only its own namespace's.
         let root = self.name == "/";
         spec.has_network = match (self.pid, &mut self.procs) {
