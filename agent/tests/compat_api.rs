@@ -113,3 +113,27 @@ async fn bad_body_errors_read_like_go() {
         "unable to decode the json value: json: cannot unmarshal string into Go struct field ContainerInfoRequest.num_stats of type int"
     );
 }
+
+#[tokio::test]
+async fn validate_has_cadvisor_sections() {
+    let (status, body) = send(Method::GET, "/validate/", "").await;
+    assert_eq!(status, StatusCode::OK);
+    // Headings of cAdvisor v0.36's /validate/, in its order.
+    let mut at = 0;
+    for h in [
+        "Kernel version: ",
+        "Cgroup setup: ",
+        "Cgroup mount setup: ",
+        "Docker version: [Unknown]\n",
+        "Docker driver setup: ",
+        "Block device setup: ",
+        "Inotify watches: \n\t\n\n",
+        "Managed containers: \n",
+    ] {
+        let i = body[at..]
+            .find(h)
+            .unwrap_or_else(|| panic!("{h:?} in {body}"));
+        at += i + h.len();
+    }
+    assert!(body.ends_with("\n\n"), "{body:?}");
+}

@@ -53,6 +53,8 @@ pub(super) fn render(snap: &Snapshot, host: &HostPaths) -> String {
             }
         }
     }
+    // cAdvisor closes the list with a blank line.
+    out.push('\n');
     out
 }
 
