@@ -23,6 +23,10 @@ use crate::model::v1::{
 };
 use crate::query::{ContainerEntry, Samples, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
+use crate::telemetry::events::ContainersTracked;
+
+/// How long a deletion event waits for the runtime's exit code.
+const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
 
 /// Which cgroups become containers (`--docker_only`, `--raw_cgroup_prefix_whitelist`).
 #[derive(Debug, Clone, Default)]
@@ -81,6 +85,8 @@ pub struct Owner {
     event_source: Option<SourceKind>,
     containers: BTreeMap<String, Arc<ContainerEntry>>,
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
+    /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
+    pending_deletions: HashMap<String, (Timestamp, Instant)>,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
@@ -117,6 +123,7 @@ impl Owner {
             containers: BTreeMap::new(),
             removed: Vec::new(),
             pending: Default::default(),
+            pending_deletions: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -144,6 +151,7 @@ impl Owner {
         rescan.tick().await;
         let mut machine_refresh = tokio::time::interval(self.cfg.update_machine_info_interval);
         machine_refresh.tick().await;
+        let mut deletions = tokio::time::interval(EXIT_CODE_WAIT / 2);
         let mut batch = Vec::with_capacity(1024);
         loop {
             tokio::select! {
@@ -154,6 +162,9 @@ impl Owner {
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
                 _ = rescan.tick() => self.rescan(),
+                _ = deletions.tick(), if !self.pending_deletions.is_empty() => {
+                    self.flush_pending_deletions(EXIT_CODE_WAIT);
+                }
                 _ = machine_refresh.tick() => {
                     // A few small files; cheap enough not to need its own thread.
                     self.machine = Arc::new(machine_info(&self.cfg.host, &self.cfg.machine_options));
@@ -218,6 +229,7 @@ impl Owner {
             }
         };
         let spec = match reader.read_spec(self.machine.memory_capacity) {
+            Ok(s) if name == "/" => root_spec(s, &self.machine),
             Ok(s) => s,
             Err(CgroupError::Gone { .. }) => return,
             Err(e) => {
@@ -229,6 +241,9 @@ impl Owner {
             self.runtime.request(name);
         }
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
+        if let Some(m) = meta.as_deref() {
+            samples.set_health(&m.health);
+        }
         let entry = Arc::new(entry_with(name, spec, meta.as_deref(), samples.clone()));
         let created = entry.spec.creation_time;
         self.index_inodes(name);
@@ -253,6 +268,7 @@ impl Owner {
     }
 
     fn remove(&mut self, name: &str, at: SystemTime) {
+        self.pending.remove(name);
         let Some(entry) = self.containers.remove(name) else {
             return;
         };
@@ -261,22 +277,44 @@ impl Owner {
         });
         self.memcg_inodes.retain(|_, n| n != name);
         self.unified_inodes.retain(|_, n| n != name);
-        let exit_code = self
-            .runtime
-            .lookup(name)
-            .and_then(|m| m.exit_code)
-            .unwrap_or(-1);
+        let exit_code = self.runtime.lookup(name).and_then(|m| m.exit_code);
+        let managed = !entry.reference.namespace.is_empty();
         self.removed.push((Instant::now(), entry));
+        match exit_code {
+            // The runtime's refresh after the container's exit usually lands just after the cgroup
+            // is gone: wait for it a little so the event carries the exit code, as cAdvisor's does.
+            None if managed => {
+                let pending = (Timestamp::from(at), Instant::now());
+                self.pending_deletions.insert(name.to_string(), pending);
+            }
+            _ => self.record_deletion(name, Timestamp::from(at), exit_code),
+        }
+    }
+
+    fn record_deletion(&self, name: &str, at: Timestamp, exit_code: Option<i64>) {
+        let deletion = ContainerDeletionEventData {
+            exit_code: exit_code.unwrap_or(-1),
+        };
         let data = EventData {
-            container_deletion: Some(ContainerDeletionEventData { exit_code }),
+            container_deletion: Some(deletion),
             ..EventData::default()
         };
-        self.record(
-            name,
-            Timestamp::from(at),
-            EventType::ContainerDeletion,
-            data,
-        );
+        self.record(name, at, EventType::ContainerDeletion, data);
+    }
+
+    /// Records deletions whose exit code did not come in time.
+    fn flush_pending_deletions(&mut self, max_wait: Duration) {
+        let expired: Vec<String> = self
+            .pending_deletions
+            .iter()
+            .filter(|(_, (_, since))| since.elapsed() >= max_wait)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in expired {
+            if let Some((at, _)) = self.pending_deletions.remove(&name) {
+                self.record_deletion(&name, at, None);
+            }
+        }
     }
 
     fn oom_kill(
@@ -316,9 +354,17 @@ impl Owner {
     }
 
     fn apply_metadata(&mut self, update: MetadataUpdate) {
+        if let Some((at, _)) = self.pending_deletions.remove(&update.name) {
+            let exit_code = update.meta.as_ref().and_then(|m| m.exit_code);
+            self.record_deletion(&update.name, at, exit_code);
+            return;
+        }
         let Some(old) = self.containers.get(&update.name) else {
             return;
         };
+        if let Some(m) = update.meta.as_deref() {
+            old.samples.set_health(&m.health);
+        }
         let entry = entry_with(
             &update.name,
             strip_runtime_fields(&old.spec),
@@ -358,6 +404,10 @@ impl Owner {
     }
 
     fn publish(&mut self) {
+        ContainersTracked {
+            count: self.containers.len(),
+        }
+        .emit();
         let retention = self.cfg.removed_retention;
         self.removed.retain(|(t, _)| t.elapsed() < retention);
         let snapshot = Snapshot {
@@ -369,6 +419,14 @@ impl Owner {
         };
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
     }
+}
+
+/// The root cgroup describes the machine: cAdvisor reports the machine's memory and swap as its
+/// limits rather than the root cgroup's (unlimited) files.
+fn root_spec(mut spec: ContainerSpec, machine: &MachineInfo) -> ContainerSpec {
+    spec.memory.limit = machine.memory_capacity;
+    spec.memory.swap_limit = machine.swap_capacity;
+    spec
 }
 
 /// A container entry from its cgroup spec and (when known) its runtime metadata.
