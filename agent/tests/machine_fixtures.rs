@@ -53,6 +53,11 @@ fn this_machine_hybrid_6_18() {
     assert_eq!(m.boot_id, "33a9b43b-6ad6-4085-9567-cedebeeef7a0");
     // No DMI on this VM: the machine id stands in, as cAdvisor v0.36 reported here.
     assert_eq!(m.system_uuid, m.machine_id);
+    assert!(
+        !w.0.iter().any(|e| e.to_string().contains("product_uuid")),
+        "{:?}",
+        w.0
+    );
 
     let disks: Vec<(&str, &str, u64, &str)> = m
         .disk_map
