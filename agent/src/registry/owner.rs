@@ -101,6 +101,8 @@ pub struct Owner {
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
     /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
     pending_deletions: HashMap<String, (Timestamp, Instant)>,
+    /// The container set, a spec or machine info changed since the last published snapshot.
+    dirty: bool,
     /// Recently removed names (for a few seconds), so late events about them are not news.
     tombstones: HashMap<String, Instant>,
     /// Cgroups that were gone before they could be read: creation recorded, deletion pending.
@@ -143,6 +145,7 @@ impl Owner {
             pending: Default::default(),
             ghosts: Default::default(),
             tombstones: HashMap::new(),
+            dirty: false,
             pending_deletions: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
@@ -188,9 +191,13 @@ impl Owner {
                 _ = machine_refresh.tick() => {
                     // A few small files; cheap enough not to need its own thread.
                     self.machine = Arc::new(machine_info(&self.cfg.host, &self.cfg.machine_options));
+                    self.dirty = true;
                 }
             }
-            self.publish();
+            // Copying the container map is O(containers): only when something consumers see changed.
+            if std::mem::take(&mut self.dirty) {
+                self.publish();
+            }
         }
     }
 
@@ -266,6 +273,10 @@ impl Owner {
         for name in &found {
             self.add(name, now);
         }
+        // Lets publish() prune containers past their retention even when nothing else changed.
+        if !self.removed.is_empty() {
+            self.dirty = true;
+        }
         // A ghost whose removal event was lost (queue overflow) ends here.
         let lost: Vec<String> = self
             .ghosts
@@ -318,6 +329,7 @@ impl Owner {
         let created = entry.spec.creation_time;
         self.index_inodes(name);
         self.containers.insert(name.to_string(), entry);
+        self.dirty = true;
         self.housekeeping.send(Job::Add {
             name: name.to_string(),
             reader: Box::new(reader),
@@ -347,6 +359,7 @@ impl Owner {
         let Some(entry) = self.containers.remove(name) else {
             return;
         };
+        self.dirty = true;
         self.housekeeping.send(Job::Remove {
             name: name.to_string(),
         });
@@ -433,6 +446,10 @@ impl Owner {
         let Some(old) = self.containers.get(&update.name) else {
             return;
         };
+        if update.meta.is_none() && old.reference.namespace.is_empty() {
+            // "No runtime owns this" about a raw cgroup: nothing changes.
+            return;
+        }
         if let Some(m) = update.meta.as_deref() {
             old.samples.set_health(&m.health);
         }
@@ -443,6 +460,7 @@ impl Owner {
             old.samples.clone(),
         );
         self.containers.insert(update.name, Arc::new(entry));
+        self.dirty = true;
     }
 
     /// The container whose memory (v1) or unified cgroup directory has this inode. A miss re-indexes
