@@ -114,6 +114,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
                 raw_prefix_whitelist: config.raw_cgroup_prefix_whitelist.clone(),
             },
             removed_retention: config.storage_duration.max(Duration::from_secs(300)),
+            update_machine_info_interval: config.update_machine_info_interval,
+            machine_options: MachineOptions::from(&config),
         },
         layout,
         machine,

@@ -14,6 +14,7 @@ use crate::cgroup::{CgroupError, ContainerReader, Layout};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
 use crate::host::HostPaths;
+use crate::machine::{MachineOptions, machine_info};
 use crate::model::json::Timestamp;
 use crate::model::machine::{MachineInfo, VersionInfo};
 use crate::model::v1::{
@@ -31,15 +32,24 @@ pub struct Admission {
 }
 
 impl Admission {
-    fn accepts(&self, name: &str) -> bool {
+    /// `meta`: what the runtime said about `name`, when it has answered. Kubernetes pod cgroups do not
+    /// say which runtime made them (`Unresolved`): they are admitted once Docker claims them.
+    fn accepts(&self, name: &str, meta: Option<&ContainerMetadata>) -> bool {
         if !self.docker_only || name == "/" {
             return true;
         }
         crate::runtime::id::classify(name).is_some_and(|c| c.kind == RuntimeKind::Docker)
+            || meta.is_some_and(|m| m.runtime == RuntimeKind::Docker)
             || self
                 .raw_prefix_whitelist
                 .iter()
                 .any(|p| name.starts_with(p.as_str()))
+    }
+
+    /// Whether a container refused now may still be admitted when its runtime answers.
+    fn may_accept_later(&self, name: &str) -> bool {
+        self.docker_only
+            && crate::runtime::id::classify(name).is_some_and(|c| c.kind == RuntimeKind::Unresolved)
     }
 }
 
@@ -51,6 +61,9 @@ pub struct OwnerConfig {
     pub admission: Admission,
     /// How long deleted containers stay scrapable (their OOM counts in particular).
     pub removed_retention: Duration,
+    /// `--update_machine_info_interval`: machine info (filesystems, hugepages, ...) is re-read this often.
+    pub update_machine_info_interval: Duration,
+    pub machine_options: MachineOptions,
 }
 
 /// Inputs of the owner.
@@ -68,6 +81,8 @@ pub struct Owner {
     event_source: Option<SourceKind>,
     containers: BTreeMap<String, Arc<ContainerEntry>>,
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
+    /// Cgroups held back by `--docker_only` until their runtime answers.
+    pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
     /// eBPF OOM records.
     memcg_inodes: HashMap<u64, String>,
@@ -101,6 +116,7 @@ impl Owner {
             event_source: None,
             containers: BTreeMap::new(),
             removed: Vec::new(),
+            pending: Default::default(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -126,6 +142,8 @@ impl Owner {
     pub async fn run(mut self, mut inputs: OwnerInputs) {
         let mut rescan = tokio::time::interval(self.cfg.global_housekeeping_interval);
         rescan.tick().await;
+        let mut machine_refresh = tokio::time::interval(self.cfg.update_machine_info_interval);
+        machine_refresh.tick().await;
         let mut batch = Vec::with_capacity(1024);
         loop {
             tokio::select! {
@@ -136,6 +154,10 @@ impl Owner {
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
                 _ = rescan.tick() => self.rescan(),
+                _ = machine_refresh.tick() => {
+                    // A few small files; cheap enough not to need its own thread.
+                    self.machine = Arc::new(machine_info(&self.cfg.host, &self.cfg.machine_options));
+                }
             }
             self.publish();
         }
@@ -176,7 +198,15 @@ impl Owner {
     }
 
     fn add(&mut self, name: &str, at: SystemTime) {
-        if self.containers.contains_key(name) || !self.cfg.admission.accepts(name) {
+        if self.containers.contains_key(name) {
+            return;
+        }
+        let meta = self.runtime.lookup(name);
+        if !self.cfg.admission.accepts(name, meta.as_deref()) {
+            if meta.is_none() && self.cfg.admission.may_accept_later(name) {
+                self.runtime.request(name);
+                self.pending.insert(name.to_string());
+            }
             return;
         }
         let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
@@ -195,7 +225,6 @@ impl Owner {
                 ContainerSpec::default()
             }
         };
-        let meta = self.runtime.lookup(name);
         if meta.is_none() {
             self.runtime.request(name);
         }
@@ -381,5 +410,27 @@ fn strip_runtime_fields(spec: &ContainerSpec) -> ContainerSpec {
         envs: Default::default(),
         image: String::new(),
         ..spec.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn docker_only_admits_root_docker_and_whitelisted_prefixes() {
+        let all = Admission::default();
+        assert!(all.accepts("/system.slice/foo.service", None));
+        let only = Admission { docker_only: true, raw_prefix_whitelist: vec!["/kubepods".into()] };
+        assert!(only.accepts("/", None));
+        assert!(only.accepts(&format!("/docker/{ID}"), None));
+        assert!(only.accepts("/kubepods/burstable", None));
+        assert!(!only.accepts("/system.slice/foo.service", None));
+        let no_whitelist = Admission { docker_only: true, raw_prefix_whitelist: vec![] };
+        let pod_container = format!("/kubepods/besteffort/pod1234/{ID}");
+        assert!(!no_whitelist.accepts(&pod_container, None));
+        assert!(no_whitelist.may_accept_later(&pod_container));
     }
 }
