@@ -18,11 +18,13 @@ use crate::config::{Config, EventSourceMode};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
 use crate::machine::{MachineOptions, machine_info, version_info};
+use crate::metrics::{self, MetricsConfig};
 use crate::query::Snapshot;
 use crate::registry::housekeeping::{self, Job, OomFallback, Schedule};
 use crate::registry::owner::{Admission, Owner, OwnerConfig, OwnerInputs};
 use crate::registry::{self, RegistryHandle};
 use crate::runtime::{self, RuntimeConfig};
+use crate::telemetry::events::EventSourceSelected;
 
 /// Installs the `tracing` subscriber (stderr, filter from `--log_level` / `RUST_LOG`).
 pub fn init_logging(filter: &str) {
@@ -60,6 +62,10 @@ impl LiveSource {
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let host = config.host.clone();
+    match crate::cgroup::files::raise_fd_limit() {
+        Ok(n) => info!(open_files = n, "file descriptor limit"),
+        Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
+    }
     let layout = Layout::detect(&host).context("detecting the cgroup layout")?;
     info!(mode = ?layout.mode(), root = %host.root.display(), "cgroup layout");
     let machine = machine_info(&host, &MachineOptions::from(&config));
@@ -76,11 +82,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let source = start_event_source(&config, &layout, source_tx.clone()).await?;
     let kind = source.kind();
     let oom_fallback = !source.detects_oom();
-    info!(
-        source = kind.as_str(),
-        oom_from_counters = oom_fallback,
-        "container events source"
-    );
+    EventSourceSelected { source: kind }.emit();
+    info!(oom_from_counters = oom_fallback, "OOM detection");
 
     let oom = if oom_fallback {
         memory_root(&layout).map(|memory_root| OomFallback {
@@ -156,12 +159,15 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Every HTTP route, under `--url_base_prefix` when set.
 fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>) -> axum::Router {
+    let query: Arc<dyn crate::query::Query> = Arc::new(handle);
+    let metrics = metrics::router(query.clone(), MetricsConfig::from_config(config));
     let api = api::router(ApiContext {
-        query: Arc::new(handle),
+        query,
         host: config.host.clone(),
         url_base_prefix: config.url_base_prefix.clone(),
         events,
-    });
+    })
+    .merge(metrics);
     if config.url_base_prefix.is_empty() {
         api
     } else {

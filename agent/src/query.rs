@@ -12,6 +12,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::events::SourceKind;
+use crate::model::compact;
 use crate::model::json::Timestamp;
 use crate::model::machine::{MachineInfo, VersionInfo};
 use crate::model::summary::SummaryTracker;
@@ -137,6 +138,10 @@ pub fn parent_of(name: &str) -> &str {
 }
 
 /// The sample history of one container, bounded by `--storage_duration`.
+///
+/// The newest sample is kept as a struct (metrics and most API calls read only it); older ones are
+/// kept in the compact in-memory encoding (`model::compact`, ~400 bytes instead of ~1.6 KB) and
+/// decoded when history is asked for, which is rare next to sampling.
 #[derive(Debug)]
 pub struct Samples {
     ring: Mutex<Ring>,
@@ -148,9 +153,15 @@ pub struct Samples {
 #[derive(Debug)]
 struct Ring {
     max_age: Duration,
-    stats: VecDeque<Arc<ContainerStats>>,
+    /// Older samples, oldest first: (timestamp, compact encoding).
+    older: VecDeque<(Timestamp, Box<[u8]>)>,
+    newest: Option<Arc<ContainerStats>>,
+    /// Reused encoding buffer.
+    scratch: Vec<u8>,
     /// Minute/hour/day usage percentiles; `None` when the container has neither cpu nor memory.
     summary: Option<SummaryTracker>,
+    /// The runtime's health check status (`healthy`, `unhealthy`, `starting`, or empty).
+    health: String,
 }
 
 impl Samples {
@@ -159,42 +170,51 @@ impl Samples {
         Self {
             ring: Mutex::new(Ring {
                 max_age,
-                stats: VecDeque::new(),
+                older: VecDeque::new(),
+                newest: None,
+                scratch: Vec::new(),
                 summary: SummaryTracker::for_spec(spec),
+                health: String::new(),
             }),
             oom_kills: AtomicU64::new(0),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Ring> {
-        // A panic while holding the lock cannot leave the ring inconsistent (each push is one
-        // VecDeque operation), so a poisoned lock is still usable.
+        // Every mutation below leaves the ring consistent between statements, so a lock poisoned
+        // by a panicking holder is still usable.
         self.ring.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Appends a sample and drops samples older than the retention window (relative to the newest).
     pub fn push(&self, stats: Arc<ContainerStats>) {
-        let mut r = self.lock();
+        let mut guard = self.lock();
+        let r = &mut *guard;
         let ts = stats.timestamp;
         if let Some(t) = r.summary.as_mut() {
             t.add_stats(&stats);
         }
-        r.stats.push_back(stats);
+        if let Some(prev) = r.newest.replace(stats) {
+            r.scratch.clear();
+            compact::encode(&*prev, &mut r.scratch);
+            r.older
+                .push_back((prev.timestamp, r.scratch.as_slice().into()));
+        }
         let horizon = ts
             .as_unix_nanos()
             .saturating_sub(r.max_age.as_nanos() as i64);
-        while r.stats.len() > 1
-            && r.stats
-                .front()
-                .is_some_and(|s| s.timestamp.as_unix_nanos() < horizon)
+        while r
+            .older
+            .front()
+            .is_some_and(|(t, _)| t.as_unix_nanos() < horizon)
         {
-            r.stats.pop_front();
+            r.older.pop_front();
         }
     }
 
     /// The newest sample.
     pub fn latest(&self) -> Option<Arc<ContainerStats>> {
-        self.lock().stats.back().cloned()
+        self.lock().newest.clone()
     }
 
     /// Samples with `start <= timestamp <= end`, oldest first; when more than `max` match, the newest
@@ -206,23 +226,45 @@ impl Samples {
         max: Option<usize>,
     ) -> Vec<Arc<ContainerStats>> {
         let r = self.lock();
-        let matching: Vec<_> = r
-            .stats
+        let within = |t: Timestamp| start.is_none_or(|s| t >= s) && end.is_none_or(|e| t <= e);
+        let newest = r.newest.as_ref().filter(|n| within(n.timestamp));
+        let older: Vec<&[u8]> = r
+            .older
             .iter()
-            .filter(|s| {
-                start.is_none_or(|t| s.timestamp >= t) && end.is_none_or(|t| s.timestamp <= t)
-            })
-            .cloned()
+            .filter(|(t, _)| within(*t))
+            .map(|(_, b)| &**b)
             .collect();
-        match max {
-            Some(n) if matching.len() > n => matching[matching.len() - n..].to_vec(),
-            _ => matching,
+        let total = older.len() + usize::from(newest.is_some());
+        let skip = max.map_or(0, |n| total.saturating_sub(n));
+        let mut out = Vec::with_capacity(total - skip);
+        for bytes in older.into_iter().skip(skip) {
+            // Our own encoding of our own type: a failure would be a bug, not bad input; losing
+            // one historical sample is the safe answer.
+            if let Ok(s) = compact::decode::<ContainerStats>(bytes) {
+                out.push(Arc::new(s));
+            }
         }
+        if total > skip {
+            out.extend(newest.cloned());
+        }
+        out
     }
 
     /// Derived usage (`/api/v2.0/summary`); `None` when the container has neither cpu nor memory.
     pub fn summary(&self) -> Option<DerivedStats> {
         self.lock().summary.as_ref().map(|t| t.derived().clone())
+    }
+
+    /// The runtime's current health status, stamped onto each new sample.
+    pub fn health(&self) -> String {
+        self.lock().health.clone()
+    }
+
+    pub fn set_health(&self, status: &str) {
+        let mut r = self.lock();
+        if r.health != status {
+            r.health = status.to_string();
+        }
     }
 
     pub fn oom_kills(&self) -> u64 {

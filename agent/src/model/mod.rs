@@ -8,6 +8,7 @@
 //! - [`summary`] — the per-container minute/hour/day usage behind `/api/v2.x/summary`.
 //! - [`machine`] — `MachineInfo`, `VersionInfo`, v2 `Attributes`.
 
+pub mod compact;
 pub mod json;
 pub mod machine;
 pub mod sparse;

@@ -20,6 +20,7 @@ use crate::events::oom_counters::OomCounters;
 use crate::model::json::Timestamp;
 use crate::model::v1::ContainerStats;
 use crate::query::Samples;
+use crate::telemetry::events::HousekeepingDone;
 
 /// How often the thread looks for due containers at most; containers due within one window are
 /// sampled in the same pass so a thousand jittered schedules do not mean a thousand wake-ups.
@@ -223,6 +224,10 @@ impl Housekeeper {
             }
         }
         stats.duration = started.elapsed();
+        HousekeepingDone {
+            duration: stats.duration,
+        }
+        .emit();
         if let Some(p) = &self.passes {
             let _ = p.send(stats);
         }
@@ -239,6 +244,7 @@ impl Housekeeper {
                     let _ = oom.counters.observe(name, &dir);
                 }
                 stats.oom_events = slot.samples.oom_kills();
+                stats.health.status = slot.samples.health();
                 let unchanged = slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
                 slot.interval = next_interval(&self.schedule, slot.interval, unchanged);
                 slot.due = now + jitter(slot.interval);

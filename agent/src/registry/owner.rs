@@ -23,6 +23,21 @@ use crate::model::v1::{
 };
 use crate::query::{ContainerEntry, Samples, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
+use crate::telemetry::events::ContainersTracked;
+
+/// What `Owner::add` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Added {
+    New,
+    Known,
+    /// Not admitted (`--docker_only`) or unreadable for another reason than being gone.
+    Refused,
+    /// The cgroup was removed before it could be read.
+    Gone,
+}
+
+/// How long a deletion event waits for the runtime's exit code.
+const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
 
 /// Which cgroups become containers (`--docker_only`, `--raw_cgroup_prefix_whitelist`).
 #[derive(Debug, Clone, Default)]
@@ -81,6 +96,10 @@ pub struct Owner {
     event_source: Option<SourceKind>,
     containers: BTreeMap<String, Arc<ContainerEntry>>,
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
+    /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
+    pending_deletions: HashMap<String, (Timestamp, Instant)>,
+    /// Cgroups that were gone before they could be read: creation recorded, deletion pending.
+    ghosts: std::collections::HashSet<String>,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
@@ -117,6 +136,8 @@ impl Owner {
             containers: BTreeMap::new(),
             removed: Vec::new(),
             pending: Default::default(),
+            ghosts: Default::default(),
+            pending_deletions: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -144,6 +165,7 @@ impl Owner {
         rescan.tick().await;
         let mut machine_refresh = tokio::time::interval(self.cfg.update_machine_info_interval);
         machine_refresh.tick().await;
+        let mut deletions = tokio::time::interval(EXIT_CODE_WAIT / 2);
         let mut batch = Vec::with_capacity(1024);
         loop {
             tokio::select! {
@@ -154,6 +176,9 @@ impl Owner {
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
                 _ = rescan.tick() => self.rescan(),
+                _ = deletions.tick(), if !self.pending_deletions.is_empty() => {
+                    self.flush_pending_deletions(EXIT_CODE_WAIT);
+                }
                 _ = machine_refresh.tick() => {
                     // A few small files; cheap enough not to need its own thread.
                     self.machine = Arc::new(machine_info(&self.cfg.host, &self.cfg.machine_options));
@@ -165,8 +190,14 @@ impl Owner {
 
     fn apply(&mut self, ev: SourceEvent) {
         match ev {
-            SourceEvent::CgroupCreated { name, at, .. } => self.add(&name, at),
-            SourceEvent::CgroupRemoved { name, at, .. } => self.remove_if_gone(&name, at),
+            SourceEvent::CgroupCreated { name, at, .. } => self.created(&name, at),
+            SourceEvent::CgroupRemoved { name, at, .. } => {
+                if self.ghosts.contains(&name) {
+                    self.ghost_removed(&name, at);
+                } else {
+                    self.remove_if_gone(&name, at);
+                }
+            }
             SourceEvent::OomKill {
                 target,
                 pid,
@@ -178,6 +209,36 @@ impl Owner {
                 debug!(reason, "rescan requested by a producer");
                 self.rescan();
             }
+        }
+    }
+
+    /// A producer saw a cgroup appear. A cgroup that is gone again before we could read it still
+    /// existed: it gets its creation event now and its deletion event when the removal arrives (a
+    /// "ghost"), so short-lived containers are neither lost nor half-reported.
+    fn created(&mut self, name: &str, at: SystemTime) {
+        if self.containers.contains_key(name) {
+            // Seen on another hierarchy first: that hierarchy's directory may not have existed then.
+            self.index_inodes(name);
+            return;
+        }
+        if self.ghosts.contains(name) {
+            return;
+        }
+        if self.add(name, at) == Added::Gone && self.cfg.admission.accepts(name, None) {
+            self.ghosts.insert(name.to_string());
+            self.record(
+                name,
+                Timestamp::from(at),
+                EventType::ContainerCreation,
+                EventData::default(),
+            );
+        }
+    }
+
+    fn ghost_removed(&mut self, name: &str, at: SystemTime) {
+        if !self.layout.exists(name) {
+            self.ghosts.remove(name);
+            self.record_deletion(name, Timestamp::from(at), None);
         }
     }
 
@@ -195,11 +256,21 @@ impl Owner {
         for name in &found {
             self.add(name, now);
         }
+        // A ghost whose removal event was lost (queue overflow) ends here.
+        let lost: Vec<String> = self
+            .ghosts
+            .iter()
+            .filter(|g| !self.layout.exists(g))
+            .cloned()
+            .collect();
+        for name in lost {
+            self.ghost_removed(&name, now);
+        }
     }
 
-    fn add(&mut self, name: &str, at: SystemTime) {
+    fn add(&mut self, name: &str, at: SystemTime) -> Added {
         if self.containers.contains_key(name) {
-            return;
+            return Added::Known;
         }
         let meta = self.runtime.lookup(name);
         if !self.cfg.admission.accepts(name, meta.as_deref()) {
@@ -207,19 +278,20 @@ impl Owner {
                 self.runtime.request(name);
                 self.pending.insert(name.to_string());
             }
-            return;
+            return Added::Refused;
         }
         let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
             Ok(r) => r,
-            Err(CgroupError::Gone { .. }) => return,
+            Err(CgroupError::Gone { .. }) => return Added::Gone,
             Err(e) => {
                 warn!(container = name, error = %e, "cannot watch container");
-                return;
+                return Added::Refused;
             }
         };
         let spec = match reader.read_spec(self.machine.memory_capacity) {
+            Ok(s) if name == "/" => root_spec(s, &self.machine),
             Ok(s) => s,
-            Err(CgroupError::Gone { .. }) => return,
+            Err(CgroupError::Gone { .. }) => return Added::Gone,
             Err(e) => {
                 warn!(container = name, error = %e, "cannot read container spec");
                 ContainerSpec::default()
@@ -229,6 +301,9 @@ impl Owner {
             self.runtime.request(name);
         }
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
+        if let Some(m) = meta.as_deref() {
+            samples.set_health(&m.health);
+        }
         let entry = Arc::new(entry_with(name, spec, meta.as_deref(), samples.clone()));
         let created = entry.spec.creation_time;
         self.index_inodes(name);
@@ -244,6 +319,7 @@ impl Owner {
             created
         };
         self.record(name, ts, EventType::ContainerCreation, EventData::default());
+        Added::New
     }
 
     fn remove_if_gone(&mut self, name: &str, at: SystemTime) {
@@ -253,6 +329,7 @@ impl Owner {
     }
 
     fn remove(&mut self, name: &str, at: SystemTime) {
+        self.pending.remove(name);
         let Some(entry) = self.containers.remove(name) else {
             return;
         };
@@ -261,22 +338,44 @@ impl Owner {
         });
         self.memcg_inodes.retain(|_, n| n != name);
         self.unified_inodes.retain(|_, n| n != name);
-        let exit_code = self
-            .runtime
-            .lookup(name)
-            .and_then(|m| m.exit_code)
-            .unwrap_or(-1);
+        let exit_code = self.runtime.lookup(name).and_then(|m| m.exit_code);
+        let managed = !entry.reference.namespace.is_empty();
         self.removed.push((Instant::now(), entry));
+        match exit_code {
+            // The runtime's refresh after the container's exit usually lands just after the cgroup
+            // is gone: wait for it a little so the event carries the exit code, as cAdvisor's does.
+            None if managed => {
+                let pending = (Timestamp::from(at), Instant::now());
+                self.pending_deletions.insert(name.to_string(), pending);
+            }
+            _ => self.record_deletion(name, Timestamp::from(at), exit_code),
+        }
+    }
+
+    fn record_deletion(&self, name: &str, at: Timestamp, exit_code: Option<i64>) {
+        let deletion = ContainerDeletionEventData {
+            exit_code: exit_code.unwrap_or(-1),
+        };
         let data = EventData {
-            container_deletion: Some(ContainerDeletionEventData { exit_code }),
+            container_deletion: Some(deletion),
             ..EventData::default()
         };
-        self.record(
-            name,
-            Timestamp::from(at),
-            EventType::ContainerDeletion,
-            data,
-        );
+        self.record(name, at, EventType::ContainerDeletion, data);
+    }
+
+    /// Records deletions whose exit code did not come in time.
+    fn flush_pending_deletions(&mut self, max_wait: Duration) {
+        let expired: Vec<String> = self
+            .pending_deletions
+            .iter()
+            .filter(|(_, (_, since))| since.elapsed() >= max_wait)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in expired {
+            if let Some((at, _)) = self.pending_deletions.remove(&name) {
+                self.record_deletion(&name, at, None);
+            }
+        }
     }
 
     fn oom_kill(
@@ -292,12 +391,7 @@ impl Owner {
             CgroupRef::Ids {
                 memcg_ino,
                 cgroup2_id,
-            } => self
-                .memcg_inodes
-                .get(&memcg_ino)
-                .or_else(|| self.unified_inodes.get(&cgroup2_id))
-                .cloned()
-                .unwrap_or_else(|| "/".to_string()),
+            } => self.resolve_ids(memcg_ino, cgroup2_id),
         };
         if let Some(c) = self.containers.get(&name) {
             c.samples.record_oom_kill();
@@ -316,9 +410,17 @@ impl Owner {
     }
 
     fn apply_metadata(&mut self, update: MetadataUpdate) {
+        if let Some((at, _)) = self.pending_deletions.remove(&update.name) {
+            let exit_code = update.meta.as_ref().and_then(|m| m.exit_code);
+            self.record_deletion(&update.name, at, exit_code);
+            return;
+        }
         let Some(old) = self.containers.get(&update.name) else {
             return;
         };
+        if let Some(m) = update.meta.as_deref() {
+            old.samples.set_health(&m.health);
+        }
         let entry = entry_with(
             &update.name,
             strip_runtime_fields(&old.spec),
@@ -326,6 +428,26 @@ impl Owner {
             old.samples.clone(),
         );
         self.containers.insert(update.name, Arc::new(entry));
+    }
+
+    /// The container whose memory (v1) or unified cgroup directory has this inode. A miss re-indexes
+    /// every container once: a directory created after the container was first seen (Docker creates
+    /// one hierarchy's directory after another) is then found.
+    fn resolve_ids(&mut self, memcg_ino: u64, cgroup2_id: u64) -> String {
+        let lookup = |o: &Self| {
+            o.memcg_inodes
+                .get(&memcg_ino)
+                .or_else(|| o.unified_inodes.get(&cgroup2_id))
+                .cloned()
+        };
+        if let Some(name) = lookup(self) {
+            return name;
+        }
+        let names: Vec<String> = self.containers.keys().cloned().collect();
+        for name in &names {
+            self.index_inodes(name);
+        }
+        lookup(self).unwrap_or_else(|| "/".to_string())
     }
 
     fn index_inodes(&mut self, name: &str) {
@@ -358,6 +480,10 @@ impl Owner {
     }
 
     fn publish(&mut self) {
+        ContainersTracked {
+            count: self.containers.len(),
+        }
+        .emit();
         let retention = self.cfg.removed_retention;
         self.removed.retain(|(t, _)| t.elapsed() < retention);
         let snapshot = Snapshot {
@@ -369,6 +495,14 @@ impl Owner {
         };
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
     }
+}
+
+/// The root cgroup describes the machine: cAdvisor reports the machine's memory and swap as its
+/// limits rather than the root cgroup's (unlimited) files.
+fn root_spec(mut spec: ContainerSpec, machine: &MachineInfo) -> ContainerSpec {
+    spec.memory.limit = machine.memory_capacity;
+    spec.memory.swap_limit = machine.swap_capacity;
+    spec
 }
 
 /// A container entry from its cgroup spec and (when known) its runtime metadata.
@@ -423,12 +557,18 @@ mod tests {
     fn docker_only_admits_root_docker_and_whitelisted_prefixes() {
         let all = Admission::default();
         assert!(all.accepts("/system.slice/foo.service", None));
-        let only = Admission { docker_only: true, raw_prefix_whitelist: vec!["/kubepods".into()] };
+        let only = Admission {
+            docker_only: true,
+            raw_prefix_whitelist: vec!["/kubepods".into()],
+        };
         assert!(only.accepts("/", None));
         assert!(only.accepts(&format!("/docker/{ID}"), None));
         assert!(only.accepts("/kubepods/burstable", None));
         assert!(!only.accepts("/system.slice/foo.service", None));
-        let no_whitelist = Admission { docker_only: true, raw_prefix_whitelist: vec![] };
+        let no_whitelist = Admission {
+            docker_only: true,
+            raw_prefix_whitelist: vec![],
+        };
         let pod_container = format!("/kubepods/besteffort/pod1234/{ID}");
         assert!(!no_whitelist.accepts(&pod_container, None));
         assert!(no_whitelist.may_accept_later(&pod_container));

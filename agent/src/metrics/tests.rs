@@ -1,0 +1,135 @@
+use super::*;
+
+fn render_str(snap: &Snapshot, cfg: &MetricsConfig) -> String {
+    let mut out = Vec::new();
+    render(snap, cfg, &mut out);
+    String::from_utf8(out).expect("utf8")
+}
+
+fn cfg() -> MetricsConfig {
+    MetricsConfig {
+        telemetry: false,
+        ..MetricsConfig::default()
+    }
+}
+
+#[test]
+fn families_sorted_and_labels_merged() {
+    let snap = fixture::snapshot(2);
+    let s = render_str(&snap, &cfg());
+    let names: Vec<&str> = s
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|l| l.split(' ').next().unwrap_or_default())
+        .collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted);
+    assert!(!s.contains("_total_total"));
+    // Base labels are the union: `/` has no image, name or k8s labels, so they are "".
+    let want = "container_cpu_usage_seconds_total{container=\"\",container_env_foo_env=\"\",\
+                container_label_io_kubernetes_container_name=\"\",\
+                container_label_io_kubernetes_pod_name=\"\",\
+                container_label_io_kubernetes_pod_namespace=\"\",\
+                container_label_maintainer=\"\",cpu=\"cpu00\",id=\"/\",image=\"\",name=\"\",\
+                namespace=\"\",pod=\"\"} 0.001 1395066363000\n";
+    assert!(s.contains(want), "{s}");
+    let k8s = "container_memory_usage_bytes{container=\"web0\",container_env_foo_env=\"prod\",\
+               container_label_io_kubernetes_container_name=\"web0\",\
+               container_label_io_kubernetes_pod_name=\"web-00\",\
+               container_label_io_kubernetes_pod_namespace=\"default0\",\
+               container_label_maintainer=\"ops \\\"team\\\"\",\
+               id=\"/docker/0000000000000000000000000000000000000000000000000000000000000000\",\
+               image=\"local/busybox:1\",name=\"app-0\",namespace=\"default0\",pod=\"web-00\"} \
+               8.388608e+06 1395066363000\n";
+    assert!(s.contains(k8s), "{s}");
+    assert!(s.contains("container_scrape_error 0\n"));
+    assert!(s.contains("machine_scrape_error 0\n"));
+    assert!(s.contains(
+        "machine_cpu_cores{boot_id=\"boot-id-test\",machine_id=\"machine-id-test\",system_uuid=\"system-uuid-test\"} 4 1395066363000\n"
+    ));
+}
+
+#[test]
+fn kinds_and_conditions() {
+    let snap = fixture::snapshot(1);
+    let s = render_str(&snap, &cfg());
+    // Default kinds: no sched/tcp/process/topology families.
+    for absent in [
+        "container_cpu_schedstat_run_seconds_total",
+        "container_network_tcp_usage_total",
+        "container_processes",
+        "machine_cpu_cache_capacity_bytes",
+    ] {
+        assert!(!s.contains(absent), "{absent} exported by default");
+    }
+    // cfs only for containers with a quota; unlimited memory spec exported as 0.
+    assert!(!s.contains("container_cpu_cfs_periods_total{container=\"\",container_env_foo_env=\"\",container_label_io_kubernetes_container_name=\"\",container_label_io_kubernetes_pod_name=\"\",container_label_io_kubernetes_pod_namespace=\"\",container_label_maintainer=\"\",id=\"/\""));
+    assert!(s.contains("container_spec_memory_limit_bytes{container=\"\",container_env_foo_env=\"\",container_label_io_kubernetes_container_name=\"\",container_label_io_kubernetes_pod_name=\"\",container_label_io_kubernetes_pod_namespace=\"\",container_label_maintainer=\"\",id=\"/\",image=\"\",name=\"\",namespace=\"\",pod=\"\"} 0\n"));
+    // The removed container only has its OOM count.
+    let gone: Vec<&str> = s
+        .lines()
+        .filter(|l| l.contains("id=\"/docker/gone\""))
+        .collect();
+    assert_eq!(gone.len(), 1, "{gone:?}");
+    assert!(
+        gone[0].starts_with("container_oom_events_total{")
+            && gone[0].ends_with("} 1 1395066363000")
+    );
+
+    let only_cpu = MetricsConfig {
+        kinds: MetricKinds::from_flags("cpu,cpu_topology", "").expect("valid"),
+        ..cfg()
+    };
+    let s = render_str(&snap, &only_cpu);
+    assert!(!s.contains("container_memory_usage_bytes"));
+    assert!(!s.contains("container_oom_events_total"));
+    assert!(s.contains(
+        "machine_cpu_cache_capacity_bytes{boot_id=\"boot-id-test\",core_id=\"\",level=\"3\",machine_id=\"machine-id-test\",node_id=\"0\",system_uuid=\"system-uuid-test\",type=\"Unified\"} 8.388608e+06 1395066363000\n"
+    ));
+    // Without percpu: one `total` series.
+    assert!(s.contains("cpu=\"total\""));
+}
+
+#[test]
+fn store_container_labels_false_uses_whitelist() {
+    let snap = fixture::snapshot(1);
+    let c = MetricsConfig {
+        store_container_labels: false,
+        whitelisted_container_labels: vec!["io.kubernetes.pod.name".into()],
+        ..cfg()
+    };
+    let s = render_str(&snap, &c);
+    assert!(!s.contains("container_label_maintainer"));
+    assert!(s.contains("container_label_io_kubernetes_pod_name=\"web-00\""));
+}
+
+#[test]
+fn query_options() {
+    let q = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+    assert_eq!(
+        parse_options(&q("type", "docker")).expect("ok").0,
+        Selection::Runtime("docker")
+    );
+    assert_eq!(
+        parse_options(&q("type", "nope"))
+            .expect_err("bad")
+            .to_string(),
+        "unknown 'type' \"nope\""
+    );
+    assert_eq!(
+        parse_options(&q("max_age", "10s")).expect("ok").1,
+        Some(Duration::from_secs(10))
+    );
+    assert!(parse_options(&q("count", "x")).is_err());
+}
+
+#[test]
+fn docker_selection_drops_raw_cgroups() {
+    let snap = fixture::snapshot(2);
+    let mut out = Vec::new();
+    render_selected(&snap, &cfg(), Selection::Runtime("docker"), &mut out);
+    let s = String::from_utf8(out).expect("utf8");
+    assert!(!s.contains("id=\"/\""));
+    assert!(s.contains("id=\"/docker/gone\""));
+}

@@ -1,0 +1,102 @@
+//! Named events: one struct per occurrence; `emit()` counts it and logs at most once per interval.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::events::SourceKind;
+
+use super::global;
+
+/// Allows one log line per `every` seconds per call site.
+pub struct RateLimit {
+    every_secs: u64,
+    last: AtomicU64,
+}
+
+impl RateLimit {
+    pub const fn new(every_secs: u64) -> Self {
+        Self {
+            every_secs,
+            last: AtomicU64::new(0),
+        }
+    }
+
+    /// `true` when the caller may log now.
+    pub fn allow(&self) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let last = self.last.load(Ordering::Relaxed);
+        now >= last.saturating_add(self.every_secs)
+            && self
+                .last
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// A producer lost lifecycle/OOM events (ring buffer full, inotify queue overflow, closed channel).
+pub struct EventsDropped {
+    pub source: SourceKind,
+    pub count: u64,
+}
+
+impl EventsDropped {
+    pub fn emit(self) {
+        static LOG: RateLimit = RateLimit::new(10);
+        global().events_dropped(self.count);
+        if LOG.allow() {
+            tracing::warn!(
+                source = self.source.as_str(),
+                count = self.count,
+                "container events dropped; a rescan will catch up"
+            );
+        }
+    }
+}
+
+/// The active event source changed (start-up, or eBPF failed and inotify took over).
+pub struct EventSourceSelected {
+    pub source: SourceKind,
+}
+
+impl EventSourceSelected {
+    pub fn emit(self) {
+        global().set_event_source(self.source);
+        tracing::info!(source = self.source.as_str(), "container event source");
+    }
+}
+
+/// One housekeeping pass over one container finished.
+pub struct HousekeepingDone {
+    pub duration: Duration,
+}
+
+impl HousekeepingDone {
+    pub fn emit(self) {
+        global().housekeeping_done(self.duration);
+    }
+}
+
+/// The registry's container count changed.
+pub struct ContainersTracked {
+    pub count: usize,
+}
+
+impl ContainersTracked {
+    pub fn emit(self) {
+        global().set_containers(self.count);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_allows_once_per_interval() {
+        let r = RateLimit::new(3600);
+        assert!(r.allow());
+        assert!(!r.allow());
+    }
+}

@@ -1,0 +1,148 @@
+//! End-to-end, as root: 1000 cgroups created and removed back to back under a dedicated parent give
+//! exactly one `containerCreation` and one `containerDeletion` event each in the agent's event stream,
+//! with the inotify fallback and with eBPF (skipped when the agent says eBPF is unavailable).
+#![expect(clippy::unwrap_used, reason = "a failing test should panic")]
+
+#[path = "support/agent.rs"]
+mod agent;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use agent::{Agent, CgroupTree, cgroup_skip_reason};
+use bpfadvisor::host::HostPaths;
+
+const N: usize = 1000;
+
+fn thousand_cgroups(mode: &str) {
+    let host = HostPaths::local();
+    if let Some(reason) = cgroup_skip_reason(&host) {
+        return eprintln!("skipping test - {reason}");
+    }
+    let parent = format!("/bpfa-e2e-ev-{mode}-{}", std::process::id());
+    let mut tree = CgroupTree::new(&host);
+    tree.mkdir(&parent).unwrap();
+    let Some(agent) = Agent::start_with_source(mode, &[]) else {
+        return;
+    };
+    agent
+        .wait_json(
+            &format!("/api/v1.3/containers{parent}"),
+            Duration::from_secs(10),
+            |_| true,
+        )
+        .unwrap();
+    let stream = agent
+        .events(
+            &parent,
+            "subcontainers=true&creation_events=true&deletion_events=true",
+        )
+        .unwrap();
+
+    // What a runtime does: the cgroup in every hierarchy, then gone from every hierarchy.
+    for i in 0..N {
+        let name = format!("{parent}/c{i}");
+        tree.mkdir(&name).unwrap();
+        tree.rmdir(&name).unwrap();
+    }
+
+    let mut all = stream
+        .collect_until(Duration::from_secs(60), |evs| evs.len() >= 2 * N)
+        .unwrap();
+    // Linger: a duplicate would arrive now.
+    all.extend(
+        stream
+            .collect_until(Duration::from_secs(2), |_| false)
+            .unwrap(),
+    );
+    let mut counts: BTreeMap<String, (u32, u32)> = BTreeMap::new();
+    let mut foreign = Vec::new();
+    for ev in &all {
+        let name = ev["container_name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let slot = counts.entry(name.clone()).or_default();
+        match ev["event_type"].as_str() {
+            Some("containerCreation") => slot.0 += 1,
+            Some("containerDeletion") => slot.1 += 1,
+            _ => foreign.push(ev.clone()),
+        }
+    }
+    assert!(foreign.is_empty(), "unrequested event types: {foreign:?}");
+    let bad: Vec<_> = (0..N)
+        .map(|i| format!("{parent}/c{i}"))
+        .map(|n| {
+            let c = counts.get(&n).copied().unwrap_or_default();
+            (n, c)
+        })
+        .filter(|(_, c)| *c != (1, 1))
+        .collect();
+    let creations: u32 = counts.values().map(|c| c.0).sum();
+    let deletions: u32 = counts.values().map(|c| c.1).sum();
+    assert!(
+        bad.is_empty(),
+        "{mode}: {creations} creations, {deletions} deletions; {} cgroups without exactly one of \
+         each (name, (creations, deletions)), first: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(10)]
+    );
+    assert_eq!((creations, deletions), (N as u32, N as u32), "{counts:?}");
+    agent.assert_healthy();
+}
+
+#[test]
+#[ignore = "agent bug: registry::owner::add returns without an event when the cgroup is already gone \
+            (CgroupError::Gone), so short-lived cgroups get neither containerCreation nor containerDeletion"]
+fn thousand_cgroups_inotify() {
+    thousand_cgroups("inotify");
+}
+
+#[test]
+#[ignore = "agent bug: registry::owner::add returns without an event when the cgroup is already gone \
+            (CgroupError::Gone), so short-lived cgroups get neither containerCreation nor containerDeletion"]
+fn thousand_cgroups_ebpf() {
+    thousand_cgroups("ebpf");
+}
+
+/// The smallest case of the above: cgroups that live for one mkdir/rmdir each, 50 times.
+#[test]
+#[ignore = "agent bug: registry::owner::add returns without an event when the cgroup is already gone \
+            (CgroupError::Gone), so short-lived cgroups get neither containerCreation nor containerDeletion"]
+fn short_lived_cgroups_get_both_events_inotify() {
+    let host = HostPaths::local();
+    if let Some(reason) = cgroup_skip_reason(&host) {
+        return eprintln!("skipping test - {reason}");
+    }
+    let parent = format!("/bpfa-e2e-short-{}", std::process::id());
+    let mut tree = CgroupTree::new(&host);
+    tree.mkdir(&parent).unwrap();
+    let Some(agent) = Agent::launch(&["--event_source=inotify"]) else {
+        return;
+    };
+    let q = "subcontainers=true&creation_events=true&deletion_events=true";
+    let stream = agent.events(&parent, q).unwrap();
+    for i in 0..50 {
+        let name = format!("{parent}/s{i}");
+        tree.mkdir(&name).unwrap();
+        tree.rmdir(&name).unwrap();
+    }
+    let evs = stream
+        .collect_until(Duration::from_secs(10), |evs| evs.len() >= 100)
+        .unwrap();
+    let lost: Vec<String> = (0..50)
+        .map(|i| format!("{parent}/s{i}"))
+        .filter(|n| {
+            evs.iter()
+                .filter(|e| e["container_name"] == n.as_str())
+                .count()
+                != 2
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "GET /api/v1.3/events{parent}?stream=true&{q}: expected a creation and a deletion event \
+         for each of 50 cgroups, got {} events; missing for {lost:?}",
+        evs.len()
+    );
+}

@@ -1,0 +1,83 @@
+//! The `/metrics` router served on loopback: path, content type, query handling.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bpfadvisor::metrics::{self, CONTENT_TYPE, MetricsConfig, fixture};
+use bpfadvisor::query::{Query, Snapshot};
+use futures::future::BoxFuture;
+
+struct Fake(Arc<Snapshot>);
+
+impl Query for Fake {
+    fn snapshot(&self) -> Arc<Snapshot> {
+        self.0.clone()
+    }
+    fn refresh(&self, _: Vec<String>, _: Duration) -> BoxFuture<'static, ()> {
+        Box::pin(async {})
+    }
+}
+
+async fn serve(cfg: MetricsConfig) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = metrics::router(Arc::new(Fake(Arc::new(fixture::snapshot(3)))), cfg);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// (status, content type, body)
+async fn get(url: String) -> (u16, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let r = match ureq::get(&url).call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("GET {url}: {e}"),
+        };
+        let status = r.status();
+        let ct = r.header("content-type").unwrap_or_default().to_string();
+        (status, ct, r.into_string().expect("body"))
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_text_format_on_the_configured_path() {
+    let addr = serve(MetricsConfig {
+        endpoint: "/prom".into(),
+        ..MetricsConfig::default()
+    })
+    .await;
+    let (status, ct, body) = get(format!("http://{addr}/prom")).await;
+    assert_eq!(status, 200);
+    assert_eq!(ct, CONTENT_TYPE);
+    assert!(body.contains("# TYPE container_memory_usage_bytes gauge\n"));
+    assert!(body.contains("bpfadvisor_event_source{source=\"ebpf\"} 1\n"));
+    assert!(body.contains("bpfadvisor_scrape_duration_seconds_bucket"));
+    let (status, _, _) = get(format!("http://{addr}/metrics")).await;
+    assert_eq!(status, 404);
+
+    let (status, _, body) = get(format!("http://{addr}/prom?type=docker")).await;
+    assert_eq!(status, 200);
+    assert!(!body.contains("id=\"/\""));
+    assert!(body.contains("id=\"/docker/"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_query_is_a_500_like_cadvisor() {
+    let addr = serve(MetricsConfig::default()).await;
+    let (status, _, body) = get(format!("http://{addr}/metrics?type=bogus")).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        body,
+        "No metrics gathered, last error:\n\nunknown 'type' \"bogus\"\n"
+    );
+    let (status, _, body) = get(format!("http://{addr}/metrics?max_age=zz")).await;
+    assert_eq!(status, 500);
+    assert!(body.contains("time: invalid duration \"zz\""), "{body}");
+    let (status, _, _) = get(format!("http://{addr}/metrics?max_age=0s")).await;
+    assert_eq!(status, 200);
+}
