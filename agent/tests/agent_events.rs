@@ -92,23 +92,17 @@ fn thousand_cgroups(mode: &str) {
 }
 
 #[test]
-#[ignore = "agent bug: registry::owner::add returns without an event when the cgroup is already gone \
-            (CgroupError::Gone), so short-lived cgroups get neither containerCreation nor containerDeletion"]
 fn thousand_cgroups_inotify() {
     thousand_cgroups("inotify");
 }
 
 #[test]
-#[ignore = "agent bug: registry::owner::add returns without an event when the cgroup is already gone \
-            (CgroupError::Gone), so short-lived cgroups get neither containerCreation nor containerDeletion"]
 fn thousand_cgroups_ebpf() {
     thousand_cgroups("ebpf");
 }
 
 /// The smallest case of the above: cgroups that live for one mkdir/rmdir each, 50 times.
 #[test]
-#[ignore = "agent bug: registry::owner::add returns without an event when the cgroup is already gone \
-            (CgroupError::Gone), so short-lived cgroups get neither containerCreation nor containerDeletion"]
 fn short_lived_cgroups_get_both_events_inotify() {
     let host = HostPaths::local();
     if let Some(reason) = cgroup_skip_reason(&host) {

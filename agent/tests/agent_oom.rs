@@ -155,9 +155,6 @@ fn oom_kill_in_docker_container_inotify() {
 }
 
 #[test]
-#[ignore = "agent bug: with --event_source=ebpf a Docker container's oomKill is named \"/\": \
-            registry::owner::index_inodes maps the memcg inode only once, at add, which races with the \
-            runtime creating the memory cgroup dir after the first hierarchy; owner::oom_kill falls back to /"]
 fn oom_kill_in_docker_container_ebpf() {
     docker_oom("ebpf");
 }

@@ -74,12 +74,9 @@ fn hybrid_v1_capture() {
         (20000, 20000)
     );
 
-    let net = st.network.get().unwrap();
-    assert_eq!(net.interfaces.len(), 3); // lo skipped
-    assert_eq!(
-        (net.interface.name.as_str(), net.interfaces[2].rx_bytes),
-        ("ifb0", 227392550)
-    );
+    // The shell shared the host's network namespace: no network, as cAdvisor reports such cgroups
+    // (compat_network.rs covers a container with a namespace of its own).
+    assert!(st.network.get().is_none());
     assert_eq!(st.cpuset.memory_migrate, 0);
     assert!(st.diskio.io_service_bytes.is_empty()); // `Total 0` only
 
@@ -89,7 +86,7 @@ fn hybrid_v1_capture() {
             && spec.has_memory
             && spec.has_processes
             && spec.has_diskio
-            && spec.has_network
+            && !spec.has_network
     );
     assert!(!spec.has_hugetlb);
     assert_eq!(

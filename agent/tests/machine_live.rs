@@ -78,7 +78,7 @@ fn live_version_info() {
         (v.docker_version.as_str(), v.docker_api_version.as_str()),
         ("", "")
     );
-    assert_eq!(v.cadvisor_version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(v.cadvisor_version, concat!("v", env!("CARGO_PKG_VERSION")));
 }
 
 #[test]

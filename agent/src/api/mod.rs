@@ -5,6 +5,7 @@
 //! with Go's JSON rules. Nothing here reads registry state except through [`Query`].
 
 pub mod events;
+mod json_error;
 pub mod ps;
 pub mod request;
 mod v1;

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::json_error;
 use crate::model::v1::ContainerInfoRequest;
 
 /// One API error: the message cAdvisor would send (with status 500 unless stated otherwise).
@@ -218,16 +219,31 @@ pub fn parse_info_request(body: &[u8]) -> Result<ContainerInfoRequest, ApiError>
     let decode_err =
         |e: &dyn std::fmt::Display| ApiError(format!("unable to decode the json value: {e}"));
     let mut it = serde_json::Deserializer::from_slice(body).into_iter::<serde_json::Value>();
-    let value = match it.next() {
+    let mut value = match it.next() {
         None => return Ok(ContainerInfoRequest::default()),
         Some(Ok(v)) => v,
-        Some(Err(e)) => return Err(decode_err(&e)),
+        Some(Err(e)) => return Err(decode_err(&json_error::syntax_error(body, &e))),
     };
     // Go leaves the struct untouched for `null` and refuses non-objects (serde would accept an
     // array as a struct).
-    let kind = match &value {
+    let kind = match &mut value {
         serde_json::Value::Null => return Ok(ContainerInfoRequest::default()),
-        serde_json::Value::Object(_) => {
+        serde_json::Value::Object(map) => {
+            // Go skips a `null` field and names the field on a type mismatch.
+            match map.get("num_stats") {
+                Some(serde_json::Value::Null) => {
+                    map.remove("num_stats");
+                }
+                Some(v) if v.as_i64().is_none() => {
+                    return Err(decode_err(&json_error::unmarshal_type_error(
+                        v,
+                        "ContainerInfoRequest",
+                        "num_stats",
+                        "int",
+                    )));
+                }
+                _ => {}
+            }
             return serde_json::from_value(value).map_err(|e| decode_err(&e));
         }
         serde_json::Value::Array(_) => "array",
@@ -463,6 +479,26 @@ mod tests {
         assert_eq!(
             parse_info_request(b"[1]").expect_err("array").0,
             "unable to decode the json value: json: cannot unmarshal array into Go value of type v1.ContainerInfoRequest"
+        );
+        assert_eq!(
+            parse_info_request(b"{bad}").expect_err("syntax").0,
+            "unable to decode the json value: invalid character 'b' looking for beginning of object key string"
+        );
+        assert_eq!(
+            parse_info_request(br#"{"num_stats":"x"}"#)
+                .expect_err("type")
+                .0,
+            "unable to decode the json value: json: cannot unmarshal string into Go struct field ContainerInfoRequest.num_stats of type int"
+        );
+        assert_eq!(
+            parse_info_request(br#"{"num_stats":3"#).expect_err("eof").0,
+            "unable to decode the json value: unexpected EOF"
+        );
+        assert_eq!(
+            parse_info_request(br#"{"num_stats":null}"#)
+                .expect("null field")
+                .num_stats,
+            60
         );
         for bad in [
             &b"{"[..],

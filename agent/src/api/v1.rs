@@ -9,7 +9,7 @@ use super::request::{
 };
 use super::{ApiContext, json};
 use crate::model::machine::MachineInfo;
-use crate::model::v1::{ContainerInfo, ContainerInfoRequest, ContainerSpec};
+use crate::model::v1::{ContainerInfo, ContainerInfoRequest, ContainerReference, ContainerSpec};
 use crate::query::{AliasLookup, ContainerEntry, Snapshot};
 
 pub(super) fn handle(
@@ -128,9 +128,13 @@ pub(super) fn container_info(
     let end = (!req.end.is_zero()).then_some(req.end);
     ContainerInfo {
         reference: c.reference.clone(),
+        // cAdvisor lists children from the raw cgroup tree: name only, no id/aliases/namespace.
         subcontainers: snap
             .children(c.name())
-            .map(|s| s.reference.clone())
+            .map(|s| ContainerReference {
+                name: s.name().to_owned(),
+                ..Default::default()
+            })
             .collect(),
         spec: adjusted_spec(&c.spec, &snap.machine),
         stats: c.samples.range(start, end, sample_limit(req.num_stats)),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::path::Path;
 
+use super::request::go_quote;
 use crate::host::HostPaths;
 use crate::query::Snapshot;
 
@@ -24,10 +25,19 @@ pub(super) fn render(snap: &Snapshot, host: &HostPaths) -> String {
     let cgroups = std::fs::read_to_string(host.proc.join("cgroups"))
         .map(|t| parse_proc_cgroups(&t))
         .unwrap_or_default();
-    let (verdict, desc) = cgroup_setup(&cgroups);
+    let (verdict, mut desc) = cgroup_setup(&cgroups);
+    desc.push_str(&accounting(host));
     block(&mut out, "Cgroup setup", verdict, &desc);
     let (verdict, desc) = mount_setup(host);
     block(&mut out, "Cgroup mount setup", verdict, &desc);
+    let (verdict, desc) = docker_version(&v.docker_version);
+    block(&mut out, "Docker version", verdict, &desc);
+    let (verdict, desc) = docker_driver(host);
+    block(&mut out, "Docker driver setup", verdict, &desc);
+    let (verdict, desc) = block_devices(snap.machine.disk_map.values());
+    block(&mut out, "Block device setup", verdict, &desc);
+    // cAdvisor lists no watches here; the heading keeps the report's shape.
+    block(&mut out, "Inotify watches", "", "");
     let source = snap.event_source.map_or("none", |s| s.as_str());
     let _ = write!(out, "Event source: {source}\n\n");
     out.push_str("Managed containers: \n");
@@ -43,6 +53,8 @@ pub(super) fn render(snap: &Snapshot, host: &HostPaths) -> String {
             }
         }
     }
+    // cAdvisor closes the list with a blank line.
+    out.push('\n');
     out
 }
 
@@ -108,6 +120,112 @@ fn cgroup_setup(cgroups: &BTreeMap<String, bool>) -> (&'static str, String) {
     (verdict, desc)
 }
 
+/// The hierarchical-memory and CFS-bandwidth lines of the cgroup setup, from the v1 memory and cpu
+/// hierarchies (a pure v2 host always accounts hierarchically and has `cpu.max`).
+fn accounting(host: &HostPaths) -> String {
+    let v2 = host.cgroup.join("cgroup.controllers").exists();
+    let hierarchy = match std::fs::read_to_string(host.cgroup.join("memory/memory.use_hierarchy")) {
+        _ if v2 => "enabled",
+        Ok(t) if t.trim() == "1" => "enabled",
+        Ok(_) => "disabled",
+        Err(_) => "unknown",
+    };
+    let mut out = match hierarchy {
+        "enabled" => "\tHierarchical memory accounting enabled. Reported memory usage includes memory used by child containers.\n".to_owned(),
+        "disabled" => "\tHierarchical memory accounting disabled. Memory usage does not include usage from child containers.\n".to_owned(),
+        _ => "\tHierarchical memory accounting status unknown: memory cgroup not found.\n".to_owned(),
+    };
+    if v2 || host.cgroup.join("cpu/cpu.cfs_period_us").exists() {
+        out.push_str("\tCpu cfs bandwidth is enabled.\n");
+    } else {
+        out.push_str(
+            "\tCpu cfs bandwidth is disabled. Recompile kernel with \"CONFIG_CFS_BANDWIDTH\" enabled.\n",
+        );
+    }
+    out
+}
+
+/// Docker's version as the runtime client reported it; unknown when no runtime call was made.
+fn docker_version(version: &str) -> (&'static str, String) {
+    if version.is_empty() {
+        return (UNKNOWN, "Docker version unavailable.\n".to_owned());
+    }
+    let mut nums = version
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let verdict = match (nums.next(), nums.next()) {
+        (Some(m), _) if m > 1 => RECOMMENDED,
+        (Some(1), Some(mi)) if mi >= 2 => RECOMMENDED,
+        (Some(1), _) => SUPPORTED,
+        (Some(_), _) => UNSUPPORTED,
+        (None, _) => UNKNOWN,
+    };
+    (
+        verdict,
+        format!(
+            "Docker version is {version}. Versions >= 1.0 are supported. 1.2+ are recommended.\n"
+        ),
+    )
+}
+
+/// Docker's storage driver, seen from its image store (`/var/lib/docker/image/<driver>`) so the
+/// page never waits on the Docker socket.
+fn docker_driver(host: &HostPaths) -> (&'static str, String) {
+    let drivers: Vec<String> = std::fs::read_dir(host.host_path("/var/lib/docker/image"))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    match drivers.as_slice() {
+        [d] => (RECOMMENDED, format!("Storage driver is {d}.\n")),
+        _ => (UNKNOWN, "Storage driver is unknown.\n".to_owned()),
+    }
+}
+
+/// cAdvisor's check for the `cfq` scheduler, which per-device disk stats once needed.
+fn block_devices<'a>(
+    disks: impl Iterator<Item = &'a crate::model::machine::DiskInfo>,
+) -> (&'static str, String) {
+    let mut disks: Vec<_> = disks.collect();
+    disks.sort_by(|a, b| a.name.cmp(&b.name));
+    let cfq = disks.iter().any(|d| d.scheduler == "cfq");
+    let (verdict, mut desc) = if cfq {
+        (
+            RECOMMENDED,
+            "At least one device supports 'cfq' I/O scheduler. Some disk stats can be reported.\n"
+                .to_owned(),
+        )
+    } else {
+        (
+            SUPPORTED,
+            "None of the devices support 'cfq' I/O scheduler. No disk stats can be reported.\n"
+                .to_owned(),
+        )
+    };
+    for d in disks {
+        let _ = writeln!(
+            desc,
+            "\t Disk {} Scheduler type {}.",
+            go_quote(&d.name),
+            go_quote(&d.scheduler)
+        );
+    }
+    (verdict, desc)
+}
+
+/// v1 cgroup mounts as `<proc>/<pid>/mounts` lists them (init's table, else ours).
+fn cgroup_mounts(host: &HostPaths) -> String {
+    let text = std::fs::read_to_string(host.proc.join("1/mounts"))
+        .or_else(|_| std::fs::read_to_string(host.proc.join("self/mounts")))
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| l.split(' ').nth(2) == Some("cgroup"))
+        .map(|l| format!("\t{l}\n"))
+        .collect()
+}
+
 fn mount_setup(host: &HostPaths) -> (&'static str, String) {
     let shown = host_visible(&host.cgroup, &host.root);
     let Ok(dirs) = std::fs::read_dir(&host.cgroup) else {
@@ -125,8 +243,10 @@ fn mount_setup(host: &HostPaths) -> (&'static str, String) {
     (
         RECOMMENDED,
         format!(
-            "Cgroups are mounted at {shown}.\n\tCgroup mount directories: {}\n\tAny cgroup mount point that is detectible and accessible is supported. {shown} is recommended as a standard location.\n",
-            names.join(" ")
+            "Cgroups are mounted at {shown}.\n\tCgroup mount directories: {}\n\tAny cgroup mount point that is detectible and accessible is supported. {shown} is recommended as a standard location.\n\tCgroup mounts:\n{}",
+            // Each name followed by a space, trailing one included, as cAdvisor prints them.
+            names.iter().map(|n| format!("{n} ")).collect::<String>(),
+            cgroup_mounts(host)
         ),
     )
 }
@@ -142,6 +262,63 @@ fn host_visible(p: &Path, root: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn docker_block_device_and_accounting_sections() {
+        use crate::model::machine::DiskInfo;
+        assert_eq!(docker_version("20.10.24+dfsg1").0, RECOMMENDED);
+        assert_eq!(docker_version("1.1.0").0, SUPPORTED);
+        assert_eq!(docker_version("").0, UNKNOWN);
+        let disk = |name: &str, scheduler: &str| DiskInfo {
+            name: name.into(),
+            scheduler: scheduler.into(),
+            ..Default::default()
+        };
+        let disks = [disk("zram0", "none"), disk("vda", "mq-deadline")];
+        // Text of cAdvisor v0.36's /validate/ on this kind of VM.
+        assert_eq!(
+            block_devices(disks.iter()),
+            (
+                SUPPORTED,
+                "None of the devices support 'cfq' I/O scheduler. No disk stats can be reported.\n\t Disk \"vda\" Scheduler type \"mq-deadline\".\n\t Disk \"zram0\" Scheduler type \"none\".\n".to_owned()
+            )
+        );
+
+        let t = tempfile::tempdir().expect("tempdir");
+        let host = HostPaths::under(t.path());
+        std::fs::create_dir_all(host.cgroup.join("memory")).expect("mkdir");
+        std::fs::create_dir_all(host.cgroup.join("cpu")).expect("mkdir");
+        std::fs::write(host.cgroup.join("memory/memory.use_hierarchy"), "1\n").expect("write");
+        std::fs::write(host.cgroup.join("cpu/cpu.cfs_period_us"), "100000\n").expect("write");
+        assert_eq!(
+            accounting(&host),
+            "\tHierarchical memory accounting enabled. Reported memory usage includes memory used by child containers.\n\tCpu cfs bandwidth is enabled.\n"
+        );
+        // /proc/1/mounts lines of a hybrid host, kernel 6.18.
+        std::fs::create_dir_all(host.proc.join("1")).expect("mkdir");
+        std::fs::write(
+            host.proc.join("1/mounts"),
+            "tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
+cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
+cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
+",
+        )
+        .expect("write");
+        assert_eq!(
+            cgroup_mounts(&host),
+            "\tcgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0\n"
+        );
+        let (_, desc) = mount_setup(&host);
+        assert!(
+            desc.contains("Cgroup mount directories: cpu memory \n"),
+            "{desc}"
+        );
+        std::fs::create_dir_all(host.host_path("/var/lib/docker/image/overlay2")).expect("mkdir");
+        assert_eq!(
+            docker_driver(&host),
+            (RECOMMENDED, "Storage driver is overlay2.\n".to_owned())
+        );
+    }
 
     #[test]
     fn proc_cgroups_and_verdicts() {

@@ -26,6 +26,9 @@ pub struct Procs {
     net_dev: Option<(u32, CgroupFile)>,
     /// Last schedstat per pid ever seen, so exited members keep counting (as cAdvisor does).
     sched: HashMap<u32, Schedstat>,
+    /// Whether the last pid asked about has a network namespace of its own (cached: a process
+    /// keeps its namespace, so this is two readlinks per new pid, not per tick).
+    own_netns: Option<(u32, bool)>,
 }
 
 /// Which protocol tables to read.
@@ -45,6 +48,7 @@ impl Procs {
             pids: Vec::new(),
             net_dev: None,
             sched: HashMap::new(),
+            own_netns: None,
         }
     }
 
@@ -70,6 +74,27 @@ impl Procs {
 
     fn pid_path(&self, pid: u32, file: &str) -> PathBuf {
         self.proc_root.join(pid.to_string()).join(file)
+    }
+
+    /// `true` when `pid` lives in a network namespace other than init's (`<proc>/<pid>/ns/net` vs
+    /// `<proc>/1/ns/net`). cAdvisor reports network only for such containers: a cgroup sharing the
+    /// host namespace would otherwise repeat the host's counters. When init's link is unreadable
+    /// (a sandboxed init) our own namespace stands in, as the agent runs in the host's; an exited
+    /// pid, or no readable reference at all, means no network.
+    pub fn own_netns(&mut self, pid: u32) -> bool {
+        if let Some((p, own)) = self.own_netns
+            && p == pid
+        {
+            return own;
+        }
+        let ns = |pid: &str| fs::read_link(self.proc_root.join(pid).join("ns/net")).ok();
+        let host = ns("1").or_else(|| ns("self"));
+        let Some(mine) = ns(&pid.to_string()) else {
+            return false;
+        };
+        let own = host.is_some_and(|h| h != mine);
+        self.own_netns = Some((pid, own));
+        own
     }
 
     /// Network counters seen from `pid`'s namespace; `None` when its files are unreadable.

@@ -73,6 +73,8 @@ pub struct ContainerReader {
     procs: Option<Procs>,
     /// The runtime's pid for this container (e.g. docker's init pid), else the first member.
     pid: Option<u32>,
+    /// Set for the root container only: it reports the host's filesystems, as cAdvisor does.
+    fs_host: Option<HostPaths>,
 }
 
 impl ContainerReader {
@@ -126,6 +128,7 @@ impl ContainerReader {
             memory_migrate: None,
             procs: None,
             pid: None,
+            fs_host: (name == "/").then(|| host.clone()),
             dirs: Dirs::default(),
         };
         if let Some(u) = dirs.unified.as_deref().filter(|_| v2) {
@@ -224,6 +227,7 @@ impl ContainerReader {
         };
         let want_procs = kinds.has(MetricKind::Process) || kinds.has(MetricKind::Sched);
         let want_net = net_kinds.interfaces || net_kinds.tcp || net_kinds.udp;
+        let root = self.name == "/";
         if let Some(p) = &mut self.procs
             && (want_procs || (want_net && self.pid.is_none()))
         {
@@ -231,6 +235,7 @@ impl ContainerReader {
             let pid = self.pid.or(first);
             if want_net
                 && let Some(pid) = pid
+                && (root || p.own_netns(pid))
                 && let Some(net) = p.network(buf, pid, net_kinds)
             {
                 st.network.set(net);
@@ -248,9 +253,18 @@ impl ContainerReader {
             }
         } else if want_net
             && let (Some(p), Some(pid)) = (&mut self.procs, self.pid)
+            && (root || p.own_netns(pid))
             && let Some(net) = p.network(buf, pid, net_kinds)
         {
             st.network.set(net);
+        }
+        // statvfs of a handful of mounts: cheap enough per tick, and no directory walk.
+        if kinds.has(MetricKind::Disk)
+            && let Some(host) = &self.fs_host
+        {
+            let fs = crate::fs::filesystems(host);
+            st.filesystem
+                .set(fs.iter().map(crate::fs::FsUsage::to_fs_stats).collect());
         }
         st.cpu = cpu;
         st.memory = mem;
@@ -326,10 +340,17 @@ impl ContainerReader {
         if spec.memory.limit == 0 {
             spec.memory.limit = machine_memory;
         }
+        spec.has_filesystem = self.fs_host.is_some();
+        // The root reports the host's interfaces; any other container only its own namespace's.
+        let root = self.name == "/";
         spec.has_network = match (self.pid, &mut self.procs) {
-            (Some(_), _) => true,
-            (None, Some(p)) => p.refresh(buf)?.is_some(),
-            (None, None) => false,
+            (Some(_), _) if root => true,
+            (Some(pid), Some(p)) => p.own_netns(pid),
+            (Some(_), None) | (None, None) => false,
+            (None, Some(p)) => match p.refresh(buf)? {
+                Some(pid) => root || p.own_netns(pid),
+                None => false,
+            },
         };
         Ok(spec)
     }

@@ -95,16 +95,19 @@ impl FsUsage {
     }
 }
 
-/// Filesystem types cAdvisor reports (ext2/3/4 by prefix).
+/// Filesystem types cAdvisor reports (ext2/3/4 by prefix). Overlay is left out: its mounts are
+/// container root filesystems, which cAdvisor excludes by the runtime's storage directory.
 fn supported_type(t: &str) -> bool {
-    t.starts_with("ext") || matches!(t, "xfs" | "btrfs" | "zfs" | "f2fs")
+    t.starts_with("ext") || matches!(t, "xfs" | "btrfs" | "zfs" | "f2fs" | "tmpfs")
 }
 
-/// Block-device filesystems worth reporting, one per device (its first mount, `/` preferred), in
-/// mount-table order.
+/// Filesystems worth reporting, in mount-table order: block-device filesystems one per device
+/// (its first mount, `/` preferred), and every tmpfs mount named by its mount point, as cAdvisor
+/// lists them (`/dev/shm`, `/sys/fs/cgroup`, …). Pseudo filesystems such as `nsfs` never qualify.
 pub fn select_mounts(mounts: &[Mount]) -> Vec<Mount> {
     let wanted = |m: &&Mount| {
-        supported_type(&m.fs_type) && (m.source.starts_with("/dev/") || m.fs_type == "zfs")
+        supported_type(&m.fs_type)
+            && (m.source.starts_with("/dev/") || matches!(m.fs_type.as_str(), "zfs" | "tmpfs"))
     };
     let mut seen = BTreeSet::new();
     let mut out: Vec<Mount> = Vec::new();
@@ -115,11 +118,19 @@ pub fn select_mounts(mounts: &[Mount]) -> Vec<Mount> {
         .filter(|m| m.mount_point == "/");
     let order: Vec<&Mount> = roots.chain(mounts.iter().filter(wanted)).collect();
     for m in order {
+        let mut m = m.clone();
+        if m.fs_type == "tmpfs" {
+            m.source = m.mount_point.clone();
+        }
         if seen.insert(m.source.clone()) {
-            out.push(m.clone());
+            out.push(m);
         }
     }
-    let pos = |m: &Mount| mounts.iter().position(|x| x == m);
+    let pos = |m: &Mount| {
+        mounts
+            .iter()
+            .position(|x| x.mount_point == m.mount_point && x.fs_type == m.fs_type)
+    };
     out.sort_by_key(|m| pos(m));
     out
 }
@@ -232,7 +243,38 @@ mod tests {
             .iter()
             .map(|m| (m.source.as_str(), m.mount_point.as_str()))
             .collect();
-        assert_eq!(got, vec![("/dev/vda", "/"), ("/dev/sdb1", "/data")]);
+        assert_eq!(
+            got,
+            vec![
+                ("/dev/vda", "/"),
+                ("/dev/shm", "/dev/shm"),
+                ("/dev/sdb1", "/data")
+            ]
+        );
+    }
+
+    #[test]
+    fn tmpfs_mounts_named_by_mount_point_once_each() {
+        // Lines of a build VM's /proc/1/mountinfo (kernel 6.18, hybrid cgroups); the read-only
+        // tmpfs at /mnt/cache is renamed from a site-specific path.
+        let text = "26 24 0:23 / /dev/shm rw,nosuid,nodev - tmpfs tmpfs rw,size=24683584k
+27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard,resv_strict,resuid=65534,resgid=65534
+28 27 0:25 / /mnt/cache ro,nosuid,nodev,relatime - tmpfs cache_unavailable ro,size=4k,mode=755
+29 24 0:23 / /dev/shm rw,nosuid,nodev - tmpfs tmpfs rw,size=24683584k
+31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755
+32 31 0:29 / /sys/fs/cgroup/cpu rw,relatime - cgroup cgroup rw,cpu
+25 24 0:22 / /dev rw,nosuid - devtmpfs devtmpfs rw,size=12334192k,nr_inodes=3083548,mode=755
+";
+        let (mounts, bad) = mountinfo::parse_mountinfo(text);
+        assert!(bad.is_empty());
+        let got: Vec<String> = select_mounts(&mounts)
+            .into_iter()
+            .map(|m| m.source)
+            .collect();
+        assert_eq!(
+            got,
+            ["/dev/shm", "/dev/vda", "/mnt/cache", "/sys/fs/cgroup"]
+        );
     }
 
     #[test]

@@ -150,6 +150,7 @@ pub fn machine_info_with_warnings(
         })
         .collect();
     let dmi = cloud::read_dmi(host);
+    let machine_id = w.take(ids::read_first(&opts.machine_id_files));
     let info = MachineInfo {
         timestamp: Timestamp::now(),
         vendor_id: cpu.vendor_id.clone(),
@@ -166,8 +167,8 @@ pub fn machine_info_with_warnings(
         hugepages: w.take(hugepages::read_hugepages(
             &host.sys.join("kernel/mm/hugepages"),
         )),
-        machine_id: w.take(ids::read_first(&opts.machine_id_files)),
-        system_uuid: w.take(ids::read_system_uuid(host)),
+        system_uuid: w.take(ids::read_system_uuid(host, &machine_id)),
+        machine_id,
         boot_id: w.take(ids::read_first(&opts.boot_id_files)),
         filesystems,
         disk_map: disks::read_disk_map(host, &mut w),

@@ -3,8 +3,8 @@
 use crate::host::HostPaths;
 use crate::model::machine::VersionInfo;
 
-/// Our version, from the package.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// Our version as reported everywhere cAdvisor reports its own: `v`-prefixed like `v0.36.0`.
+pub const VERSION: &str = concat!("v", env!("CARGO_PKG_VERSION"));
 /// Git revision baked in at build time when the build sets `BPFADVISOR_GIT_REVISION`, else empty.
 pub const REVISION: &str = match option_env!("BPFADVISOR_GIT_REVISION") {
     Some(r) => r,
@@ -74,6 +74,12 @@ mod tests {
             Some("Debian GNU/Linux 12 (bookworm)")
         );
         assert_eq!(parse_os_release("ID=x\n"), None);
+    }
+
+    #[test]
+    fn version_is_v_prefixed_like_cadvisor() {
+        assert_eq!(VERSION, format!("v{}", env!("CARGO_PKG_VERSION")));
+        assert!(VERSION.starts_with("v0."));
     }
 
     #[test]

@@ -36,6 +36,9 @@ enum Added {
     Gone,
 }
 
+/// How long a removed name is remembered to recognise late events about it.
+const TOMBSTONE_TTL: Duration = Duration::from_secs(10);
+
 /// How long a deletion event waits for the runtime's exit code.
 const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
 
@@ -98,6 +101,8 @@ pub struct Owner {
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
     /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
     pending_deletions: HashMap<String, (Timestamp, Instant)>,
+    /// Recently removed names (for a few seconds), so late events about them are not news.
+    tombstones: HashMap<String, Instant>,
     /// Cgroups that were gone before they could be read: creation recorded, deletion pending.
     ghosts: std::collections::HashSet<String>,
     /// Cgroups held back by `--docker_only` until their runtime answers.
@@ -137,6 +142,7 @@ impl Owner {
             removed: Vec::new(),
             pending: Default::default(),
             ghosts: Default::default(),
+            tombstones: HashMap::new(),
             pending_deletions: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
@@ -221,10 +227,13 @@ impl Owner {
             self.index_inodes(name);
             return;
         }
-        if self.ghosts.contains(name) {
-            return;
-        }
-        if self.add(name, at) == Added::Gone && self.cfg.admission.accepts(name, None) {
+        // A late creation event (another hierarchy's mkdir) for a container we already saw come and
+        // go is not a new container.
+        if self.add(name, at) == Added::Gone
+            && !self.ghosts.contains(name)
+            && !self.tombstones.contains_key(name)
+            && self.cfg.admission.accepts(name, None)
+        {
             self.ghosts.insert(name.to_string());
             self.record(
                 name,
@@ -238,6 +247,7 @@ impl Owner {
     fn ghost_removed(&mut self, name: &str, at: SystemTime) {
         if !self.layout.exists(name) {
             self.ghosts.remove(name);
+            self.tombstones.insert(name.to_string(), Instant::now());
             self.record_deletion(name, Timestamp::from(at), None);
         }
     }
@@ -313,12 +323,16 @@ impl Owner {
             reader: Box::new(reader),
             samples,
         });
-        let ts = if created == Timestamp::ZERO {
-            Timestamp::from(at)
-        } else {
-            created
-        };
-        self.record(name, ts, EventType::ContainerCreation, EventData::default());
+        // A ghost that turns out readable after all (a rescan found it in another hierarchy) was
+        // already announced.
+        if !self.ghosts.remove(name) {
+            let ts = if created == Timestamp::ZERO {
+                Timestamp::from(at)
+            } else {
+                created
+            };
+            self.record(name, ts, EventType::ContainerCreation, EventData::default());
+        }
         Added::New
     }
 
@@ -336,6 +350,7 @@ impl Owner {
         self.housekeeping.send(Job::Remove {
             name: name.to_string(),
         });
+        self.tombstones.insert(name.to_string(), Instant::now());
         self.memcg_inodes.retain(|_, n| n != name);
         self.unified_inodes.retain(|_, n| n != name);
         let exit_code = self.runtime.lookup(name).and_then(|m| m.exit_code);
@@ -484,6 +499,7 @@ impl Owner {
             count: self.containers.len(),
         }
         .emit();
+        self.tombstones.retain(|_, t| t.elapsed() < TOMBSTONE_TTL);
         let retention = self.cfg.removed_retention;
         self.removed.retain(|(t, _)| t.elapsed() < retention);
         let snapshot = Snapshot {
