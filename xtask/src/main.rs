@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
+mod bench;
+
 #[derive(Parser)]
 #[command(name = "xtask")]
 struct Args {
@@ -35,7 +37,8 @@ enum Cmd {
     },
     /// What CI runs: `test` with the eBPF toolchain required.
     Ci,
-    /// Run the benchmarks (criterion); figures go to docs/performance.md by hand.
+    /// Run the criterion benches; `bench live [--containers N] [--seconds S] ...` measures a running
+    /// agent over N real cgroups instead. Figures go to docs/performance.md by hand.
     Bench {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
@@ -72,6 +75,9 @@ fn main() -> anyhow::Result<()> {
         }
         Cmd::Bench { args } => {
             setup(&root, true)?;
+            if args.first().is_some_and(|a| a == "live") {
+                return bench::live(&root, &target_dir(&root), &args[1..]);
+            }
             let mut a = vec!["bench", "-p", "agent"];
             a.extend(args.iter().map(String::as_str));
             cargo(&root, &a)

@@ -1,0 +1,457 @@
+//! `cargo xtask bench`: criterion benches, and `bench live`, which measures a running agent over N
+//! real cgroups: CPU per container-sample, RSS, `/metrics` latency and mkdir → event latency.
+//!
+//! The live scenario works against any cAdvisor-compatible binary (`--bin`), so the same harness
+//! measures cAdvisor for the comparison table in docs/performance.md.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+
+/// cgroup hierarchies a container runtime creates a container in on this host's layout. The
+/// benchmark creates every cgroup in each one that is mounted (v1 controllers, then cgroup2).
+const HIERARCHIES: &[&str] = &["cpu", "cpuacct", "memory", "pids", "unified"];
+/// Where cgroup hierarchies are mounted. xtask runs on the host only, never against a fixture root.
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+const PROC_ROOT: &str = "/proc";
+/// Dedicated parent so a crashed run's leftovers are recognisable and removed by the next run.
+const PARENT: &str = "bpfadvisor-bench";
+
+#[derive(Parser, Debug)]
+#[command(name = "bench live")]
+pub struct LiveArgs {
+    /// Number of raw cgroups to create.
+    #[arg(long, default_value_t = 1000)]
+    containers: usize,
+    /// Length of the CPU measurement window, in seconds (0 skips it).
+    #[arg(long, default_value_t = 60)]
+    seconds: u64,
+    /// Seconds to let the agent run before measuring (use 120+ to fill 2 minutes of history).
+    #[arg(long, default_value_t = 15)]
+    warmup: u64,
+    /// Number of sequential GETs of `/metrics` (0 skips them).
+    #[arg(long, default_value_t = 50)]
+    requests: usize,
+    /// Number of cgroups created one at a time for the event latency probe (0 skips it).
+    #[arg(long, default_value_t = 200)]
+    events: usize,
+    /// Agent binary; default: the release `bpfadvisor` (built first).
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Extra argument passed to the agent (repeatable), e.g. `--agent-arg=--event_source=inotify`.
+    #[arg(long = "agent-arg", allow_hyphen_values = true)]
+    agent_args: Vec<String>,
+}
+
+/// Entry point of `cargo xtask bench live ...`; `args` excludes `live`.
+pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
+    let a =
+        LiveArgs::parse_from(std::iter::once("bench live".to_string()).chain(args.iter().cloned()));
+    let bin = match &a.bin {
+        Some(b) => b.clone(),
+        None => {
+            crate::cargo(
+                root,
+                &["build", "--release", "-p", "agent", "--bin", "bpfadvisor"],
+            )?;
+            target.join("release/bpfadvisor")
+        }
+    };
+    let cgroups = CgroupSet::create(a.containers)?;
+    eprintln!(
+        "bench: created {} cgroups in {:?}",
+        a.containers, cgroups.hierarchies
+    );
+
+    let port = free_port()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let log = std::env::temp_dir().join("bpfadvisor-bench-agent.log");
+    let agent = Agent::start(&bin, port, &a.agent_args, &log)?;
+    eprintln!(
+        "bench: agent pid {} on {base}, log {}",
+        agent.pid(),
+        log.display()
+    );
+    wait_healthy(&base, Duration::from_secs(60))?;
+    eprintln!("bench: warm-up {} s", a.warmup);
+    std::thread::sleep(Duration::from_secs(a.warmup));
+    let known = count_containers(&base).unwrap_or_else(|e| {
+        eprintln!("bench: counting containers: {e:#}");
+        0
+    });
+
+    let mut rows: Vec<(String, String)> = vec![
+        ("binary".into(), bin.display().to_string()),
+        ("cgroups created".into(), a.containers.to_string()),
+        ("containers known to the agent".into(), known.to_string()),
+        ("load average before".into(), load_average()),
+    ];
+    if a.seconds > 0 {
+        let cpu0 = cpu_seconds(agent.pid())?;
+        let t0 = Instant::now();
+        std::thread::sleep(Duration::from_secs(a.seconds));
+        let cpu = cpu_seconds(agent.pid())? - cpu0;
+        let wall = t0.elapsed().as_secs_f64();
+        // One sample per known container per second (fixed 1 s housekeeping).
+        let tracked = if known > 0 { known } else { a.containers };
+        let samples = tracked.max(1) as f64 * wall;
+        rows.push(("CPU window".into(), format!("{wall:.1} s")));
+        rows.push((
+            "CPU % of a core".into(),
+            format!("{:.2}", 100.0 * cpu / wall),
+        ));
+        rows.push((
+            "CPU per container-sample".into(),
+            format!("{:.1} µs", 1e6 * cpu / samples),
+        ));
+    }
+    let (rss, hwm) = memory_kib(agent.pid())?;
+    rows.push(("VmRSS".into(), format!("{:.1} MB", rss as f64 / 1024.0)));
+    rows.push(("VmHWM".into(), format!("{:.1} MB", hwm as f64 / 1024.0)));
+
+    if a.requests > 0 {
+        rows.extend(metrics_latency(&base, a.requests));
+        let (rss, hwm) = memory_kib(agent.pid())?;
+        rows.push((
+            "VmRSS / VmHWM after /metrics".into(),
+            format!(
+                "{:.1} MB / {:.1} MB",
+                rss as f64 / 1024.0,
+                hwm as f64 / 1024.0
+            ),
+        ));
+    }
+    if a.events > 0 {
+        match event_latency(&base, &cgroups, a.events) {
+            Ok(r) => rows.extend(r),
+            Err(e) => rows.push(("mkdir → event".into(), format!("n/a ({e:#})"))),
+        }
+    }
+    rows.push(("load average after".into(), load_average()));
+
+    println!("| measure | value |\n|---|---|");
+    for (k, v) in rows {
+        println!("| {k} | {v} |");
+    }
+    drop(agent);
+    drop(cgroups);
+    Ok(())
+}
+
+/// The cgroups of one run: `<hierarchy>/bpfadvisor-bench/c<i>`; removed on drop (children first).
+struct CgroupSet {
+    hierarchies: Vec<PathBuf>,
+    children: Vec<String>,
+}
+
+impl CgroupSet {
+    fn create(n: usize) -> anyhow::Result<Self> {
+        let hierarchies: Vec<PathBuf> = HIERARCHIES
+            .iter()
+            .map(|h| Path::new(CGROUP_ROOT).join(h))
+            .filter(|p| p.join("cgroup.procs").exists())
+            .collect();
+        if hierarchies.is_empty() {
+            bail!("no cgroup hierarchy mounted under {CGROUP_ROOT}");
+        }
+        for h in &hierarchies {
+            remove_tree(&h.join(PARENT));
+            let p = h.join(PARENT);
+            std::fs::create_dir(&p).with_context(|| format!("mkdir {}", p.display()))?;
+        }
+        let mut set = Self {
+            hierarchies,
+            children: Vec::new(),
+        };
+        for i in 0..n {
+            set.add(&format!("c{i}"))?;
+        }
+        Ok(set)
+    }
+
+    /// Creates one child in every hierarchy, as a runtime does; returns when the last mkdir is done.
+    fn add(&mut self, name: &str) -> anyhow::Result<()> {
+        for h in &self.hierarchies {
+            let p = h.join(PARENT).join(name);
+            std::fs::create_dir(&p).with_context(|| format!("mkdir {}", p.display()))?;
+        }
+        self.children.push(name.to_string());
+        Ok(())
+    }
+}
+
+impl Drop for CgroupSet {
+    fn drop(&mut self) {
+        for h in &self.hierarchies {
+            remove_tree(&h.join(PARENT));
+        }
+    }
+}
+
+/// Removes an empty cgroup tree (cgroup directories are removed with rmdir, deepest first).
+fn remove_tree(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path());
+        }
+    }
+    if let Err(e) = std::fs::remove_dir(dir) {
+        eprintln!("bench: rmdir {}: {e}", dir.display());
+    }
+}
+
+/// The agent process; killed on drop.
+struct Agent(Child);
+
+impl Agent {
+    fn start(bin: &Path, port: u16, extra: &[String], log: &Path) -> anyhow::Result<Self> {
+        let out = std::fs::File::create(log).with_context(|| log.display().to_string())?;
+        let child = Command::new(bin)
+            .arg(format!("--port={port}"))
+            .arg("--listen_ip=127.0.0.1")
+            .arg("--housekeeping_interval=1s")
+            .arg("--allow_dynamic_housekeeping=false")
+            .arg("--storage_duration=2m")
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        Ok(Self(child))
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+fn wait_healthy(base: &str, limit: Duration) -> anyhow::Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if ureq::get(&format!("{base}/healthz"))
+            .timeout(Duration::from_secs(2))
+            .call()
+            .is_ok()
+        {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    bail!("agent not healthy at {base}/healthz within {limit:?}")
+}
+
+/// Number of containers the agent tracks (keys of the recursive v2.0 spec map).
+fn count_containers(base: &str) -> anyhow::Result<usize> {
+    let body: serde_json::Value = ureq::get(&format!("{base}/api/v2.0/spec/?recursive=true"))
+        .timeout(Duration::from_secs(60))
+        .call()?
+        .into_json()?;
+    Ok(body.as_object().map_or(0, |m| m.len()))
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    let path = Path::new(PROC_ROOT).join(pid.to_string()).join("stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    // Fields after the parenthesised comm (which may contain spaces): state is field 3, utime 14.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| -> anyhow::Result<f64> {
+        f.get(n - 3)
+            .and_then(|v| v.parse::<f64>().ok())
+            .with_context(|| format!("field {n} of {}", path.display()))
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Ok((field(14)? + field(15)?) / hz.max(1) as f64)
+}
+
+/// (VmRSS, VmHWM) of a process, in KiB.
+fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let path = Path::new(PROC_ROOT).join(pid.to_string()).join("status");
+    let status = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    let get = |key: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    Ok((get("VmRSS:"), get("VmHWM:")))
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string(Path::new(PROC_ROOT).join("loadavg"))
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+/// Sequential GETs of `/metrics`, each timed until the whole body is read.
+fn metrics_latency(base: &str, k: usize) -> Vec<(String, String)> {
+    let mut times = Vec::with_capacity(k);
+    let mut size = 0;
+    for _ in 0..k {
+        let t = Instant::now();
+        let resp = match ureq::get(&format!("{base}/metrics"))
+            .timeout(Duration::from_secs(60))
+            .call()
+        {
+            Ok(r) => r,
+            Err(e) => return vec![("/metrics".into(), format!("n/a ({e})"))],
+        };
+        let mut body = Vec::new();
+        if let Err(e) = resp.into_reader().read_to_end(&mut body) {
+            return vec![("/metrics".into(), format!("n/a (reading body: {e})"))];
+        }
+        times.push(t.elapsed());
+        size = body.len();
+    }
+    vec![
+        (
+            format!("/metrics latency p50 / p99 / max ({k} GETs)"),
+            fmt_percentiles(&mut times),
+        ),
+        (
+            "/metrics body".into(),
+            format!("{:.2} MB", size as f64 / 1e6),
+        ),
+    ]
+}
+
+/// Opens the event stream, creates `m` cgroups one at a time and times mkdir → creation event.
+fn event_latency(
+    base: &str,
+    cgroups: &CgroupSet,
+    m: usize,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let url =
+        format!("{base}/api/v1.3/events/?stream=true&creation_events=true&subcontainers=true");
+    let resp = ureq::get(&url)
+        .call()
+        .with_context(|| format!("GET {url}"))?;
+    let (tx, rx) = mpsc::channel::<(Instant, String)>();
+    // Detached: it ends when the agent is killed and the connection closes.
+    std::thread::spawn(move || {
+        for line in BufReader::new(resp.into_reader()).lines() {
+            let Ok(line) = line else { break };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
+            if let Some(name) = v.get("container_name").and_then(|n| n.as_str())
+                && tx.send((Instant::now(), name.to_string())).is_err()
+            {
+                break;
+            }
+        }
+    });
+    // Let the stream register before the first mkdir.
+    std::thread::sleep(Duration::from_millis(500));
+    while rx.try_recv().is_ok() {}
+
+    let mut probe = CgroupSet {
+        hierarchies: cgroups.hierarchies.clone(),
+        children: Vec::new(),
+    };
+    let mut times = Vec::with_capacity(m);
+    let mut lost = 0;
+    for i in 0..m {
+        let name = format!("ev{i}");
+        let want = format!("/{PARENT}/{name}");
+        let t0 = Instant::now();
+        probe.add(&name)?;
+        let deadline = t0 + Duration::from_secs(3);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok((t, n)) if n == want => {
+                    times.push(t - t0);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => {
+                    lost += 1;
+                    break;
+                }
+            }
+        }
+    }
+    // Removed here, not by drop: the parent is shared with `cgroups`.
+    for h in &probe.hierarchies {
+        for c in &probe.children {
+            let _ = std::fs::remove_dir(h.join(PARENT).join(c));
+        }
+    }
+    probe.hierarchies.clear();
+    Ok(vec![
+        (
+            format!(
+                "mkdir → event p50 / p99 / max ({} of {m} received)",
+                m - lost
+            ),
+            fmt_percentiles(&mut times),
+        ),
+        ("events not received within 3 s".into(), lost.to_string()),
+    ])
+}
+
+fn fmt_percentiles(times: &mut [Duration]) -> String {
+    if times.is_empty() {
+        return "n/a".into();
+    }
+    times.sort();
+    let pick = |q: f64| {
+        let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len()) - 1;
+        ms(times[i])
+    };
+    format!(
+        "{} / {} / {}",
+        pick(0.50),
+        pick(0.99),
+        ms(times[times.len() - 1])
+    )
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_pick_nearest_rank() {
+        let mut t: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(
+            fmt_percentiles(&mut t),
+            "50.000 ms / 99.000 ms / 100.000 ms"
+        );
+        assert_eq!(fmt_percentiles(&mut []), "n/a");
+    }
+}
