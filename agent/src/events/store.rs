@@ -19,8 +19,11 @@ use crate::config::parse_go_duration;
 use crate::model::json::Timestamp;
 use crate::model::v1::{Event, EventType};
 
-/// Events a watching client may be behind by before it starts losing them.
-pub const WATCH_BUFFER: usize = 1024;
+/// Events a watching client may be behind by before it starts losing them. A burst of thousands of
+/// container creations and deletions (a node draining, a batch job fan-out) fits; a client further
+/// behind loses events rather than holding memory without bound (the channel allocates lazily, so an
+/// idle watch costs nothing).
+pub const WATCH_BUFFER: usize = 16_384;
 
 /// Max age and count of stored events, per type (`--event_storage_age_limit`,
 /// `--event_storage_event_limit`).
