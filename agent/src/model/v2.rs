@@ -187,18 +187,7 @@ impl ContainerStats {
         spec: &v1::ContainerSpec,
         stats: &[S],
     ) -> Vec<Self> {
-        let mut prev = None;
-        stats
-            .iter()
-            .map(|s| {
-                let s = s.borrow();
-                let out = Self::from_v1(s, spec, prev);
-                if spec.has_cpu {
-                    prev = Some(s);
-                }
-                out
-            })
-            .collect()
+        convert_series(spec, stats, |s, prev| Self::from_v1(s, spec, prev))
     }
 }
 
@@ -382,18 +371,7 @@ impl DeprecatedContainerStats {
         spec: &v1::ContainerSpec,
         stats: &[S],
     ) -> Vec<Self> {
-        let mut prev = None;
-        stats
-            .iter()
-            .map(|s| {
-                let s = s.borrow();
-                let out = Self::from_v1(s, spec, prev);
-                if spec.has_cpu {
-                    prev = Some(s);
-                }
-                out
-            })
-            .collect()
+        convert_series(spec, stats, |s, prev| Self::from_v1(s, spec, prev))
     }
 }
 
@@ -453,18 +431,7 @@ impl MachineStats {
         spec: &v1::ContainerSpec,
         stats: &[S],
     ) -> Vec<Self> {
-        let mut prev = None;
-        stats
-            .iter()
-            .map(|s| {
-                let s = s.borrow();
-                let out = Self::from_v1(s, spec, prev);
-                if spec.has_cpu {
-                    prev = Some(s);
-                }
-                out
-            })
-            .collect()
+        convert_series(spec, stats, |s, prev| Self::from_v1(s, spec, prev))
     }
 }
 
@@ -642,6 +609,30 @@ pub struct Percentiles {
     #[serde(rename = "ninetyfive")]
     pub ninety_five: u64,
     pub count: u64,
+}
+
+/// Converts an oldest → newest series with `convert(sample, previous)`; the previous sample (for
+/// `cpu_inst`) is only tracked when the spec has cpu, as in cAdvisor.
+fn convert_series<'a, S, T>(
+    spec: &v1::ContainerSpec,
+    stats: &'a [S],
+    convert: impl Fn(&'a v1::ContainerStats, Option<&'a v1::ContainerStats>) -> T,
+) -> Vec<T>
+where
+    S: Borrow<v1::ContainerStats>,
+{
+    let mut prev = None;
+    stats
+        .iter()
+        .map(|s| {
+            let s = s.borrow();
+            let out = convert(s, prev);
+            if spec.has_cpu {
+                prev = Some(s);
+            }
+            out
+        })
+        .collect()
 }
 
 #[cfg(test)]
