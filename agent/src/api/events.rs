@@ -153,17 +153,7 @@ pub fn events_response(store: &EventStore, name: &str, query: &str) -> Response 
 
 /// Go's `path.Join("/", rest)`.
 fn container_name(rest: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in rest.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::model::clean_container_name(rest)
 }
 
 async fn with_name(

@@ -54,17 +54,7 @@ pub fn container_name(args: &[&str]) -> String {
 
 /// Go's `path.Clean` for absolute paths (`..` cannot climb above `/`).
 pub fn clean_path(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::model::clean_container_name(p)
 }
 
 /// Go's ServeMux `cleanPath`: `path.Clean`, keeping a trailing slash.

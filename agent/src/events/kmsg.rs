@@ -179,17 +179,7 @@ fn parse_killed_process_line(message: &str) -> Option<(u32, &str)> {
 
 /// Go's `path.Join("/", p)`: absolute, cleaned.
 fn clean_abs(p: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for seg in p.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
-            }
-            s => parts.push(s),
-        }
-    }
-    format!("/{}", parts.join("/"))
+    crate::model::clean_container_name(p)
 }
 
 /// One `/dev/kmsg` record: `<prio>,<seq>,<usec since boot>,<flags>[,…];<message>` (continuation

@@ -18,3 +18,19 @@ pub mod v2;
 
 pub use json::{Timestamp, to_go_json};
 pub use sparse::Sparse;
+
+/// A container name as Go's `path.Join("/", p)` makes it: absolute and cleaned (`//`, `.` dropped,
+/// `..` cannot climb above `/`). Request paths and kernel log lines name containers this way.
+pub fn clean_container_name(p: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in p.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
