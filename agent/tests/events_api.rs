@@ -80,7 +80,11 @@ fn event(i: usize, pad: &str) -> Event {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_blocks_neither_producer_nor_other_clients() {
-    let store = Arc::new(EventStore::new(StoragePolicy::from_flags("", "default=0")));
+    // A small backlog so the never-reading client overflows it (and the socket buffers) quickly.
+    let store = Arc::new(EventStore::with_watch_buffer(
+        StoragePolicy::from_flags("", "default=0"),
+        1024,
+    ));
     let addr = serve(store.clone()).await;
 
     // A small receive window so the never-reading client backs up quickly.

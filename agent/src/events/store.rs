@@ -196,6 +196,8 @@ pub struct EventStore {
     buffers: Mutex<HashMap<EventType, VecDeque<Event>>>,
     watchers: Mutex<Vec<Watcher>>,
     dropped_total: AtomicU64,
+    /// Per-watch backlog before a client starts losing events.
+    watch_buffer: usize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -205,11 +207,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl EventStore {
     pub fn new(policy: StoragePolicy) -> Self {
+        Self::with_watch_buffer(policy, WATCH_BUFFER)
+    }
+
+    /// A store whose watching clients may fall `watch_buffer` events behind before losing events.
+    pub fn with_watch_buffer(policy: StoragePolicy, watch_buffer: usize) -> Self {
         Self {
             policy,
             buffers: Mutex::new(HashMap::new()),
             watchers: Mutex::new(Vec::new()),
             dropped_total: AtomicU64::new(0),
+            watch_buffer: watch_buffer.max(1),
         }
     }
 
@@ -296,7 +304,7 @@ impl EventStore {
 
     /// Future events matching `req` (no history).
     pub fn watch(&self, req: EventRequest) -> EventWatch {
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let (tx, rx) = mpsc::channel(self.watch_buffer);
         let dropped = Arc::new(AtomicU64::new(0));
         lock(&self.watchers).push(Watcher {
             req,
