@@ -170,8 +170,11 @@ impl Default for RuntimeConfig {
     }
 }
 
-/// Metadata for a cgroup became known, changed, or turned out not to exist (`meta: None`: no runtime
-/// owns this cgroup; keep it as a raw container).
+/// Metadata for a cgroup became known, changed, or turned out not to exist (`meta: None`: the runtime
+/// its name points at does not know it; keep it as a raw container). Bare ids (`Unresolved`) never get
+/// `None`, since another runtime may still answer. Updates may arrive for a cgroup already removed
+/// (Docker's `die` refresh carries the exit code); receivers ignore names they no longer track.
+/// After Docker's `destroy` event the cache forgets the id without an update.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetadataUpdate {
     /// Cgroup container name as given to [`RuntimeHandle::request`].
