@@ -507,6 +507,49 @@ mod tests {
         assert!(!u.truncated);
     }
 
+    /// Unmounts on drop (lazily, so a failed assertion cannot leave it busy).
+    struct Mounted(std::ffi::CString);
+
+    impl Drop for Mounted {
+        fn drop(&mut self) {
+            // SAFETY: a NUL-terminated path this test mounted.
+            unsafe { libc::umount2(self.0.as_ptr(), libc::MNT_DETACH) };
+        }
+    }
+
+    #[test]
+    fn does_not_enter_other_mounts() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = tempfile::tempdir().expect("tempdir");
+        let m = t.path().join("mnt");
+        std::fs::create_dir(&m).expect("mkdir");
+        let path = std::ffi::CString::new(m.as_os_str().as_bytes()).expect("no NUL");
+        let tmpfs = c"tmpfs";
+        // SAFETY: NUL-terminated strings that outlive the call; no mount data.
+        let rc = unsafe {
+            libc::mount(
+                tmpfs.as_ptr(),
+                path.as_ptr(),
+                tmpfs.as_ptr(),
+                0,
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            eprintln!(
+                "skipping test - cannot mount a tmpfs: {}",
+                io::Error::last_os_error()
+            );
+            return;
+        }
+        let _guard = Mounted(path);
+        write(&m.join("big"), 1024 * 1024);
+        let u = dir_usage(t.path(), u64::MAX, &mut || {}).expect("walk");
+        // Only the temp dir itself: the mount point is another filesystem's root.
+        assert_eq!(u.inodes, 1, "{u:?}");
+        assert!(u.bytes < 1024 * 1024, "{u:?}");
+    }
+
     #[test]
     fn stops_at_the_entry_cap() {
         let t = tempfile::tempdir().expect("tempdir");

@@ -13,6 +13,7 @@ use super::housekeeping::{HousekeepingHandle, Job};
 use crate::cgroup::{CgroupError, ContainerReader, Layout};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
+use crate::fs::usage::FsUsageTracker;
 use crate::host::HostPaths;
 use crate::machine::{MachineOptions, machine_info};
 use crate::model::json::Timestamp;
@@ -82,6 +83,8 @@ pub struct OwnerConfig {
     /// `--update_machine_info_interval`: machine info (filesystems, hugepages, ...) is re-read this often.
     pub update_machine_info_interval: Duration,
     pub machine_options: MachineOptions,
+    /// Walks runtime containers' writable layers (`None` when the `disk` metrics are off).
+    pub fs_usage: Option<FsUsageTracker>,
 }
 
 /// Inputs of the owner.
@@ -309,7 +312,7 @@ impl Owner {
                 return Added::Refused;
             }
         };
-        let spec = match reader.read_spec(self.machine.memory_capacity) {
+        let mut spec = match reader.read_spec(self.machine.memory_capacity) {
             Ok(s) if name == "/" => root_spec(s, &self.machine),
             Ok(s) => s,
             Err(CgroupError::Gone { .. }) => return Added::Gone,
@@ -321,6 +324,7 @@ impl Owner {
         if meta.is_none() {
             self.runtime.request(name);
         }
+        self.attach_fs(name, meta.as_deref(), &mut spec);
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
         if let Some(m) = meta.as_deref() {
             samples.set_health(&m.health);
@@ -348,6 +352,13 @@ impl Owner {
         Added::New
     }
 
+    /// Starts walking the writable layer the runtime names, if any (sets `has_filesystem`).
+    fn attach_fs(&self, name: &str, meta: Option<&ContainerMetadata>, spec: &mut ContainerSpec) {
+        if let Some(t) = &self.cfg.fs_usage {
+            t.attach(name, meta, spec);
+        }
+    }
+
     fn remove_if_gone(&mut self, name: &str, at: SystemTime) {
         if self.containers.contains_key(name) && !self.layout.exists(name) {
             self.remove(name, at);
@@ -363,6 +374,9 @@ impl Owner {
         self.housekeeping.send(Job::Remove {
             name: name.to_string(),
         });
+        if let Some(t) = &self.cfg.fs_usage {
+            t.forget(name);
+        }
         self.tombstones.insert(name.to_string(), Instant::now());
         self.memcg_inodes.retain(|_, n| n != name);
         self.unified_inodes.retain(|_, n| n != name);
@@ -453,9 +467,11 @@ impl Owner {
         if let Some(m) = update.meta.as_deref() {
             old.samples.set_health(&m.health);
         }
+        let mut spec = strip_runtime_fields(&old.spec);
+        self.attach_fs(&update.name, update.meta.as_deref(), &mut spec);
         let entry = entry_with(
             &update.name,
-            strip_runtime_fields(&old.spec),
+            spec,
             update.meta.as_deref(),
             old.samples.clone(),
         );
