@@ -265,5 +265,26 @@ fn podman_container_has_metadata_and_type_podman_lookups() {
         "{line}"
     );
     assert!(line.contains("container_env_BPFA_E2E=\"hello\""), "{line}");
+
+    // libpod's event stream is followed like Docker's: a rename shows up.
+    let renamed = format!("{cname}-renamed");
+    svc.podman(&["rename", &cname, &renamed]).unwrap();
+    let v = agent
+        .wait_json(&by_cgroup, Duration::from_secs(10), |v| {
+            v["aliases"] == json!([renamed, id])
+        })
+        .unwrap();
+    assert_eq!(v["aliases"], json!([renamed, id]), "{v}");
+    let log = agent.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("Podman") && l.contains("connected")),
+        "{log}"
+    );
+    assert!(
+        !log.lines()
+            .any(|l| l.contains("Podman") && l.contains("unavailable")),
+        "{log}"
+    );
     agent.assert_healthy();
 }
