@@ -25,7 +25,7 @@ use crate::runtime::{ContainerMetadata, ContainerStorage};
 const STAT_BLOCK: u64 = 512;
 /// Entries walked between two pacing checks.
 const CHUNK: u64 = 1024;
-/// A walk longer than this backs its container off (cAdvisor's `longOp`).
+/// A walk busy for longer than this backs its container off (cAdvisor's `longOp`).
 const SLOW_WALK: Duration = Duration::from_secs(1);
 /// Longest period as a multiple of the base period (cAdvisor's `maxBackoffFactor`).
 const MAX_BACKOFF: u32 = 20;
@@ -325,7 +325,9 @@ impl Walker {
             .unwrap_or_default();
         let took = started.elapsed();
         let truncated = base.truncated || extra.truncated;
-        let period = next_period(self.cfg.period, t.period, took, truncated);
+        // Judge the work, not the pacing sleeps.
+        let busy = took.mul_f64(self.cfg.duty.clamp(0.01, 1.0));
+        let period = next_period(self.cfg.period, t.period, busy, truncated);
         if truncated && t.period != period {
             warn!(
                 container = name, dir = %layer.display(), entries = self.cfg.max_entries,
