@@ -157,6 +157,12 @@ pub struct Cli {
           num_args = 0..=1, default_missing_value = "true")]
     pub enable_load_reader: bool,
 
+    /// Reset interval for referenced bytes (container_referenced_bytes metric), number of
+    /// measurement cycles after which referenced bytes are cleared, if set to 0 referenced bytes are
+    /// never cleared (default: 0)
+    #[arg(long = "referenced_reset_interval", default_value_t = 0)]
+    pub referenced_reset_interval: u64,
+
     /// Max number of application metrics to store (per container).
     #[arg(long = "application_metrics_count_limit", default_value_t = 100)]
     pub application_metrics_count_limit: u32,
