@@ -1,0 +1,204 @@
+//! Live test as root on a v1/hybrid host of the stats behind flags and off-by-default kinds:
+//! taskstats task counts and load averages (`--enable_load_reader`), referenced memory with
+//! `--referenced_reset_interval`, and advanced TCP counters of a member's own network namespace.
+//! Self-skips without root, the v1 `cpu` hierarchy or `unshare`; the guard kills the processes and
+//! removes the cgroups on drop.
+#![expect(clippy::unwrap_used, reason = "a failing test should panic")]
+
+use std::fs;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use bpfadvisor::cgroup::taskstats::{LoadReader, TaskstatsError};
+use bpfadvisor::cgroup::{ContainerReader, Layout};
+use bpfadvisor::config::{MetricKinds, ReaderOptions};
+use bpfadvisor::host::HostPaths;
+use bpfadvisor::model::v1::{ContainerStats, LoadStats};
+
+const CONTROLLERS: [&str; 3] = ["cpu", "cpuacct", "memory"];
+
+/// Owns the test cgroup and its processes; leaves the host as it was.
+struct TestCgroup {
+    dirs: Vec<PathBuf>,
+    children: Vec<Child>,
+}
+
+impl TestCgroup {
+    fn create(host: &HostPaths, name: &str) -> Self {
+        let mut dirs: Vec<PathBuf> = CONTROLLERS
+            .iter()
+            .map(|c| host.cgroup.join(c).join(name))
+            .collect();
+        let unified = host.cgroup.join("unified");
+        if unified.join("cgroup.procs").exists() {
+            dirs.push(unified.join(name));
+        }
+        for d in &dirs {
+            fs::create_dir(d).unwrap();
+        }
+        Self {
+            dirs,
+            children: Vec::new(),
+        }
+    }
+
+    /// Runs `script` once the shell is inside the cgroup (children forked earlier would stay out).
+    /// Its stdin is a pipe kept open and never written: reading it is a plain interruptible sleep.
+    fn spawn(&mut self, name: &str, script: &str) -> u32 {
+        let script = format!("until grep -q {name} /proc/$$/cgroup; do sleep 0.01; done; {script}");
+        let child = Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.children.push(child);
+        for d in &self.dirs {
+            fs::write(d.join("cgroup.procs"), pid.to_string()).unwrap();
+        }
+        pid
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        for d in &self.dirs {
+            // rmdir fails with EBUSY until the killed tasks (and their children) are gone.
+            for _ in 0..100 {
+                if let Ok(pids) = fs::read_to_string(d.join("cgroup.procs")) {
+                    for p in pids.split_whitespace() {
+                        // SAFETY: kill(2) on a pid of our own test cgroup.
+                        unsafe { libc::kill(p.parse().unwrap_or(0), libc::SIGKILL) };
+                    }
+                }
+                if fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+fn skip_reason(host: &HostPaths) -> Option<&'static str> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Some("needs root");
+    }
+    if !CONTROLLERS
+        .iter()
+        .all(|c| host.cgroup.join(c).join("cgroup.procs").exists())
+    {
+        return Some("needs the v1 cpu, cpuacct and memory hierarchies");
+    }
+    if Command::new("unshare").arg("--version").output().is_err() {
+        return Some("needs unshare");
+    }
+    None
+}
+
+/// Samples until `done` holds, for at most ten seconds (the machine is shared and busy).
+fn sample_until(
+    r: &mut ContainerReader,
+    kinds: &MetricKinds,
+    done: impl Fn(&ContainerStats) -> bool,
+) -> ContainerStats {
+    let t0 = Instant::now();
+    loop {
+        let s = r.read_stats(kinds).unwrap();
+        if done(&s) || t0.elapsed() > Duration::from_secs(10) {
+            return s;
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn live_load_referenced_and_advtcp() {
+    let host = HostPaths::local();
+    if let Some(reason) = skip_reason(&host) {
+        eprintln!("skipping test - {reason}");
+        return;
+    }
+    let name = format!("bpfadvisor-stats-{}", std::process::id());
+    let mut cg = TestCgroup::create(&host, &name);
+    // Sleepers block reading their stdin pipe. Not `sleep`: since 6.1 nanosleep and futex waits
+    // are TASK_INTERRUPTIBLE|TASK_FREEZABLE, a state the kernel's cgroupstats does not count.
+    // First member (lowest pid): a sleeper in a network namespace of its own, so advtcp has one.
+    cg.spawn(&name, "exec unshare -n cat");
+    // A shell holding 8 MB it touched once.
+    cg.spawn(
+        &name,
+        "x=$(head -c 8000000 /dev/zero | tr '\\0' a); read y; echo ${#x}",
+    );
+    cg.spawn(&name, "exec cat");
+    cg.spawn(&name, "exec cat");
+    cg.spawn(&name, "while :; do :; done");
+
+    let layout = Layout::detect(&host).unwrap();
+    let mut r = ContainerReader::new(&layout, &host, &format!("/{name}")).unwrap();
+    let kinds = MetricKinds::from_flags("cpu,memory,cpuLoad,referenced_memory,advtcp", "")
+        .unwrap()
+        .with_readers(ReaderOptions {
+            load_reader: true,
+            housekeeping_interval: Duration::from_secs(1),
+            referenced_reset_interval: 0,
+        });
+
+    // Task counts: 4 sleeping (three `cat`s and the shell), 1 running.
+    let want = LoadStats {
+        nr_sleeping: 4,
+        nr_running: 1,
+        ..LoadStats::default()
+    };
+    let s = sample_until(&mut r, &kinds, |s| {
+        *s.task_stats == want && s.referenced_memory >= 8_000_000
+    });
+    assert_eq!(*s.task_stats, want);
+    assert!(s.cpu.load_average > 0, "load average {}", s.cpu.load_average);
+    assert!(s.cpu.load_average <= 5000);
+
+    // Referenced memory: the 8 MB the shell touched, and no reset with an interval of 0.
+    let before = s.referenced_memory;
+    assert!(before >= 8_000_000, "referenced {before}");
+    let again = r.read_stats(&kinds).unwrap().referenced_memory;
+    assert!(again >= 8_000_000, "referenced without reset {again}");
+
+    // Advanced TCP from the fresh namespace: kernel constants, and no connections yet.
+    let adv = &s.network.tcp_advanced;
+    assert_eq!(adv.rto_algorithm, 1);
+    assert_eq!(adv.rto_min, 200);
+    assert_eq!(adv.rto_max, 120_000);
+    assert_eq!(adv.max_conn, -1);
+    assert_eq!(adv.active_opens, 0);
+    assert_eq!(adv.in_segs, 0);
+
+    // With a reset every sample the next figure counts only what was touched since the reset.
+    let reset_each = kinds.clone().with_readers(ReaderOptions {
+        referenced_reset_interval: 1,
+        ..*kinds.readers()
+    });
+    let first = r.read_stats(&reset_each).unwrap().referenced_memory;
+    assert!(first >= 8_000_000, "referenced before reset {first}");
+    sleep(Duration::from_millis(200));
+    let after = r.read_stats(&reset_each).unwrap().referenced_memory;
+    assert!(after < first / 2, "referenced after reset {after} vs {first}");
+
+    // cgroup2 directories: the kernel answers taskstats only for v1 hierarchies.
+    let unified = host.cgroup.join("unified").join(&name);
+    if unified.is_dir() {
+        match LoadReader::new(&unified, Duration::from_secs(1)).read() {
+            Err(TaskstatsError::Kernel { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::EINVAL));
+            }
+            other => panic!("cgroup2 taskstats answered: {other:?}"),
+        }
+    }
+}
