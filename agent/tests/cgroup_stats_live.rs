@@ -162,7 +162,11 @@ fn live_load_referenced_and_advtcp() {
         *s.task_stats == want && s.referenced_memory >= 8_000_000
     });
     assert_eq!(*s.task_stats, want);
-    assert!(s.cpu.load_average > 0, "load average {}", s.cpu.load_average);
+    assert!(
+        s.cpu.load_average > 0,
+        "load average {}",
+        s.cpu.load_average
+    );
     assert!(s.cpu.load_average <= 5000);
 
     // Referenced memory: the 8 MB the shell touched, and no reset with an interval of 0.
@@ -189,7 +193,10 @@ fn live_load_referenced_and_advtcp() {
     assert!(first >= 8_000_000, "referenced before reset {first}");
     sleep(Duration::from_millis(200));
     let after = r.read_stats(&reset_each).unwrap().referenced_memory;
-    assert!(after < first / 2, "referenced after reset {after} vs {first}");
+    assert!(
+        after < first / 2,
+        "referenced after reset {after} vs {first}"
+    );
 
     // cgroup2 directories: the kernel answers taskstats only for v1 hierarchies.
     let unified = host.cgroup.join("unified").join(&name);

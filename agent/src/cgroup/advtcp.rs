@@ -106,7 +106,10 @@ mod tests {
             .flat_map(|l| l.split_whitespace().skip(1))
             .map(str::to_ascii_lowercase)
             .collect();
-        for l in TcpAdvancedStat::LABELS.iter().filter(|l| **l != "tcpfackreorder") {
+        for l in TcpAdvancedStat::LABELS
+            .iter()
+            .filter(|l| **l != "tcpfackreorder")
+        {
             assert!(kernel.iter().any(|k| k == l), "{l} not in kernel files");
         }
     }
@@ -125,7 +128,7 @@ mod tests {
     #[test]
     fn mismatched_or_bad_lines_are_errors() {
         let mut s = TcpAdvancedStat::default();
-        let e = parse_tcp_ext("Tcp: RtoMin RtoMax\nTcp: 200\n", &mut s).unwrap_err();
+        let e = parse_tcp_ext("Tcp: RtoMin RtoMax\nTcp: 200\n", &mut s).expect_err("must fail");
         assert_eq!(e.line, "Tcp: 200");
         assert!(parse_tcp_ext("Tcp: RtoMin\nTcp: -5\n", &mut s).is_err());
         assert!(parse_tcp_ext("TcpExt: TW\n", &mut s).is_err());

@@ -280,15 +280,18 @@ impl ContainerReader {
                 .set(fs.iter().map(crate::fs::FsUsage::to_fs_stats).collect());
         }
         // cAdvisor fills these whenever the load reader runs, whatever the kinds; a failed request
-        // leaves zeros, as there.
+        // leaves zeros, as there (logged, rate-limited).
         if let (true, Some(dir)) = (kinds.readers().load_reader, &self.dirs.cpu) {
             let interval = kinds.readers().housekeeping_interval;
             let load = self
                 .load
                 .get_or_insert_with(|| LoadReader::new(dir, interval));
-            if let Ok((tasks, avg, avg_d)) = load.read() {
-                st.task_stats.set(tasks);
-                (cpu.load_average, cpu.load_d_average) = (avg, avg_d);
+            match load.read() {
+                Ok((tasks, avg, avg_d)) => {
+                    st.task_stats.set(tasks);
+                    (cpu.load_average, cpu.load_d_average) = (avg, avg_d);
+                }
+                Err(e) => e.log(),
             }
         }
         st.cpu = cpu;

@@ -97,7 +97,7 @@ mod tests {
 
     #[test]
     fn bad_referenced_line_is_an_error() {
-        let e = parse_referenced_kb("Rss: 4 kB\nReferenced:   x kB\n").unwrap_err();
+        let e = parse_referenced_kb("Rss: 4 kB\nReferenced:   x kB\n").expect_err("must fail");
         assert_eq!(e.line, "Referenced:   x kB");
         assert_eq!(parse_referenced_kb("Rss: 4 kB\n").expect("none"), 0);
     }

@@ -16,6 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::model::v1::LoadStats;
+use crate::telemetry::events::RateLimit;
 
 // include/uapi/linux/netlink.h, genetlink.h, taskstats.h, cgroupstats.h
 const NLMSG_ERROR: u16 = 2;
@@ -60,6 +61,16 @@ pub enum TaskstatsError {
     },
     #[error("malformed taskstats reply: {what}")]
     Malformed { what: &'static str },
+}
+
+impl TaskstatsError {
+    /// Logs at most once a minute: a load reader that fails does so for every container each tick.
+    pub fn log(&self) {
+        static LOG: RateLimit = RateLimit::new(60);
+        if LOG.allow() {
+            tracing::warn!(error = %self, "cpu load reader failed; task_stats stay zero");
+        }
+    }
 }
 
 fn align4(n: usize) -> usize {
