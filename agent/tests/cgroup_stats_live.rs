@@ -3,7 +3,12 @@
 //! `--referenced_reset_interval`, and advanced TCP counters of a member's own network namespace.
 //! Self-skips without root, the v1 `cpu` hierarchy or `unshare`; the guard kills the processes and
 //! removes the cgroups on drop.
+//! A second test runs the real binary with the flags and reads the values back from the REST API
+//! and `/metrics`.
 #![expect(clippy::unwrap_used, reason = "a failing test should panic")]
+
+#[path = "support/agent.rs"]
+mod agent;
 
 use std::fs;
 use std::path::PathBuf;
@@ -11,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+use agent::{Agent, CgroupTree, cgroup_skip_reason};
 use bpfadvisor::cgroup::taskstats::{LoadReader, TaskstatsError};
 use bpfadvisor::cgroup::{ContainerReader, Layout};
 use bpfadvisor::config::{MetricKinds, ReaderOptions};
@@ -208,4 +214,87 @@ fn live_load_referenced_and_advtcp() {
             other => panic!("cgroup2 taskstats answered: {other:?}"),
         }
     }
+}
+
+/// The value of the series of `family` for cgroup `id` whose labels contain `extra`.
+fn series(metrics: &str, family: &str, id: &str, extra: &str) -> Option<f64> {
+    let id_label = format!("id=\"{id}\"");
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(&format!("{family}{{")))
+        .find(|l| l.contains(&id_label) && l.contains(extra))
+        .and_then(|l| l.rsplit('}').next())
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn agent_reports_load_referenced_and_advtcp() {
+    let host = HostPaths::local();
+    if let Some(reason) = cgroup_skip_reason(&host) {
+        eprintln!("skipping test - {reason}");
+        return;
+    }
+    let name = format!("/bpfadvisor-stats-e2e-{}", std::process::id());
+    let mut tree = CgroupTree::new(&host);
+    tree.mkdir(&name).unwrap();
+    tree.spawn(&name, "exec unshare -n sleep 120").unwrap();
+    tree.spawn(&name, "while :; do :; done").unwrap();
+    let Some(agent) = Agent::launch(&[
+        "--enable_load_reader",
+        "--enable_metrics=cpu,memory,cpuLoad,referenced_memory,advtcp",
+        "--referenced_reset_interval=3",
+        "--event_source=inotify",
+    ]) else {
+        return;
+    };
+
+    let t0 = Instant::now();
+    let (stats, metrics) = loop {
+        let v = agent
+            .get_json(&format!("/api/v1.3/containers{name}"))
+            .unwrap_or_default();
+        let last = v["stats"].as_array().and_then(|a| a.last()).cloned();
+        let (_, metrics) = agent.get("/metrics");
+        let ready = last.as_ref().is_some_and(|s| {
+            s["task_stats"]["nr_running"].as_u64().unwrap_or(0) >= 1
+                && s["referenced_memory"].as_u64().unwrap_or(0) > 0
+                && s["network"]["tcp_advanced"]["RtoMin"] == 200
+        });
+        if (ready && metrics.contains(&name)) || t0.elapsed() > Duration::from_secs(30) {
+            break (last.unwrap_or_default(), metrics);
+        }
+        sleep(Duration::from_millis(500));
+    };
+    let log = agent.log();
+    assert!(
+        stats["task_stats"]["nr_running"].as_u64().unwrap_or(0) >= 1,
+        "{stats}\n{log}"
+    );
+    assert!(
+        stats["cpu"]["load_average"].as_i64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    assert!(
+        stats["referenced_memory"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    assert_eq!(stats["network"]["tcp_advanced"]["MaxConn"], -1, "{stats}");
+    assert_eq!(
+        stats["network"]["tcp_advanced"]["ActiveOpens"], 0,
+        "{stats}"
+    );
+
+    let m = |family, extra| series(&metrics, family, &name, extra);
+    assert!(m("container_tasks_state", "state=\"running\"").unwrap() >= 1.0);
+    assert!(m("container_cpu_load_average_10s", "").unwrap() > 0.0);
+    assert!(m("container_referenced_bytes", "").unwrap() > 0.0);
+    assert_eq!(
+        m(
+            "container_network_advance_tcp_stats_total",
+            "tcp_state=\"rtomin\""
+        ),
+        Some(200.0)
+    );
+    agent.assert_healthy();
 }
