@@ -424,4 +424,29 @@ mod tests {
                 .contains("unsupported metric \"nope\" specified")
         );
     }
+    #[test]
+    fn reader_flags_reach_the_kinds() {
+        use clap::Parser;
+        let cli = |args: &[&str]| {
+            let argv = std::iter::once("bpfadvisor").chain(args.iter().copied());
+            Cli::try_parse_from(crate::cli::normalize_go_flags(argv.map(Into::into)))
+                .expect("flags parse")
+        };
+        let d = Config::from_cli(&cli(&[])).expect("config");
+        assert_eq!(*d.metric_kinds.readers(), ReaderOptions::default());
+        let c = Config::from_cli(&cli(&[
+            "-enable_load_reader",
+            "-referenced_reset_interval=5",
+            "-housekeeping_interval=2s",
+        ]))
+        .expect("config");
+        assert_eq!(
+            *c.metric_kinds.readers(),
+            ReaderOptions {
+                load_reader: true,
+                housekeeping_interval: Duration::from_secs(2),
+                referenced_reset_interval: 5,
+            }
+        );
+    }
 }
