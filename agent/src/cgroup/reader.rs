@@ -85,29 +85,19 @@ pub struct ContainerReader {
 impl ContainerReader {
     pub fn new(layout: &Layout, host: &HostPaths, name: &str) -> Result<Self, CgroupError> {
         let v2 = layout.mode() == CgroupMode::V2;
-        let at = |mount: Option<&Path>| -> Result<Option<PathBuf>, CgroupError> {
-            let Some(m) = mount else { return Ok(None) };
-            let d = Layout::dir_in(m, name)?;
-            Ok(d.is_dir().then_some(d))
-        };
-        let unified = at(layout.unified_dir())?;
-        let dirs = if v2 {
-            Dirs {
-                unified,
-                ..Dirs::default()
-            }
-        } else {
-            Dirs {
-                cpu: at(layout.v1_dir("cpu"))?,
-                cpuacct: at(layout.v1_dir("cpuacct"))?,
-                cpuset: at(layout.v1_dir("cpuset"))?,
-                memory: at(layout.v1_dir("memory"))?,
-                blkio: at(layout.v1_dir("blkio"))?,
-                pids: at(layout.v1_dir("pids"))?,
-                hugetlb: at(layout.v1_dir("hugetlb"))?,
-                unified,
-            }
-        };
+        let mut dirs = Self::wanted_dirs(layout, name)?;
+        for d in [
+            &mut dirs.cpu,
+            &mut dirs.cpuacct,
+            &mut dirs.cpuset,
+            &mut dirs.memory,
+            &mut dirs.blkio,
+            &mut dirs.pids,
+            &mut dirs.hugetlb,
+            &mut dirs.unified,
+        ] {
+            *d = d.take().filter(|d| d.is_dir());
+        }
         let gone = || CgroupError::Gone {
             name: name.to_string(),
             path: layout
@@ -179,6 +169,43 @@ impl ContainerReader {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The container's directory in every hierarchy a reader reads from, existing or not.
+    fn wanted_dirs(layout: &Layout, name: &str) -> Result<Dirs, CgroupError> {
+        let at = |mount: Option<&Path>| mount.map(|m| Layout::dir_in(m, name)).transpose();
+        let unified = at(layout.unified_dir())?;
+        if layout.mode() == CgroupMode::V2 {
+            return Ok(Dirs {
+                unified,
+                ..Dirs::default()
+            });
+        }
+        Ok(Dirs {
+            cpu: at(layout.v1_dir("cpu"))?,
+            cpuacct: at(layout.v1_dir("cpuacct"))?,
+            cpuset: at(layout.v1_dir("cpuset"))?,
+            memory: at(layout.v1_dir("memory"))?,
+            blkio: at(layout.v1_dir("blkio"))?,
+            pids: at(layout.v1_dir("pids"))?,
+            hugetlb: at(layout.v1_dir("hugetlb"))?,
+            unified,
+        })
+    }
+
+    /// Directories this reader would read that did not exist when it was built. A runtime creates a
+    /// container's directories one hierarchy at a time, and an event for the first can arrive before
+    /// the others exist; the registry rebuilds the reader once they appear.
+    pub fn missing_dirs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let Ok(wanted) = Self::wanted_dirs(layout, &self.name) else {
+            return Vec::new();
+        };
+        let have: Vec<&PathBuf> = self.dirs.all().collect();
+        wanted
+            .all()
+            .filter(|d| !have.contains(d))
+            .cloned()
+            .collect()
     }
 
     /// Uses the runtime's pid for network and ulimits instead of the first member of `cgroup.procs`.
