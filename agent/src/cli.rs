@@ -122,6 +122,10 @@ pub struct Cli {
     #[arg(long = "podman", default_value = "unix:///var/run/podman/podman.sock")]
     pub podman: String,
 
+    /// CRI-O client timeout. Default is no timeout.
+    #[arg(long = "crio_client_timeout", default_value = "0s")]
+    pub crio_client_timeout: String,
+
     /// HTTP auth file for the web UI.
     #[arg(long = "http_auth_file", default_value = "")]
     pub http_auth_file: String,

@@ -233,6 +233,8 @@ pub struct Config {
     pub containerd_endpoint: String,
     pub containerd_namespace: String,
     pub podman_endpoint: String,
+    /// `--crio_client_timeout`; `None` (0) waits as long as CRI-O takes, as cAdvisor does.
+    pub crio_client_timeout: Option<Duration>,
     pub machine_id_files: Vec<PathBuf>,
     pub boot_id_files: Vec<PathBuf>,
     pub event_source: EventSourceMode,
@@ -324,6 +326,8 @@ impl Config {
             containerd_endpoint: cli.containerd.clone(),
             containerd_namespace: cli.containerd_namespace.clone(),
             podman_endpoint: cli.podman.clone(),
+            crio_client_timeout: Some(dur("crio_client_timeout", &cli.crio_client_timeout)?)
+                .filter(|d| !d.is_zero()),
             machine_id_files: host_files(&cli.machine_id_file),
             boot_id_files: host_files(&cli.boot_id_file),
             event_source,
