@@ -19,6 +19,8 @@ use super::parse::{
 use super::pids::Pids;
 use super::procs::{NetKinds, Procs};
 use super::psi::Pressure;
+use super::referenced::Referenced;
+use super::taskstats::LoadReader;
 use crate::config::{MetricKind, MetricKinds};
 use crate::host::HostPaths;
 use crate::model::json::Timestamp;
@@ -71,6 +73,9 @@ pub struct ContainerReader {
     pressure: Option<Pressure>,
     memory_migrate: Option<CgroupFile>,
     procs: Option<Procs>,
+    /// Taskstats of the v1 `cpu` directory, made on the first sample with `--enable_load_reader`.
+    load: Option<LoadReader>,
+    referenced: Referenced,
     /// The runtime's pid for this container (e.g. docker's init pid), else the first member.
     pid: Option<u32>,
     /// Set for the root container only: it reports the host's filesystems, as cAdvisor does.
@@ -117,6 +122,8 @@ impl ContainerReader {
             pressure: dirs.unified.as_deref().map(Pressure::v2),
             memory_migrate: None,
             procs: None,
+            load: None,
+            referenced: Referenced::default(),
             pid: None,
             fs_host: (name == "/").then(|| host.clone()),
             dirs: Dirs::default(),
@@ -251,9 +258,11 @@ impl ContainerReader {
             interfaces: kinds.has(MetricKind::Network),
             tcp: kinds.has(MetricKind::Tcp),
             udp: kinds.has(MetricKind::Udp),
+            advanced: kinds.has(MetricKind::AdvTcp),
         };
-        let want_procs = kinds.has(MetricKind::Process) || kinds.has(MetricKind::Sched);
-        let want_net = net_kinds.interfaces || net_kinds.tcp || net_kinds.udp;
+        let refs = kinds.has(MetricKind::ReferencedMemory);
+        let want_procs = kinds.has(MetricKind::Process) || kinds.has(MetricKind::Sched) || refs;
+        let want_net = net_kinds.interfaces || net_kinds.tcp || net_kinds.udp || net_kinds.advanced;
         let root = self.name == "/";
         if let Some(p) = &mut self.procs
             && (want_procs || (want_net && self.pid.is_none()))
@@ -269,6 +278,10 @@ impl ContainerReader {
             }
             if kinds.has(MetricKind::Sched) {
                 cpu.schedstat = p.schedstat(buf);
+            }
+            if refs {
+                let reset = kinds.readers().referenced_reset_interval;
+                st.referenced_memory = self.referenced.read(buf, &self.proc_root, p.pids(), reset);
             }
             if kinds.has(MetricKind::Process) {
                 let mut ps = ProcessStats::default();
@@ -292,6 +305,21 @@ impl ContainerReader {
             let fs = crate::fs::filesystems(host);
             st.filesystem
                 .set(fs.iter().map(crate::fs::FsUsage::to_fs_stats).collect());
+        }
+        // cAdvisor fills these whenever the load reader runs, whatever the kinds; a failed request
+        // leaves zeros, as there (logged, rate-limited).
+        if let (true, Some(dir)) = (kinds.readers().load_reader, &self.dirs.cpu) {
+            let interval = kinds.readers().housekeeping_interval;
+            let load = self
+                .load
+                .get_or_insert_with(|| LoadReader::new(dir, interval));
+            match load.read() {
+                Ok((tasks, avg, avg_d)) => {
+                    st.task_stats.set(tasks);
+                    (cpu.load_average, cpu.load_d_average) = (avg, avg_d);
+                }
+                Err(e) => e.log(),
+            }
         }
         st.cpu = cpu;
         st.memory = mem;

@@ -168,6 +168,7 @@ impl RuntimeConfig {
             podman_endpoint: c.podman_endpoint.clone(),
             containerd_endpoint: c.containerd_endpoint.clone(),
             containerd_namespace: c.containerd_namespace.clone(),
+            crio_timeout: c.crio_client_timeout,
             env_whitelist: c.env_metadata_whitelist.clone(),
             ..Self::default()
         }
