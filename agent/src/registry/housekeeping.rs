@@ -245,7 +245,9 @@ impl Housekeeper {
                 }
                 stats.oom_events = slot.samples.oom_kills();
                 stats.health.status = slot.samples.health();
-                let unchanged = slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
+                // Comparing two samples only matters to dynamic housekeeping.
+                let unchanged = self.schedule.dynamic
+                    && slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
                 slot.interval = next_interval(&self.schedule, slot.interval, unchanged);
                 slot.due = now + jitter(slot.interval);
                 let stats = Arc::new(stats);
