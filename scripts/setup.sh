@@ -2,7 +2,8 @@
 # Idempotently installs what building and testing bpfadvisor needs on a fresh Debian machine:
 #   - rust-src (the eBPF crate is built with -Z build-std=core)
 #   - bpf-linker, built against the Rust toolchain's own libLLVM
-#   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool)
+#   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool,
+#     podman for the libpod API)
 # A second run does nothing and takes well under a second.
 #
 # Usage: scripts/setup.sh [--build-only]   (--build-only skips the test packages)
@@ -66,5 +67,5 @@ ensure_debs() {
 ensure_rust_src
 ensure_bpf_linker
 if [ "$want_test_pkgs" = 1 ]; then
-    ensure_debs docker.io busybox-static prometheus iproute2
+    ensure_debs docker.io busybox-static prometheus iproute2 podman
 fi

@@ -122,6 +122,10 @@ pub struct Cli {
     #[arg(long = "podman", default_value = "unix:///var/run/podman/podman.sock")]
     pub podman: String,
 
+    /// CRI-O client timeout. Default is no timeout.
+    #[arg(long = "crio_client_timeout", default_value = "0s")]
+    pub crio_client_timeout: String,
+
     /// HTTP auth file for the web UI.
     #[arg(long = "http_auth_file", default_value = "")]
     pub http_auth_file: String,
@@ -156,6 +160,12 @@ pub struct Cli {
     #[arg(long = "enable_load_reader", default_value_t = false, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub enable_load_reader: bool,
+
+    /// Reset interval for referenced bytes (container_referenced_bytes metric), number of
+    /// measurement cycles after which referenced bytes are cleared, if set to 0 referenced bytes are
+    /// never cleared (default: 0)
+    #[arg(long = "referenced_reset_interval", default_value_t = 0)]
+    pub referenced_reset_interval: u64,
 
     /// Max number of application metrics to store (per container).
     #[arg(long = "application_metrics_count_limit", default_value_t = 100)]

@@ -106,9 +106,31 @@ impl MetricKind {
     }
 }
 
-/// The set of metric kinds that are collected and exported.
+/// The set of metric kinds that are collected and exported, with the options of the readers behind
+/// some of them (carried together so every reader sees them where it sees the kinds).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MetricKinds(BTreeSet<MetricKind>);
+pub struct MetricKinds(BTreeSet<MetricKind>, ReaderOptions);
+
+/// Reader options set by flags other than the kind lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReaderOptions {
+    /// `--enable_load_reader`: task counts and load averages through netlink taskstats (cgroup v1).
+    pub load_reader: bool,
+    /// `--housekeeping_interval`, which sets the load averages' decay.
+    pub housekeeping_interval: Duration,
+    /// `--referenced_reset_interval`: clear referenced bits every N-th sample; 0 never.
+    pub referenced_reset_interval: u64,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        Self {
+            load_reader: false,
+            housekeeping_interval: Duration::from_secs(1),
+            referenced_reset_interval: 0,
+        }
+    }
+}
 
 impl MetricKinds {
     /// cAdvisor's semantics: a non-empty `enable` is the exact set; otherwise everything but `disable`
@@ -129,7 +151,7 @@ impl MetricKinds {
         };
         let enabled = parse("enable_metrics", enable)?;
         if !enabled.is_empty() {
-            return Ok(Self(enabled));
+            return Ok(Self(enabled, ReaderOptions::default()));
         }
         let disabled = parse("disable_metrics", disable)?;
         Ok(Self(
@@ -137,6 +159,7 @@ impl MetricKinds {
                 .into_iter()
                 .filter(|k| !disabled.contains(k))
                 .collect(),
+            ReaderOptions::default(),
         ))
     }
 
@@ -145,7 +168,19 @@ impl MetricKinds {
     }
 
     pub fn all() -> Self {
-        Self(MetricKind::ALL.into_iter().collect())
+        Self(
+            MetricKind::ALL.into_iter().collect(),
+            ReaderOptions::default(),
+        )
+    }
+
+    pub fn readers(&self) -> &ReaderOptions {
+        &self.1
+    }
+
+    pub fn with_readers(mut self, options: ReaderOptions) -> Self {
+        self.1 = options;
+        self
     }
 }
 
@@ -198,6 +233,8 @@ pub struct Config {
     pub containerd_endpoint: String,
     pub containerd_namespace: String,
     pub podman_endpoint: String,
+    /// `--crio_client_timeout`; `None` (0) waits as long as CRI-O takes, as cAdvisor does.
+    pub crio_client_timeout: Option<Duration>,
     pub machine_id_files: Vec<PathBuf>,
     pub boot_id_files: Vec<PathBuf>,
     pub event_source: EventSourceMode,
@@ -251,11 +288,12 @@ impl Config {
         // Files named by flags are host paths: read them below the root.
         let host_files = |s: &str| comma_list(s).iter().map(|p| host.host_path(p)).collect();
         let prefix = cli.url_base_prefix.trim_end_matches('/').to_string();
+        let housekeeping_interval = dur("housekeeping_interval", &cli.housekeeping_interval)?;
         Ok(Self {
             listen: (listen_ip, cli.port),
             prometheus_endpoint: cli.prometheus_endpoint.clone(),
             url_base_prefix: prefix,
-            housekeeping_interval: dur("housekeeping_interval", &cli.housekeeping_interval)?,
+            housekeeping_interval,
             max_housekeeping_interval: dur(
                 "max_housekeeping_interval",
                 &cli.max_housekeeping_interval,
@@ -270,7 +308,12 @@ impl Config {
                 &cli.update_machine_info_interval,
             )?,
             storage_duration: dur("storage_duration", &cli.storage_duration)?,
-            metric_kinds: MetricKinds::from_flags(&cli.enable_metrics, &cli.disable_metrics)?,
+            metric_kinds: MetricKinds::from_flags(&cli.enable_metrics, &cli.disable_metrics)?
+                .with_readers(ReaderOptions {
+                    load_reader: cli.enable_load_reader,
+                    housekeeping_interval,
+                    referenced_reset_interval: cli.referenced_reset_interval,
+                }),
             event_storage_age_limit: cli.event_storage_age_limit.clone(),
             event_storage_event_limit: cli.event_storage_event_limit.clone(),
             store_container_labels: cli.store_container_labels,
@@ -283,6 +326,8 @@ impl Config {
             containerd_endpoint: cli.containerd.clone(),
             containerd_namespace: cli.containerd_namespace.clone(),
             podman_endpoint: cli.podman.clone(),
+            crio_client_timeout: Some(dur("crio_client_timeout", &cli.crio_client_timeout)?)
+                .filter(|d| !d.is_zero()),
             machine_id_files: host_files(&cli.machine_id_file),
             boot_id_files: host_files(&cli.boot_id_file),
             event_source,
@@ -381,6 +426,31 @@ mod tests {
         assert!(
             bad.to_string()
                 .contains("unsupported metric \"nope\" specified")
+        );
+    }
+    #[test]
+    fn reader_flags_reach_the_kinds() {
+        use clap::Parser;
+        let cli = |args: &[&str]| {
+            let argv = std::iter::once("bpfadvisor").chain(args.iter().copied());
+            Cli::try_parse_from(crate::cli::normalize_go_flags(argv.map(Into::into)))
+                .expect("flags parse")
+        };
+        let d = Config::from_cli(&cli(&[])).expect("config");
+        assert_eq!(*d.metric_kinds.readers(), ReaderOptions::default());
+        let c = Config::from_cli(&cli(&[
+            "-enable_load_reader",
+            "-referenced_reset_interval=5",
+            "-housekeeping_interval=2s",
+        ]))
+        .expect("config");
+        assert_eq!(
+            *c.metric_kinds.readers(),
+            ReaderOptions {
+                load_reader: true,
+                housekeeping_interval: Duration::from_secs(2),
+                referenced_reset_interval: 5,
+            }
         );
     }
 }

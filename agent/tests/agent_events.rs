@@ -140,3 +140,69 @@ fn short_lived_cgroups_get_both_events_inotify() {
         evs.len()
     );
 }
+
+/// A runtime creates a container's directories one hierarchy after another; the creation event for
+/// the first can be handled before the rest exist. The container must still get the stats of every
+/// hierarchy (here: memory, created a while after cpu) once its directory appears.
+#[test]
+fn hierarchies_created_one_by_one_all_report() {
+    let host = HostPaths::local();
+    if let Some(reason) = cgroup_skip_reason(&host) {
+        return eprintln!("skipping test - {reason}");
+    }
+    let parent = format!("/bpfa-e2e-late-{}", std::process::id());
+    let name = format!("{parent}/c");
+    let mut tree = CgroupTree::new(&host);
+    tree.mkdir(&parent).unwrap();
+    let Some(agent) = Agent::launch(&[]) else {
+        return;
+    };
+    let stream = agent
+        .events(&parent, "subcontainers=true&creation_events=true")
+        .unwrap();
+    tree.mkdir_in("cpu", &name).unwrap();
+    let evs = stream
+        .collect_until(Duration::from_secs(10), |evs| !evs.is_empty())
+        .unwrap();
+    assert_eq!(evs[0]["container_name"], name.as_str(), "{evs:?}");
+    // The agent has read the container with only its cpu directory; now the rest appear.
+    std::thread::sleep(Duration::from_millis(300));
+    for c in ["cpuacct", "memory", "pids"] {
+        tree.mkdir_in(c, &name).unwrap();
+    }
+    tree.write("memory", &name, "memory.limit_in_bytes", "67108864")
+        .unwrap();
+    let spec_ok = |v: &serde_json::Value| {
+        v[&name]["has_memory"] == true && v[&name]["memory"]["limit"] == 67108864
+    };
+    let spec = agent
+        .wait_json(
+            &format!("/api/v2.0/spec{name}"),
+            Duration::from_secs(10),
+            spec_ok,
+        )
+        .unwrap();
+    assert!(
+        spec_ok(&spec) && spec[&name]["has_cpu"] == true,
+        "GET /api/v2.0/spec{name}: the memory hierarchy never appeared: {spec}"
+    );
+    let stats = agent
+        .wait_json(
+            &format!("/api/v2.0/stats{name}?count=1&max_age=0s"),
+            Duration::from_secs(5),
+            |v| v[&name][0]["has_memory"] == true,
+        )
+        .unwrap();
+    assert_eq!(
+        stats[&name][0]["has_memory"], true,
+        "GET /api/v2.0/stats{name}: no memory stats: {stats}"
+    );
+    let creations = agent
+        .get_json(&format!("/api/v1.3/events{name}?creation_events=true"))
+        .unwrap();
+    assert_eq!(
+        creations.as_array().map(Vec::len),
+        Some(1),
+        "exactly one creation event for {name}: {creations} (stats {stats})"
+    );
+}

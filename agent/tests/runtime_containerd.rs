@@ -209,6 +209,8 @@ async fn kubernetes_container_in_k8s_io_namespace() {
         podman_endpoint: String::new(),
         containerd_endpoint: c.socket().display().to_string(),
         containerd_namespace: NS.into(),
+        crio_endpoint: String::new(),
+        crio_timeout: None,
         env_whitelist: vec!["APP_".into()],
         request_timeout: Duration::from_secs(5),
         max_backoff: Duration::from_millis(500),

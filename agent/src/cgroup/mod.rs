@@ -5,6 +5,7 @@
 //! module per controller (`cpu`, `memory`, `blkio`, `pids`, ...), each with a `v1` and a `v2` reader
 //! over the pure parsers in `parse`.
 
+pub mod advtcp;
 pub mod blkio;
 pub mod cpu;
 pub mod error;
@@ -17,6 +18,8 @@ pub mod pids;
 pub mod procs;
 pub mod psi;
 pub mod reader;
+pub mod referenced;
+pub mod taskstats;
 
 pub use error::CgroupError;
 pub use layout::{CgroupMode, Layout};

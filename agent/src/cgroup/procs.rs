@@ -1,12 +1,13 @@
 //! What comes from the container's processes rather than its cgroup files: the member pids
 //! (`cgroup.procs`), network counters of a member's namespace (`<proc>/<pid>/net/dev`, `net/tcp*`,
-//! `net/udp*`), fd/socket counts, ulimits and schedstat. A process exiting under us is normal: its
+//! `net/udp*`, `net/netstat`, `net/snmp`), fd/socket counts, ulimits and schedstat. A process exiting under us is normal: its
 //! files are skipped, never a "gone" container.
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::advtcp::parse_tcp_ext;
 use super::error::CgroupError;
 use super::files::{Buf, CgroupFile, read_once};
 use super::parse::{
@@ -14,7 +15,8 @@ use super::parse::{
     parse_schedstat,
 };
 use crate::model::v1::{
-    CpuSchedstat, InterfaceStats, NetworkStats, ProcessStats, TcpStat, UdpStat, UlimitSpec,
+    CpuSchedstat, InterfaceStats, NetworkStats, ProcessStats, TcpAdvancedStat, TcpStat, UdpStat,
+    UlimitSpec,
 };
 
 #[derive(Debug)]
@@ -37,6 +39,8 @@ pub struct NetKinds {
     pub interfaces: bool,
     pub tcp: bool,
     pub udp: bool,
+    /// `net/netstat` + `net/snmp` (`advtcp`).
+    pub advanced: bool,
 }
 
 impl Procs {
@@ -134,6 +138,16 @@ impl Procs {
             };
             net.udp = u(self, buf, "net/udp").map(conv).unwrap_or_default();
             net.udp6 = u(self, buf, "net/udp6").map(conv).unwrap_or_default();
+        }
+        if kinds.advanced {
+            let mut adv = TcpAdvancedStat::default();
+            let ok = ["net/netstat", "net/snmp"].iter().all(|f| {
+                read_once(self.pid_path(pid, f), buf, |t| parse_tcp_ext(t, &mut adv))
+                    .is_ok_and(|r| r.is_some())
+            });
+            if ok {
+                net.tcp_advanced.set(adv);
+            }
         }
         Some(net)
     }

@@ -19,6 +19,8 @@ use super::parse::{
 use super::pids::Pids;
 use super::procs::{NetKinds, Procs};
 use super::psi::Pressure;
+use super::referenced::Referenced;
+use super::taskstats::LoadReader;
 use crate::config::{MetricKind, MetricKinds};
 use crate::host::HostPaths;
 use crate::model::json::Timestamp;
@@ -71,6 +73,9 @@ pub struct ContainerReader {
     pressure: Option<Pressure>,
     memory_migrate: Option<CgroupFile>,
     procs: Option<Procs>,
+    /// Taskstats of the v1 `cpu` directory, made on the first sample with `--enable_load_reader`.
+    load: Option<LoadReader>,
+    referenced: Referenced,
     /// The runtime's pid for this container (e.g. docker's init pid), else the first member.
     pid: Option<u32>,
     /// Set for the root container only: it reports the host's filesystems, as cAdvisor does.
@@ -80,29 +85,19 @@ pub struct ContainerReader {
 impl ContainerReader {
     pub fn new(layout: &Layout, host: &HostPaths, name: &str) -> Result<Self, CgroupError> {
         let v2 = layout.mode() == CgroupMode::V2;
-        let at = |mount: Option<&Path>| -> Result<Option<PathBuf>, CgroupError> {
-            let Some(m) = mount else { return Ok(None) };
-            let d = Layout::dir_in(m, name)?;
-            Ok(d.is_dir().then_some(d))
-        };
-        let unified = at(layout.unified_dir())?;
-        let dirs = if v2 {
-            Dirs {
-                unified,
-                ..Dirs::default()
-            }
-        } else {
-            Dirs {
-                cpu: at(layout.v1_dir("cpu"))?,
-                cpuacct: at(layout.v1_dir("cpuacct"))?,
-                cpuset: at(layout.v1_dir("cpuset"))?,
-                memory: at(layout.v1_dir("memory"))?,
-                blkio: at(layout.v1_dir("blkio"))?,
-                pids: at(layout.v1_dir("pids"))?,
-                hugetlb: at(layout.v1_dir("hugetlb"))?,
-                unified,
-            }
-        };
+        let mut dirs = Self::wanted_dirs(layout, name)?;
+        for d in [
+            &mut dirs.cpu,
+            &mut dirs.cpuacct,
+            &mut dirs.cpuset,
+            &mut dirs.memory,
+            &mut dirs.blkio,
+            &mut dirs.pids,
+            &mut dirs.hugetlb,
+            &mut dirs.unified,
+        ] {
+            *d = d.take().filter(|d| d.is_dir());
+        }
         let gone = || CgroupError::Gone {
             name: name.to_string(),
             path: layout
@@ -127,6 +122,8 @@ impl ContainerReader {
             pressure: dirs.unified.as_deref().map(Pressure::v2),
             memory_migrate: None,
             procs: None,
+            load: None,
+            referenced: Referenced::default(),
             pid: None,
             fs_host: (name == "/").then(|| host.clone()),
             dirs: Dirs::default(),
@@ -172,6 +169,43 @@ impl ContainerReader {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The container's directory in every hierarchy a reader reads from, existing or not.
+    fn wanted_dirs(layout: &Layout, name: &str) -> Result<Dirs, CgroupError> {
+        let at = |mount: Option<&Path>| mount.map(|m| Layout::dir_in(m, name)).transpose();
+        let unified = at(layout.unified_dir())?;
+        if layout.mode() == CgroupMode::V2 {
+            return Ok(Dirs {
+                unified,
+                ..Dirs::default()
+            });
+        }
+        Ok(Dirs {
+            cpu: at(layout.v1_dir("cpu"))?,
+            cpuacct: at(layout.v1_dir("cpuacct"))?,
+            cpuset: at(layout.v1_dir("cpuset"))?,
+            memory: at(layout.v1_dir("memory"))?,
+            blkio: at(layout.v1_dir("blkio"))?,
+            pids: at(layout.v1_dir("pids"))?,
+            hugetlb: at(layout.v1_dir("hugetlb"))?,
+            unified,
+        })
+    }
+
+    /// Directories this reader would read that did not exist when it was built. A runtime creates a
+    /// container's directories one hierarchy at a time, and an event for the first can arrive before
+    /// the others exist; the registry rebuilds the reader once they appear.
+    pub fn missing_dirs(&self, layout: &Layout) -> Vec<PathBuf> {
+        let Ok(wanted) = Self::wanted_dirs(layout, &self.name) else {
+            return Vec::new();
+        };
+        let have: Vec<&PathBuf> = self.dirs.all().collect();
+        wanted
+            .all()
+            .filter(|d| !have.contains(d))
+            .cloned()
+            .collect()
     }
 
     /// Uses the runtime's pid for network and ulimits instead of the first member of `cgroup.procs`.
@@ -224,9 +258,11 @@ impl ContainerReader {
             interfaces: kinds.has(MetricKind::Network),
             tcp: kinds.has(MetricKind::Tcp),
             udp: kinds.has(MetricKind::Udp),
+            advanced: kinds.has(MetricKind::AdvTcp),
         };
-        let want_procs = kinds.has(MetricKind::Process) || kinds.has(MetricKind::Sched);
-        let want_net = net_kinds.interfaces || net_kinds.tcp || net_kinds.udp;
+        let refs = kinds.has(MetricKind::ReferencedMemory);
+        let want_procs = kinds.has(MetricKind::Process) || kinds.has(MetricKind::Sched) || refs;
+        let want_net = net_kinds.interfaces || net_kinds.tcp || net_kinds.udp || net_kinds.advanced;
         let root = self.name == "/";
         if let Some(p) = &mut self.procs
             && (want_procs || (want_net && self.pid.is_none()))
@@ -242,6 +278,10 @@ impl ContainerReader {
             }
             if kinds.has(MetricKind::Sched) {
                 cpu.schedstat = p.schedstat(buf);
+            }
+            if refs {
+                let reset = kinds.readers().referenced_reset_interval;
+                st.referenced_memory = self.referenced.read(buf, &self.proc_root, p.pids(), reset);
             }
             if kinds.has(MetricKind::Process) {
                 let mut ps = ProcessStats::default();
@@ -265,6 +305,21 @@ impl ContainerReader {
             let fs = crate::fs::filesystems(host);
             st.filesystem
                 .set(fs.iter().map(crate::fs::FsUsage::to_fs_stats).collect());
+        }
+        // cAdvisor fills these whenever the load reader runs, whatever the kinds; a failed request
+        // leaves zeros, as there (logged, rate-limited).
+        if let (true, Some(dir)) = (kinds.readers().load_reader, &self.dirs.cpu) {
+            let interval = kinds.readers().housekeeping_interval;
+            let load = self
+                .load
+                .get_or_insert_with(|| LoadReader::new(dir, interval));
+            match load.read() {
+                Ok((tasks, avg, avg_d)) => {
+                    st.task_stats.set(tasks);
+                    (cpu.load_average, cpu.load_d_average) = (avg, avg_d);
+                }
+                Err(e) => e.log(),
+            }
         }
         st.cpu = cpu;
         st.memory = mem;

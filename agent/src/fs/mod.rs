@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::host::HostPaths;
 use crate::model::v1::FsStats;
+use crate::telemetry::events::RateLimit;
 pub use diskstats::DiskCounters;
 pub use mountinfo::Mount;
 
@@ -143,8 +144,11 @@ pub fn read_mounts(host: &HostPaths) -> Result<Vec<Mount>, FsError> {
         std::fs::read_to_string(&path).map_err(|source| FsError::Read { path, source })
     })?;
     let (mounts, bad) = mountinfo::parse_mountinfo(&text);
-    for e in bad {
-        tracing::warn!(error = %e, "skipping mountinfo line");
+    static LOG: RateLimit = RateLimit::new(60);
+    if let Some(e) = bad.first()
+        && LOG.allow()
+    {
+        tracing::warn!(error = %e, lines = bad.len(), "skipping unparsable mountinfo lines");
     }
     Ok(mounts)
 }
@@ -178,19 +182,26 @@ pub fn statvfs(path: &Path) -> Result<(u64, u64, u64, u64, u64), FsError> {
 }
 
 /// Every block-device filesystem with its usage and disk counters; sources that fail are logged and
-/// skipped (a filesystem unmounted between the read and statvfs simply drops out).
+/// skipped (a filesystem unmounted between the read and statvfs simply drops out). Called for every
+/// root-container sample, so a lasting failure is logged once a minute, not once a second.
 pub fn filesystems(host: &HostPaths) -> Vec<FsUsage> {
+    static LOG: RateLimit = RateLimit::new(60);
     let mounts = match read_mounts(host) {
         Ok(m) => m,
         Err(e) => {
-            tracing::warn!(error = %e, "cannot list filesystems");
+            if LOG.allow() {
+                tracing::warn!(error = %e, "cannot list filesystems");
+            }
             return Vec::new();
         }
     };
     let disks = std::fs::read_to_string(host.proc.join("diskstats"))
         .map(|t| diskstats::parse_diskstats(&t).0)
         .unwrap_or_else(|e| {
-            tracing::warn!(path = %host.proc.join("diskstats").display(), error = %e, "no disk counters");
+            if LOG.allow() {
+                let path = host.proc.join("diskstats");
+                tracing::warn!(path = %path.display(), error = %e, "no disk counters");
+            }
             Default::default()
         });
     let mut out = Vec::new();
@@ -200,7 +211,9 @@ pub fn filesystems(host: &HostPaths) -> Vec<FsUsage> {
             match statvfs(&host.host_path(&m.mount_point)) {
                 Ok(v) => v,
                 Err(e) => {
-                    tracing::warn!(error = %e, "skipping filesystem");
+                    if LOG.allow() {
+                        tracing::warn!(error = %e, "skipping filesystem");
+                    }
                     continue;
                 }
             };

@@ -6,7 +6,7 @@
 use std::borrow::Borrow;
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::json::{Timestamp, finite_f32, is_zero_u64};
 use super::v1;
@@ -520,21 +520,14 @@ pub struct FsInfo {
     pub capacity: u64,
     pub available: u64,
     pub usage: u64,
-    /// e.g. `root`, `docker-images`. Go's nil slice: empty is written as `null`.
-    #[serde(serialize_with = "null_if_empty", deserialize_with = "vec_or_null")]
+    /// e.g. `root`, `docker-images`. cAdvisor builds this list from an empty (non-nil) slice, so
+    /// an unlabelled filesystem is written as `[]`.
+    #[serde(deserialize_with = "vec_or_null")]
     pub labels: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inodes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inodes_free: Option<u64>,
-}
-
-fn null_if_empty<S: Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
-    if v.is_empty() {
-        s.serialize_none()
-    } else {
-        v.serialize(s)
-    }
 }
 
 fn vec_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -835,7 +828,7 @@ mod tests {
     }
 
     #[test]
-    fn fs_info_labels_null_when_empty() {
+    fn fs_info_labels_empty_list_when_unlabelled() {
         let fi = FsInfo {
             device: "/dev/sda1".into(),
             inodes: Some(5),
@@ -843,7 +836,7 @@ mod tests {
         };
         assert_eq!(
             s(&fi),
-            r#"{"timestamp":"0001-01-01T00:00:00Z","device":"/dev/sda1","mountpoint":"","capacity":0,"available":0,"usage":0,"labels":null,"inodes":5}"#
+            r#"{"timestamp":"0001-01-01T00:00:00Z","device":"/dev/sda1","mountpoint":"","capacity":0,"available":0,"usage":0,"labels":[],"inodes":5}"#
         );
         let back: FsInfo = serde_json::from_str(&s(&fi)).expect("decode");
         assert_eq!(back, fi);

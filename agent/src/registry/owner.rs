@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -38,6 +39,9 @@ enum Added {
 
 /// How long a removed name is remembered to recognise late events about it.
 const TOMBSTONE_TTL: Duration = Duration::from_secs(10);
+
+/// How long a container read before all its directories existed waits for the rest to appear.
+const INCOMPLETE_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a deletion event waits for the runtime's exit code.
 const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
@@ -107,6 +111,10 @@ pub struct Owner {
     tombstones: HashMap<String, Instant>,
     /// Cgroups that were gone before they could be read: creation recorded, deletion pending.
     ghosts: std::collections::HashSet<String>,
+    /// Containers first read before all their directories existed (runtimes create one hierarchy's
+    /// directory after another): the missing directories, rechecked on later creation events and
+    /// rescans until `INCOMPLETE_WAIT` has passed.
+    incomplete: HashMap<String, (Instant, Vec<PathBuf>)>,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
@@ -147,6 +155,7 @@ impl Owner {
             tombstones: HashMap::new(),
             dirty: false,
             pending_deletions: HashMap::new(),
+            incomplete: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -203,7 +212,12 @@ impl Owner {
 
     fn apply(&mut self, ev: SourceEvent) {
         match ev {
-            SourceEvent::CgroupCreated { name, at, .. } => self.created(&name, at),
+            SourceEvent::CgroupCreated {
+                hierarchy,
+                name,
+                at,
+                ..
+            } => self.created(&name, &hierarchy, at),
             SourceEvent::CgroupRemoved { name, at, .. } => {
                 if self.ghosts.contains(&name) {
                     self.ghost_removed(&name, at);
@@ -225,30 +239,19 @@ impl Owner {
         }
     }
 
-    /// A producer saw a cgroup appear. A cgroup that is gone again before we could read it still
-    /// existed: it gets its creation event now and its deletion event when the removal arrives (a
-    /// "ghost"), so short-lived containers are neither lost nor half-reported.
-    fn created(&mut self, name: &str, at: SystemTime) {
+    /// A producer saw a cgroup appear. Its creation event is recorded before the (slower) read of
+    /// its spec, so stream clients see it as soon as the kernel reports it. A cgroup that is gone
+    /// again before we could read it still existed: it keeps its creation event and gets its deletion
+    /// event when the removal arrives (a "ghost"), so short-lived containers are neither lost nor
+    /// half-reported.
+    fn created(&mut self, name: &str, hierarchy: &Hierarchy, at: SystemTime) {
         if self.containers.contains_key(name) {
             // Seen on another hierarchy first: that hierarchy's directory may not have existed then.
             self.index_inodes(name);
+            self.complete(name);
             return;
         }
-        // A late creation event (another hierarchy's mkdir) for a container we already saw come and
-        // go is not a new container.
-        if self.add(name, at) == Added::Gone
-            && !self.ghosts.contains(name)
-            && !self.tombstones.contains_key(name)
-            && self.cfg.admission.accepts(name, None)
-        {
-            self.ghosts.insert(name.to_string());
-            self.record(
-                name,
-                Timestamp::from(at),
-                EventType::ContainerCreation,
-                EventData::default(),
-            );
-        }
+        self.add(name, at, Some(hierarchy));
     }
 
     fn ghost_removed(&mut self, name: &str, at: SystemTime) {
@@ -271,7 +274,14 @@ impl Owner {
             }
         }
         for name in &found {
-            self.add(name, now);
+            self.add(name, now, None);
+        }
+        // Directories that appeared without an event we saw (queue overflow, inotify limits).
+        self.incomplete
+            .retain(|_, (since, _)| since.elapsed() < INCOMPLETE_WAIT);
+        let incomplete: Vec<String> = self.incomplete.keys().cloned().collect();
+        for name in incomplete {
+            self.complete(&name);
         }
         // Lets publish() prune containers past their retention even when nothing else changed.
         if !self.removed.is_empty() {
@@ -289,7 +299,9 @@ impl Owner {
         }
     }
 
-    fn add(&mut self, name: &str, at: SystemTime) -> Added {
+    /// Starts watching `name`. `announce_from`: the hierarchy a producer saw it created in; its
+    /// creation event is then recorded before the spec is read. A rescan (`None`) announces after.
+    fn add(&mut self, name: &str, at: SystemTime, announce_from: Option<&Hierarchy>) -> Added {
         if self.containers.contains_key(name) {
             return Added::Known;
         }
@@ -301,26 +313,33 @@ impl Owner {
             }
             return Added::Refused;
         }
-        let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
-            Ok(r) => r,
-            Err(CgroupError::Gone { .. }) => return Added::Gone,
-            Err(e) => {
-                warn!(container = name, error = %e, "cannot watch container");
-                return Added::Refused;
+        // A late creation event (another hierarchy's mkdir) for a container we already saw come and
+        // go is not a new container, and a ghost was announced already.
+        let announced = match announce_from {
+            Some(h) if !self.ghosts.contains(name) && !self.tombstones.contains_key(name) => {
+                let ts = meta
+                    .as_deref()
+                    .and_then(|m| m.creation_time)
+                    .or_else(|| self.dir_mtime(h, name))
+                    .unwrap_or(at);
+                let ts = Timestamp::from(ts);
+                self.record(name, ts, EventType::ContainerCreation, EventData::default());
+                true
             }
+            _ => false,
         };
-        let spec = match reader.read_spec(self.machine.memory_capacity) {
-            Ok(s) if name == "/" => root_spec(s, &self.machine),
-            Ok(s) => s,
-            Err(CgroupError::Gone { .. }) => return Added::Gone,
-            Err(e) => {
-                warn!(container = name, error = %e, "cannot read container spec");
-                ContainerSpec::default()
+        let (reader, spec) = match self.open(name) {
+            Ok(opened) => opened,
+            Err(Added::Gone) if announced => {
+                self.ghosts.insert(name.to_string());
+                return Added::Gone;
             }
+            Err(refused_or_gone) => return refused_or_gone,
         };
         if meta.is_none() {
             self.runtime.request(name);
         }
+        self.track_missing(name, &reader);
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
         if let Some(m) = meta.as_deref() {
             samples.set_health(&m.health);
@@ -337,7 +356,7 @@ impl Owner {
         });
         // A ghost that turns out readable after all (a rescan found it in another hierarchy) was
         // already announced.
-        if !self.ghosts.remove(name) {
+        if !self.ghosts.remove(name) && !announced {
             let ts = if created == Timestamp::ZERO {
                 Timestamp::from(at)
             } else {
@@ -348,6 +367,95 @@ impl Owner {
         Added::New
     }
 
+    /// A reader for `name` and its spec; `Err(Added::Gone)` when the cgroup vanished first.
+    fn open(&self, name: &str) -> Result<(ContainerReader, ContainerSpec), Added> {
+        let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
+            Ok(r) => r,
+            Err(CgroupError::Gone { .. }) => return Err(Added::Gone),
+            Err(e) => {
+                warn!(container = name, error = %e, "cannot watch container");
+                return Err(Added::Refused);
+            }
+        };
+        let spec = match reader.read_spec(self.machine.memory_capacity) {
+            Ok(s) if name == "/" => root_spec(s, &self.machine),
+            Ok(s) => s,
+            Err(CgroupError::Gone { .. }) => return Err(Added::Gone),
+            Err(e) => {
+                warn!(container = name, error = %e, "cannot read container spec");
+                ContainerSpec::default()
+            }
+        };
+        Ok((reader, spec))
+    }
+
+    fn track_missing(&mut self, name: &str, reader: &ContainerReader) {
+        let missing = reader.missing_dirs(&self.layout);
+        if missing.is_empty() {
+            self.incomplete.remove(name);
+        } else {
+            let since = self
+                .incomplete
+                .get(name)
+                .map_or_else(Instant::now, |(t, _)| *t);
+            self.incomplete.insert(name.to_string(), (since, missing));
+        }
+    }
+
+    /// Rebuilds the reader (and spec) of a container read before all its directories existed, once
+    /// one of them has appeared; the stored samples carry over.
+    fn complete(&mut self, name: &str) {
+        let Some((_, missing)) = self.incomplete.get(name) else {
+            return;
+        };
+        if !missing.iter().any(|d| d.is_dir()) {
+            return;
+        }
+        let Some(old) = self.containers.get(name).cloned() else {
+            self.incomplete.remove(name);
+            return;
+        };
+        let Ok((reader, spec)) = self.open(name) else {
+            // Gone: its removal event (or the next rescan) retires it.
+            self.incomplete.remove(name);
+            return;
+        };
+        self.track_missing(name, &reader);
+        let samples = if (spec.has_cpu, spec.has_memory) == (old.spec.has_cpu, old.spec.has_memory)
+        {
+            old.samples.clone()
+        } else {
+            // The summary tracker depends on these flags.
+            Arc::new(Samples::new(self.cfg.storage_duration, &spec))
+        };
+        let meta = self.runtime.lookup(name);
+        if let Some(m) = meta.as_deref() {
+            samples.set_health(&m.health);
+        }
+        let entry = entry_with(name, spec, meta.as_deref(), samples.clone());
+        self.containers.insert(name.to_string(), Arc::new(entry));
+        self.dirty = true;
+        self.housekeeping.send(Job::Add {
+            name: name.to_string(),
+            reader: Box::new(reader),
+            samples,
+        });
+    }
+
+    /// Modification time of `name`'s directory in `hierarchy`: when it was made, for a new cgroup.
+    fn dir_mtime(&self, hierarchy: &Hierarchy, name: &str) -> Option<SystemTime> {
+        let mount = match hierarchy {
+            Hierarchy::Unified => self.layout.unified_dir()?.to_path_buf(),
+            h => self
+                .layout
+                .hierarchy_mounts()
+                .into_iter()
+                .find_map(|(mh, m)| (mh == *h).then_some(m))?,
+        };
+        let dir = Layout::dir_in(&mount, name).ok()?;
+        std::fs::metadata(dir).and_then(|m| m.modified()).ok()
+    }
+
     fn remove_if_gone(&mut self, name: &str, at: SystemTime) {
         if self.containers.contains_key(name) && !self.layout.exists(name) {
             self.remove(name, at);
@@ -356,6 +464,7 @@ impl Owner {
 
     fn remove(&mut self, name: &str, at: SystemTime) {
         self.pending.remove(name);
+        self.incomplete.remove(name);
         let Some(entry) = self.containers.remove(name) else {
             return;
         };

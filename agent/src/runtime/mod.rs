@@ -8,6 +8,7 @@
 
 pub mod cache;
 pub mod containerd;
+pub mod crio;
 pub mod docker;
 pub mod id;
 pub mod systemd;
@@ -134,6 +135,10 @@ pub struct RuntimeConfig {
     pub containerd_endpoint: String,
     /// `--containerd-namespace`.
     pub containerd_namespace: String,
+    /// CRI-O's socket (cAdvisor has no flag for it).
+    pub crio_endpoint: String,
+    /// `--crio_client_timeout`; `None` (cAdvisor's 0) waits as long as CRI-O takes.
+    pub crio_timeout: Option<Duration>,
     /// `--env_metadata_whitelist`: env var key prefixes to keep.
     pub env_whitelist: Vec<String>,
     /// Longest wait for one runtime request before it counts as failed.
@@ -149,6 +154,7 @@ impl RuntimeConfig {
             podman_endpoint: c.podman_endpoint.clone(),
             containerd_endpoint: c.containerd_endpoint.clone(),
             containerd_namespace: c.containerd_namespace.clone(),
+            crio_timeout: c.crio_client_timeout,
             env_whitelist: c.env_metadata_whitelist.clone(),
             ..Self::default()
         }
@@ -163,6 +169,8 @@ impl Default for RuntimeConfig {
             podman_endpoint: "unix:///var/run/podman/podman.sock".into(),
             containerd_endpoint: "/run/containerd/containerd.sock".into(),
             containerd_namespace: "k8s.io".into(),
+            crio_endpoint: crio::DEFAULT_SOCKET.into(),
+            crio_timeout: None,
             env_whitelist: Vec::new(),
             request_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(30),
@@ -215,6 +223,7 @@ pub struct RuntimeHandle {
     docker: Option<mpsc::UnboundedSender<String>>,
     podman: Option<mpsc::UnboundedSender<String>>,
     containerd: Option<mpsc::UnboundedSender<String>>,
+    crio: Option<mpsc::UnboundedSender<String>>,
 }
 
 /// Spawns one task per configured runtime on the current tokio runtime and returns at once. Must be
@@ -253,12 +262,24 @@ pub fn start(cfg: RuntimeConfig, tx: mpsc::Sender<MetadataUpdate>) -> RuntimeHan
         tokio::spawn(client.run(cache.clone(), status.clone(), req_rx, tx.clone()));
         req_tx
     });
+    let crio = (!cfg.crio_endpoint.is_empty()).then(|| {
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let client = crio::Client {
+            endpoint: cfg.crio_endpoint.clone(),
+            timeout: cfg.crio_timeout,
+            max_backoff: cfg.max_backoff,
+        };
+        status.register(RuntimeKind::Crio, &cfg.crio_endpoint);
+        tokio::spawn(client.run(cache.clone(), status.clone(), req_rx, tx.clone()));
+        req_tx
+    });
     RuntimeHandle {
         cache,
         status,
         docker,
         podman,
         containerd,
+        crio,
     }
 }
 
@@ -277,11 +298,12 @@ impl RuntimeHandle {
             RuntimeKind::Docker => [&self.docker, &None],
             RuntimeKind::Podman => [&self.podman, &None],
             RuntimeKind::Containerd => [&self.containerd, &None],
+            RuntimeKind::Crio => [&self.crio, &None],
             // A bare id (kubepods with the cgroupfs driver, `/k8s.io/<id>`) is Docker's (dockershim)
             // or containerd's: ask both, the one that knows it answers.
             RuntimeKind::Unresolved => [&self.docker, &self.containerd],
-            // CRI-O has no client yet; systemd units carry no metadata.
-            RuntimeKind::Crio | RuntimeKind::Systemd => [&None, &None],
+            // systemd units carry no metadata.
+            RuntimeKind::Systemd => [&None, &None],
         };
         for tx in to.into_iter().flatten() {
             // Fails only when the runtime task has ended (runtime shut down): nothing to fetch then.
@@ -306,6 +328,7 @@ impl RuntimeHandle {
             docker: None,
             podman: None,
             containerd: None,
+            crio: None,
         }
     }
 }

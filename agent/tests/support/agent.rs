@@ -331,6 +331,17 @@ impl CgroupTree {
         Ok(())
     }
 
+    /// Creates cgroup `name` in hierarchy `controller` only, as a runtime's first of several mkdirs;
+    /// removed from every hierarchy on drop.
+    pub fn mkdir_in(&mut self, controller: &str, name: &str) -> Result<(), String> {
+        let d = self.dir(controller, name);
+        fs::create_dir(&d).map_err(|e| format!("mkdir {}: {e}", d.display()))?;
+        if !self.names.iter().any(|n| n == name) {
+            self.names.push(name.to_string());
+        }
+        Ok(())
+    }
+
     /// The directory of `name` in hierarchy `controller` (`unified` for cgroup2).
     pub fn dir(&self, controller: &str, name: &str) -> PathBuf {
         let root = self

@@ -53,6 +53,32 @@ fn machine_lock(name: &str) -> Option<File> {
     Some(f)
 }
 
+/// A rootfs holding the host's static busybox and its applet links (what [`BUSYBOX_IMAGE`] is built
+/// from); removed when the guard drops.
+pub fn busybox_rootfs() -> Result<tempfile::TempDir, String> {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .ok_or("busybox-static is not installed")?;
+    let root = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let bin = root.path().join("bin");
+    std::fs::create_dir_all(&bin).map_err(|e| format!("mkdir {}: {e}", bin.display()))?;
+    std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| format!("copy busybox: {e}"))?;
+    let list = Command::new(&busybox)
+        .arg("--list")
+        .output()
+        .map_err(|e| format!("busybox --list: {e}"))?;
+    for applet in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|a| *a != "busybox")
+    {
+        // Applets that collide are skipped; the image only needs the common ones.
+        let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+    }
+    Ok(root)
+}
+
 /// A Docker daemon the test can talk to.
 pub struct Daemon {
     /// `unix://<socket>`, for `docker -H` and for the code under test.
@@ -244,26 +270,7 @@ impl Daemon {
         if self.docker(&["image", "inspect", BUSYBOX_IMAGE]).is_ok() {
             return Ok(());
         }
-        let busybox = ["/bin/busybox", "/usr/bin/busybox"]
-            .into_iter()
-            .map(PathBuf::from)
-            .find(|p| p.is_file())
-            .ok_or("busybox-static is not installed")?;
-        let root = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-        let bin = root.path().join("bin");
-        std::fs::create_dir_all(&bin).map_err(|e| format!("mkdir {}: {e}", bin.display()))?;
-        std::fs::copy(&busybox, bin.join("busybox")).map_err(|e| format!("copy busybox: {e}"))?;
-        let list = Command::new(&busybox)
-            .arg("--list")
-            .output()
-            .map_err(|e| format!("busybox --list: {e}"))?;
-        for applet in String::from_utf8_lossy(&list.stdout)
-            .lines()
-            .filter(|a| *a != "busybox")
-        {
-            // Applets that collide are skipped; the image only needs the common ones.
-            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
-        }
+        let root = busybox_rootfs()?;
         let tar = Command::new("tar")
             .args(["-C"])
             .arg(root.path())
