@@ -14,9 +14,10 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiContext};
 use crate::cgroup::Layout;
-use crate::config::{Config, EventSourceMode};
+use crate::config::{Config, EventSourceMode, MetricKind};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
+use crate::fs::usage::{FsUsageTracker, UsageConfig};
 use crate::machine::{MachineOptions, machine_info, version_info};
 use crate::metrics::{self, MetricsConfig};
 use crate::query::Snapshot;
@@ -94,11 +95,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let fs_usage = if config.metric_kinds.has(MetricKind::Disk) {
+        Some(
+            FsUsageTracker::start(host.clone(), UsageConfig::default())
+                .context("starting the fs usage walker")?,
+        )
+    } else {
+        None
+    };
     let schedule = Schedule {
         interval: config.housekeeping_interval,
         max_interval: config.max_housekeeping_interval,
         dynamic: config.allow_dynamic_housekeeping,
         kinds: config.metric_kinds.clone(),
+        fs_usage: fs_usage.clone(),
     };
     let hk = housekeeping::start(schedule, gone_tx, None, oom).context("starting housekeeping")?;
     if oom_fallback {
@@ -119,6 +129,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             removed_retention: config.storage_duration.max(Duration::from_secs(300)),
             update_machine_info_interval: config.update_machine_info_interval,
             machine_options: MachineOptions::from(&config),
+            fs_usage,
         },
         layout,
         machine,

@@ -197,8 +197,12 @@ fn hierarchies_created_one_by_one_all_report() {
         stats[&name][0]["has_memory"], true,
         "GET /api/v2.0/stats{name}: no memory stats: {stats}"
     );
+    // max_events=-1: as in cAdvisor, the default 10 newest are taken before filtering by name, and
+    // other tests create cgroups meanwhile.
     let creations = agent
-        .get_json(&format!("/api/v1.3/events{name}?creation_events=true"))
+        .get_json(&format!(
+            "/api/v1.3/events{name}?creation_events=true&max_events=-1"
+        ))
         .unwrap();
     assert_eq!(
         creations.as_array().map(Vec::len),

@@ -5,6 +5,7 @@
 
 pub mod diskstats;
 pub mod mountinfo;
+pub mod usage;
 
 use std::collections::BTreeSet;
 use std::ffi::CString;

@@ -17,6 +17,7 @@ use crate::config::MetricKinds;
 use crate::events::SourceEvent;
 use crate::events::kmsg::OomInstance;
 use crate::events::oom_counters::OomCounters;
+use crate::fs::usage::FsUsageTracker;
 use crate::model::json::Timestamp;
 use crate::model::v1::ContainerStats;
 use crate::query::Samples;
@@ -62,6 +63,8 @@ pub struct Schedule {
     pub max_interval: Duration,
     pub dynamic: bool,
     pub kinds: MetricKinds,
+    /// Latest writable-layer usage of runtime containers (`None` when the `disk` metrics are off).
+    pub fs_usage: Option<FsUsageTracker>,
 }
 
 /// Sends jobs to the housekeeping thread; dropping every handle stops it.
@@ -245,6 +248,9 @@ impl Housekeeper {
                 }
                 stats.oom_events = slot.samples.oom_kills();
                 stats.health.status = slot.samples.health();
+                if let Some(fs) = self.schedule.fs_usage.as_ref().and_then(|t| t.latest(name)) {
+                    stats.filesystem.set(vec![fs]);
+                }
                 // Comparing two samples only matters to dynamic housekeeping.
                 let unchanged = self.schedule.dynamic
                     && slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
@@ -317,6 +323,7 @@ mod tests {
             max_interval: Duration::from_secs(60),
             dynamic: true,
             kinds: MetricKinds::default(),
+            fs_usage: None,
         };
         let mut i = s.interval;
         for _ in 0..10 {

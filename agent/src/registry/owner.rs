@@ -14,6 +14,7 @@ use super::housekeeping::{HousekeepingHandle, Job};
 use crate::cgroup::{CgroupError, ContainerReader, Layout};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
+use crate::fs::usage::FsUsageTracker;
 use crate::host::HostPaths;
 use crate::machine::{MachineOptions, machine_info};
 use crate::model::json::Timestamp;
@@ -86,6 +87,8 @@ pub struct OwnerConfig {
     /// `--update_machine_info_interval`: machine info (filesystems, hugepages, ...) is re-read this often.
     pub update_machine_info_interval: Duration,
     pub machine_options: MachineOptions,
+    /// Walks runtime containers' writable layers (`None` when the `disk` metrics are off).
+    pub fs_usage: Option<FsUsageTracker>,
 }
 
 /// Inputs of the owner.
@@ -328,7 +331,7 @@ impl Owner {
             }
             _ => false,
         };
-        let (reader, spec) = match self.open(name) {
+        let (reader, mut spec) = match self.open(name) {
             Ok(opened) => opened,
             Err(Added::Gone) if announced => {
                 self.ghosts.insert(name.to_string());
@@ -339,6 +342,7 @@ impl Owner {
         if meta.is_none() {
             self.runtime.request(name);
         }
+        self.attach_fs(name, meta.as_deref(), &mut spec);
         self.track_missing(name, &reader);
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
         if let Some(m) = meta.as_deref() {
@@ -365,6 +369,13 @@ impl Owner {
             self.record(name, ts, EventType::ContainerCreation, EventData::default());
         }
         Added::New
+    }
+
+    /// Starts walking the writable layer the runtime names, if any (sets `has_filesystem`).
+    fn attach_fs(&self, name: &str, meta: Option<&ContainerMetadata>, spec: &mut ContainerSpec) {
+        if let Some(t) = &self.cfg.fs_usage {
+            t.attach(name, meta, spec);
+        }
     }
 
     /// A reader for `name` and its spec; `Err(Added::Gone)` when the cgroup vanished first.
@@ -415,7 +426,7 @@ impl Owner {
             self.incomplete.remove(name);
             return;
         };
-        let Ok((reader, spec)) = self.open(name) else {
+        let Ok((reader, mut spec)) = self.open(name) else {
             // Gone: its removal event (or the next rescan) retires it.
             self.incomplete.remove(name);
             return;
@@ -432,6 +443,7 @@ impl Owner {
         if let Some(m) = meta.as_deref() {
             samples.set_health(&m.health);
         }
+        self.attach_fs(name, meta.as_deref(), &mut spec);
         let entry = entry_with(name, spec, meta.as_deref(), samples.clone());
         self.containers.insert(name.to_string(), Arc::new(entry));
         self.dirty = true;
@@ -472,6 +484,9 @@ impl Owner {
         self.housekeeping.send(Job::Remove {
             name: name.to_string(),
         });
+        if let Some(t) = &self.cfg.fs_usage {
+            t.forget(name);
+        }
         self.tombstones.insert(name.to_string(), Instant::now());
         self.memcg_inodes.retain(|_, n| n != name);
         self.unified_inodes.retain(|_, n| n != name);
@@ -562,9 +577,11 @@ impl Owner {
         if let Some(m) = update.meta.as_deref() {
             old.samples.set_health(&m.health);
         }
+        let mut spec = strip_runtime_fields(&old.spec);
+        self.attach_fs(&update.name, update.meta.as_deref(), &mut spec);
         let entry = entry_with(
             &update.name,
-            strip_runtime_fields(&old.spec),
+            spec,
             update.meta.as_deref(),
             old.samples.clone(),
         );

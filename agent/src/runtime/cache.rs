@@ -112,6 +112,7 @@ mod tests {
             health: String::new(),
             ip: String::new(),
             exit_code: None,
+            storage: Default::default(),
         }
     }
 

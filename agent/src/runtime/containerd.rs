@@ -54,6 +54,7 @@ pub fn metadata(
         health: String::new(),
         ip: String::new(),
         exit_code: None,
+        storage: Default::default(),
     }
 }
 

@@ -122,6 +122,7 @@ pub fn metadata(id: &str, c: &CrioContainer) -> ContainerMetadata {
         health: String::new(),
         ip,
         exit_code: None,
+        storage: Default::default(),
     }
 }
 

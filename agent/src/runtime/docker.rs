@@ -3,6 +3,7 @@
 //! stream to refresh them, and reconnects with backoff when the daemon goes away.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -17,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use super::cache::{MetadataCache, StatusBoard};
-use super::{ContainerMetadata, MetadataUpdate, RuntimeKind, id};
+use super::{ContainerMetadata, ContainerStorage, MetadataUpdate, RuntimeKind, id};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -150,6 +151,7 @@ pub fn metadata_from_inspect(
                 .find(|s| !s.is_empty())
         })
         .unwrap_or_default();
+    let storage = storage_from_inspect(c, &id);
     Ok(ContainerMetadata {
         runtime: kind,
         aliases: vec![name, id.clone()],
@@ -166,7 +168,31 @@ pub fn metadata_from_inspect(
         health,
         ip,
         exit_code,
+        storage,
     })
+}
+
+/// The container's writable layer and its own directory. Only overlay-style drivers (`overlay2`,
+/// `overlay`, and Docker's containerd `overlayfs` snapshotter when it reports one) name an `UpperDir`
+/// we can walk; for devicemapper, zfs, btrfs and vfs the layer stays unknown and the container
+/// reports no filesystem. The container directory is where Docker keeps `hostname` and the json
+/// log: the parent of those paths when it is named after the id.
+fn storage_from_inspect(c: &ContainerInspectResponse, id: &str) -> ContainerStorage {
+    let writable_layer = c
+        .graph_driver
+        .as_ref()
+        .and_then(|g| g.data.get("UpperDir"))
+        .filter(|d| d.starts_with('/'))
+        .map(PathBuf::from);
+    let extra = [&c.hostname_path, &c.log_path, &c.resolv_conf_path]
+        .into_iter()
+        .filter_map(|p| Path::new(p.as_deref()?).parent())
+        .find(|d| d.is_absolute() && d.file_name().is_some_and(|n| n == id))
+        .map(Path::to_path_buf);
+    ContainerStorage {
+        writable_layer,
+        extra,
+    }
 }
 
 /// The container whose network namespace `c` joined (`--network container:<id>`), if any.
@@ -586,6 +612,36 @@ mod tests {
         // "Created": "2026-12-01T21:37:47.016930292Z"
         assert_eq!(since_epoch.as_secs(), 1_796_161_067);
         assert_eq!(since_epoch.subsec_nanos(), 16_930_292);
+    }
+
+    #[test]
+    fn storage_dirs_from_graph_driver_and_container_paths() {
+        let mut c = inspect();
+        let m = metadata_from_inspect(RuntimeKind::Docker, &c, &[], "unix:///d").expect("complete");
+        let layer = "26c2cd27353f63b4867d38268db66c2feb118bc006737b2c6ceabed5387615a3";
+        assert_eq!(
+            m.storage.writable_layer,
+            Some(PathBuf::from(format!(
+                "/var/lib/docker/overlay2/{layer}/diff"
+            )))
+        );
+        assert_eq!(
+            m.storage.extra,
+            Some(PathBuf::from(format!("/var/lib/docker/containers/{ID}")))
+        );
+        // devicemapper names a device, not a directory: no walkable layer.
+        c.graph_driver = Some(bollard::models::DriverData {
+            name: "devicemapper".into(),
+            data: [("DeviceId".to_string(), "42".to_string())].into(),
+        });
+        c.hostname_path = None;
+        c.log_path = Some(String::new());
+        let m = metadata_from_inspect(RuntimeKind::Docker, &c, &[], "unix:///d").expect("complete");
+        assert_eq!(m.storage.writable_layer, None);
+        assert_eq!(
+            m.storage.extra,
+            Some(PathBuf::from(format!("/var/lib/docker/containers/{ID}")))
+        );
     }
 
     #[test]

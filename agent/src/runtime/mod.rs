@@ -14,6 +14,7 @@ pub mod id;
 pub mod systemd;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -73,6 +74,19 @@ pub struct ContainerMetadata {
     pub ip: String,
     /// Exit code once the container stopped.
     pub exit_code: Option<i64>,
+    /// Where the container's own files are, for its filesystem usage.
+    pub storage: ContainerStorage,
+}
+
+/// A container's own directories, as absolute host paths (the runtime's view; readers prefix the
+/// host root). Both `None` when the storage driver keeps no walkable directory (devicemapper, zfs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContainerStorage {
+    /// The writable layer (overlay2 `UpperDir`): cAdvisor's `base_usage`.
+    pub writable_layer: Option<PathBuf>,
+    /// The runtime's per-container directory (Docker `containers/<id>`: logs, hostname, resolv.conf),
+    /// added to `usage` only.
+    pub extra: Option<PathBuf>,
 }
 
 /// Kubernetes labels set by the kubelet on every container (dockershim, containerd CRI, CRI-O).
@@ -355,6 +369,7 @@ mod tests {
             health: String::new(),
             ip: String::new(),
             exit_code: None,
+            storage: ContainerStorage::default(),
         }
     }
 
