@@ -85,7 +85,7 @@ impl Blkio {
             .unwrap_or(&[]);
         let files = family
             .iter()
-            .map(|(n, f)| (*f, CgroupFile::at(dir, n)))
+            .map(|(n, f)| (*f, CgroupFile::stat_at(dir, n)))
             .collect();
         Self {
             files: Files::V1(files),
@@ -96,7 +96,7 @@ impl Blkio {
 
     pub fn v2(dir: &Path, sys: &Path) -> Self {
         Self {
-            files: Files::V2(CgroupFile::at(dir, "io.stat")),
+            files: Files::V2(CgroupFile::stat_at(dir, "io.stat")),
             sys_block: sys.join("dev/block"),
             names: BTreeMap::new(),
         }

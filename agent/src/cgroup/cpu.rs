@@ -1,5 +1,5 @@
-//! CPU usage and CFS throttling. v1: `cpuacct.usage`, `cpuacct.stat`, `cpuacct.usage_percpu` and the
-//! cpu controller's `cpu.stat`; v2: `cpu.stat` alone (no per-cpu data).
+//! CPU usage and CFS throttling. v1: `cpuacct.usage_percpu` (`cpuacct.usage` without the `percpu`
+//! kind), `cpuacct.stat` and the cpu controller's `cpu.stat`; v2: `cpu.stat` alone (no per-cpu data).
 
 use std::path::Path;
 
@@ -28,16 +28,16 @@ impl Cpu {
     /// `cpu` and `cpuacct` are separate hierarchies on some hosts; either may be missing.
     pub fn v1(cpu: Option<&Path>, cpuacct: Option<&Path>) -> Self {
         Cpu::V1 {
-            usage: cpuacct.map(|d| CgroupFile::at(d, "cpuacct.usage")),
-            stat: cpuacct.map(|d| CgroupFile::at(d, "cpuacct.stat")),
-            percpu: cpuacct.map(|d| CgroupFile::at(d, "cpuacct.usage_percpu")),
-            cfs: cpu.map(|d| CgroupFile::at(d, "cpu.stat")),
+            usage: cpuacct.map(|d| CgroupFile::stat_at(d, "cpuacct.usage")),
+            stat: cpuacct.map(|d| CgroupFile::stat_at(d, "cpuacct.stat")),
+            percpu: cpuacct.map(|d| CgroupFile::stat_at(d, "cpuacct.usage_percpu")),
+            cfs: cpu.map(|d| CgroupFile::stat_at(d, "cpu.stat")),
         }
     }
 
     pub fn v2(dir: &Path) -> Self {
         Cpu::V2 {
-            stat: CgroupFile::at(dir, "cpu.stat"),
+            stat: CgroupFile::stat_at(dir, "cpu.stat"),
         }
     }
 
@@ -55,9 +55,6 @@ impl Cpu {
                 percpu,
                 cfs,
             } => {
-                if let Some(f) = usage {
-                    out.usage.total = f.read(buf, parse_u64)?.unwrap_or(0);
-                }
                 if let Some(s) = stat
                     .as_mut()
                     .map(|f| f.read(buf, CpuacctStat::parse))
@@ -67,14 +64,20 @@ impl Cpu {
                     out.usage.user = s.user * NS_PER_TICK;
                     out.usage.system = s.system * NS_PER_TICK;
                 }
-                match percpu {
-                    Some(f) if per_cpu => {
-                        let v = &mut out.usage.per_cpu;
-                        if f.read(buf, |t| parse_percpu(t, v))?.is_none() {
-                            v.clear();
-                        }
+                let v = &mut out.usage.per_cpu;
+                let have_percpu = match percpu {
+                    Some(f) if per_cpu => f.read(buf, |t| parse_percpu(t, v))?.is_some(),
+                    _ => false,
+                };
+                if have_percpu {
+                    // The kernel computes `cpuacct.usage` as this very sum over possible CPUs, so
+                    // summing saves a file read per tick.
+                    out.usage.total = v.iter().fold(0, |a, b| a.wrapping_add(*b));
+                } else {
+                    v.clear();
+                    if let Some(f) = usage {
+                        out.usage.total = f.read(buf, parse_u64)?.unwrap_or(0);
                     }
-                    _ => out.usage.per_cpu.clear(),
                 }
                 if let Some(s) = cfs
                     .as_mut()

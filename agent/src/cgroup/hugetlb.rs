@@ -57,12 +57,12 @@ impl Hugetlb {
                 .iter()
                 .map(|s| Size {
                     name: s.clone(),
-                    usage: CgroupFile::at(dir, &format!("hugetlb.{s}.usage_in_bytes")),
-                    max_usage: Some(CgroupFile::at(
+                    usage: CgroupFile::stat_at(dir, &format!("hugetlb.{s}.usage_in_bytes")),
+                    max_usage: Some(CgroupFile::stat_at(
                         dir,
                         &format!("hugetlb.{s}.max_usage_in_bytes"),
                     )),
-                    failcnt: CgroupFile::at(dir, &format!("hugetlb.{s}.failcnt")),
+                    failcnt: CgroupFile::stat_at(dir, &format!("hugetlb.{s}.failcnt")),
                     v2: false,
                 })
                 .collect(),
@@ -75,9 +75,9 @@ impl Hugetlb {
                 .iter()
                 .map(|s| Size {
                     name: s.clone(),
-                    usage: CgroupFile::at(dir, &format!("hugetlb.{s}.current")),
+                    usage: CgroupFile::stat_at(dir, &format!("hugetlb.{s}.current")),
                     max_usage: None,
-                    failcnt: CgroupFile::at(dir, &format!("hugetlb.{s}.events")),
+                    failcnt: CgroupFile::stat_at(dir, &format!("hugetlb.{s}.events")),
                     v2: true,
                 })
                 .collect(),

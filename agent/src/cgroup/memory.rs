@@ -38,24 +38,24 @@ impl Memory {
         let hierarchy =
             read_once(dir.join("memory.use_hierarchy"), &mut buf, parse_u64)?.unwrap_or(1) == 1;
         Ok(Memory::V1 {
-            usage: CgroupFile::at(dir, "memory.usage_in_bytes"),
-            max_usage: CgroupFile::at(dir, "memory.max_usage_in_bytes"),
-            stat: CgroupFile::at(dir, "memory.stat"),
-            failcnt: CgroupFile::at(dir, "memory.failcnt"),
-            kmem: CgroupFile::at(dir, "memory.kmem.usage_in_bytes"),
-            numa: CgroupFile::at(dir, "memory.numa_stat"),
+            usage: CgroupFile::stat_at(dir, "memory.usage_in_bytes"),
+            max_usage: CgroupFile::stat_at(dir, "memory.max_usage_in_bytes"),
+            stat: CgroupFile::stat_at(dir, "memory.stat"),
+            failcnt: CgroupFile::stat_at(dir, "memory.failcnt"),
+            kmem: CgroupFile::stat_at(dir, "memory.kmem.usage_in_bytes"),
+            numa: CgroupFile::stat_at(dir, "memory.numa_stat"),
             hierarchy,
         })
     }
 
     pub fn v2(dir: &Path) -> Self {
         Memory::V2 {
-            current: CgroupFile::at(dir, "memory.current"),
-            peak: CgroupFile::at(dir, "memory.peak"),
-            stat: CgroupFile::at(dir, "memory.stat"),
-            swap: CgroupFile::at(dir, "memory.swap.current"),
-            events: CgroupFile::at(dir, "memory.events"),
-            numa: CgroupFile::at(dir, "memory.numa_stat"),
+            current: CgroupFile::stat_at(dir, "memory.current"),
+            peak: CgroupFile::stat_at(dir, "memory.peak"),
+            stat: CgroupFile::stat_at(dir, "memory.stat"),
+            swap: CgroupFile::stat_at(dir, "memory.swap.current"),
+            events: CgroupFile::stat_at(dir, "memory.events"),
+            numa: CgroupFile::stat_at(dir, "memory.numa_stat"),
         }
     }
 

@@ -16,8 +16,8 @@ pub struct Pids {
 impl Pids {
     pub fn v1(dir: &Path) -> Self {
         Self {
-            current: CgroupFile::at(dir, "pids.current"),
-            max: CgroupFile::at(dir, "pids.max"),
+            current: CgroupFile::stat_at(dir, "pids.current"),
+            max: CgroupFile::stat_at(dir, "pids.max"),
         }
     }
 

@@ -19,9 +19,9 @@ pub struct Pressure {
 impl Pressure {
     pub fn v2(dir: &Path) -> Self {
         Self {
-            cpu: CgroupFile::at(dir, "cpu.pressure"),
-            memory: CgroupFile::at(dir, "memory.pressure"),
-            io: CgroupFile::at(dir, "io.pressure"),
+            cpu: CgroupFile::stat_at(dir, "cpu.pressure"),
+            memory: CgroupFile::stat_at(dir, "memory.pressure"),
+            io: CgroupFile::stat_at(dir, "io.pressure"),
         }
     }
 

@@ -251,7 +251,9 @@ impl Housekeeper {
                 if let Some(fs) = self.schedule.fs_usage.as_ref().and_then(|t| t.latest(name)) {
                     stats.filesystem.set(vec![fs]);
                 }
-                let unchanged = slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
+                // Comparing two samples only matters to dynamic housekeeping.
+                let unchanged = self.schedule.dynamic
+                    && slot.last.as_deref().is_some_and(|l| same_usage(l, &stats));
                 slot.interval = next_interval(&self.schedule, slot.interval, unchanged);
                 slot.due = now + jitter(slot.interval);
                 let stats = Arc::new(stats);
