@@ -147,7 +147,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         metadata: metadata_rx,
         gone: gone_rx,
     };
-    spawn_owner(owner, inputs)?;
+    let owner_task = tokio::spawn(owner.run(inputs));
     let handle = RegistryHandle::new(published, events.clone(), hk);
 
     let router = http_router(&config, handle, events);
@@ -162,23 +162,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    owner_task.abort();
     drop(source);
     info!("shut down");
-    Ok(())
-}
-
-/// Runs the registry owner on its own thread. It reads a new container's cgroup files (blocking I/O)
-/// right after recording its creation event: on a shared worker, the stream task that event wakes
-/// would wait behind those reads, and so would API requests. Ends with the process.
-fn spawn_owner(owner: Owner, inputs: OwnerInputs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .context("building the registry owner's runtime")?;
-    std::thread::Builder::new()
-        .name("registry-owner".into())
-        .spawn(move || rt.block_on(owner.run(inputs)))
-        .context("starting the registry owner thread")?;
     Ok(())
 }
 

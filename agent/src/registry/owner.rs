@@ -1,5 +1,5 @@
-//! The task (on its own thread, see `app::spawn_owner`) that owns the container set. Producers send;
-//! it drains in batches, applies, records events, and publishes a new snapshot once per batch.
+//! The task that owns the container set. Producers send; it drains in batches, applies, records
+//! events, and publishes a new snapshot once per batch.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
