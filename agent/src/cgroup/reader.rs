@@ -119,7 +119,10 @@ impl ContainerReader {
             blkio: None,
             pids: None,
             hugetlb: None,
-            pressure: dirs.unified.as_deref().map(Pressure::v2),
+            // As cAdvisor: PSI on cgroup v2 hosts only. A hybrid host's unified hierarchy has the
+            // files too, but three more kernel-formatted reads per sample (~13 µs) for values
+            // cAdvisor reports as 0 there.
+            pressure: dirs.unified.as_deref().filter(|_| v2).map(Pressure::v2),
             memory_migrate: None,
             procs: None,
             load: None,
