@@ -183,8 +183,26 @@ impl Layout {
         names.into_iter().collect()
     }
 
+    /// Whether containers are listed from `hierarchy` (see [`Self::hierarchy_mounts`]): events from
+    /// another one (a hybrid host's unified hierarchy) do not make containers.
+    pub fn lists(&self, hierarchy: &Hierarchy) -> bool {
+        match hierarchy {
+            Hierarchy::Unified => self.mode() == CgroupMode::V2,
+            Hierarchy::V1(_) | Hierarchy::Id(_) => self.mode() != CgroupMode::V2,
+        }
+    }
+
+    /// Whether `name` is a container: it has a directory in a hierarchy containers are listed from
+    /// ([`Self::hierarchy_mounts`]). A hybrid host's unified directory alone does not count: it is
+    /// not listed or watched there, so a container whose last v1 directory went must be gone even
+    /// while the runtime has yet to remove its unified one.
     pub fn exists(&self, name: &str) -> bool {
-        !self.dirs_of(name).is_empty()
+        let Ok(rel) = relative(name) else {
+            return false;
+        };
+        self.hierarchy_mounts()
+            .iter()
+            .any(|(_, m)| m.join(rel).is_dir())
     }
 
     /// Every existing directory of `name`, one per hierarchy (v1 mounts first, then unified).
@@ -305,6 +323,11 @@ mod tests {
         assert!(l.exists("/docker/abc"));
         assert!(!l.exists("/docker/zzz"));
         assert!(!l.exists("/../etc"));
+        assert!(
+            !l.exists("/only-v2"),
+            "the unified hierarchy is not listed on a hybrid host"
+        );
+        assert!(!l.lists(&Hierarchy::Unified) && l.lists(&Hierarchy::V1("memory".into())));
         assert_eq!(l.dirs_of("/docker/abc").len(), 2);
         assert_eq!(l.dirs_of("/").len(), 3);
     }

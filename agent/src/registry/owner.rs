@@ -1,5 +1,10 @@
 //! The task that owns the container set. Producers send; it drains in batches, applies, records
 //! events, and publishes a new snapshot once per batch.
+//!
+//! A new container's creation event is recorded as soon as its event is applied, but its files are
+//! read only after the batch, behind a yield: the stream tasks that event woke then write it first,
+//! on this same worker thread, instead of waiting for a dozen blocking kernfs reads (or for another
+//! worker to wake up, which costs a good part of a millisecond on an idle VM).
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -118,6 +123,8 @@ pub struct Owner {
     /// directory after another): the missing directories, rechecked on later creation events and
     /// rescans until `INCOMPLETE_WAIT` has passed.
     incomplete: HashMap<String, (Instant, Vec<PathBuf>)>,
+    /// Announced containers whose files are read after the current batch (see the module docs).
+    deferred: HashMap<String, SystemTime>,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
@@ -159,6 +166,7 @@ impl Owner {
             dirty: false,
             pending_deletions: HashMap::new(),
             incomplete: HashMap::new(),
+            deferred: HashMap::new(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -193,6 +201,10 @@ impl Owner {
                 n = inputs.sources.recv_many(&mut batch, 4096) => {
                     if n == 0 { return; }
                     for ev in batch.drain(..) { self.apply(ev); }
+                    if !self.deferred.is_empty() {
+                        tokio::task::yield_now().await;
+                        self.open_deferred();
+                    }
                 }
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
@@ -222,6 +234,9 @@ impl Owner {
                 ..
             } => self.created(&name, &hierarchy, at),
             SourceEvent::CgroupRemoved { name, at, .. } => {
+                if self.deferred.contains_key(&name) {
+                    self.open_deferred();
+                }
                 if self.ghosts.contains(&name) {
                     self.ghost_removed(&name, at);
                 } else {
@@ -234,7 +249,10 @@ impl Owner {
                 process_name,
                 constraint,
                 at,
-            } => self.oom_kill(target, pid, process_name, constraint, at),
+            } => {
+                self.open_deferred();
+                self.oom_kill(target, pid, process_name, constraint, at);
+            }
             SourceEvent::RescanNeeded { reason } => {
                 debug!(reason, "rescan requested by a producer");
                 self.rescan();
@@ -254,7 +272,44 @@ impl Owner {
             self.complete(name);
             return;
         }
-        self.add(name, at, Some(hierarchy));
+        if self.deferred.contains_key(name) || !self.layout.lists(hierarchy) {
+            // Another hierarchy's directory of a container about to be read, or a directory in a
+            // hierarchy containers are not listed from (its removal may even come after the
+            // container's): the listed hierarchies' own events announce the container.
+            return;
+        }
+        let Some(meta) = self.admit(name) else {
+            return;
+        };
+        // A late creation event (another hierarchy's mkdir) for a container we already saw come and
+        // go is not a new container, and a ghost was announced already: read it now, announce only
+        // if it is really there.
+        if self.ghosts.contains(name) || self.tombstones.contains_key(name) {
+            self.open_and_insert(name, at, meta, false);
+            return;
+        }
+        let ts = meta
+            .as_deref()
+            .and_then(|m| m.creation_time)
+            .or_else(|| self.dir_mtime(hierarchy, name))
+            .unwrap_or(at);
+        self.record(
+            name,
+            Timestamp::from(ts),
+            EventType::ContainerCreation,
+            EventData::default(),
+        );
+        self.deferred.insert(name.to_string(), at);
+    }
+
+    /// Reads the containers announced in this batch.
+    fn open_deferred(&mut self) {
+        for (name, at) in std::mem::take(&mut self.deferred) {
+            if !self.containers.contains_key(&name) {
+                let meta = self.runtime.lookup(&name);
+                self.open_and_insert(&name, at, meta, true);
+            }
+        }
     }
 
     fn ghost_removed(&mut self, name: &str, at: SystemTime) {
@@ -267,6 +322,7 @@ impl Owner {
 
     /// Adds new cgroups and removes vanished ones.
     fn rescan(&mut self) {
+        self.open_deferred();
         let found = self.layout.list_containers();
         let now = SystemTime::now();
         let known: Vec<String> = self.containers.keys().cloned().collect();
@@ -277,7 +333,7 @@ impl Owner {
             }
         }
         for name in &found {
-            self.add(name, now, None);
+            self.add(name, now);
         }
         // Directories that appeared without an event we saw (queue overflow, inotify limits).
         self.incomplete
@@ -302,35 +358,40 @@ impl Owner {
         }
     }
 
-    /// Starts watching `name`. `announce_from`: the hierarchy a producer saw it created in; its
-    /// creation event is then recorded before the spec is read. A rescan (`None`) announces after.
-    fn add(&mut self, name: &str, at: SystemTime, announce_from: Option<&Hierarchy>) -> Added {
+    /// Starts watching `name` (found by a rescan); records its creation event after reading it.
+    fn add(&mut self, name: &str, at: SystemTime) -> Added {
         if self.containers.contains_key(name) {
             return Added::Known;
         }
+        match self.admit(name) {
+            Some(meta) => self.open_and_insert(name, at, meta, false),
+            None => Added::Refused,
+        }
+    }
+
+    /// `None` when `--docker_only` refuses `name` (for now: its runtime may still claim it), else
+    /// what the runtime knows of it so far.
+    fn admit(&mut self, name: &str) -> Option<Option<Arc<ContainerMetadata>>> {
         let meta = self.runtime.lookup(name);
         if !self.cfg.admission.accepts(name, meta.as_deref()) {
             if meta.is_none() && self.cfg.admission.may_accept_later(name) {
                 self.runtime.request(name);
                 self.pending.insert(name.to_string());
             }
-            return Added::Refused;
+            return None;
         }
-        // A late creation event (another hierarchy's mkdir) for a container we already saw come and
-        // go is not a new container, and a ghost was announced already.
-        let announced = match announce_from {
-            Some(h) if !self.ghosts.contains(name) && !self.tombstones.contains_key(name) => {
-                let ts = meta
-                    .as_deref()
-                    .and_then(|m| m.creation_time)
-                    .or_else(|| self.dir_mtime(h, name))
-                    .unwrap_or(at);
-                let ts = Timestamp::from(ts);
-                self.record(name, ts, EventType::ContainerCreation, EventData::default());
-                true
-            }
-            _ => false,
-        };
+        Some(meta)
+    }
+
+    /// Reads an admitted container and hands it to housekeeping. `announced`: its creation event was
+    /// recorded already; if it is gone by now it becomes a ghost, whose removal completes it.
+    fn open_and_insert(
+        &mut self,
+        name: &str,
+        at: SystemTime,
+        meta: Option<Arc<ContainerMetadata>>,
+        announced: bool,
+    ) -> Added {
         let (reader, mut spec) = match self.open(name) {
             Ok(opened) => opened,
             Err(Added::Gone) if announced => {
@@ -342,8 +403,8 @@ impl Owner {
         if meta.is_none() {
             self.runtime.request(name);
         }
-        self.attach_fs(name, meta.as_deref(), &mut spec);
         self.track_missing(name, &reader);
+        self.attach_fs(name, meta.as_deref(), &mut spec);
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
         if let Some(m) = meta.as_deref() {
             samples.set_health(&m.health);
@@ -380,6 +441,11 @@ impl Owner {
 
     /// A reader for `name` and its spec; `Err(Added::Gone)` when the cgroup vanished first.
     fn open(&self, name: &str) -> Result<(ContainerReader, ContainerSpec), Added> {
+        // Not while only a hierarchy containers are not listed from (a hybrid host's unified one) still
+        // has it: a creation event that lost the race with the removal must not bring it back.
+        if !self.layout.exists(name) {
+            return Err(Added::Gone);
+        }
         let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
             Ok(r) => r,
             Err(CgroupError::Gone { .. }) => return Err(Added::Gone),
