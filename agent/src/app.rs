@@ -159,9 +159,20 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {addr}"))?;
     info!(%addr, "serving HTTP");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    // Graceful shutdown waits for open connections, and an event stream never ends by itself: give
+    // in-flight requests a moment, then stop anyway.
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    tokio::select! {
+        served = server => served?,
+        () = async {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => info!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closing them"),
+    }
     owner_task.abort();
     drop(source);
     info!("shut down");
@@ -234,6 +245,9 @@ fn forward_kernel_log(config: &Config, hk: housekeeping::HousekeepingHandle) {
         }
     }
 }
+
+/// How long open connections (event streams) may delay shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};

@@ -210,3 +210,17 @@ fn hierarchies_created_one_by_one_all_report() {
         "exactly one creation event for {name}: {creations} (stats {stats})"
     );
 }
+
+/// An open event stream never ends by itself; SIGTERM must still stop the agent promptly (a
+/// DaemonSet rollout waits for it).
+#[test]
+fn sigterm_stops_the_agent_with_a_stream_open() {
+    let Some(mut agent) = Agent::launch(&[]) else {
+        return;
+    };
+    let _stream = agent.events("/", "creation_events=true").unwrap();
+    let took = agent
+        .terminate(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("agent with an open /api/v1.3/events stream: {e}"));
+    assert!(took < Duration::from_secs(5), "exit took {took:?}");
+}

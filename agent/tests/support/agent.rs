@@ -234,6 +234,25 @@ impl Agent {
     }
 }
 
+impl Agent {
+    /// Sends SIGTERM and waits up to `limit` for the process to exit; returns how long it took.
+    pub fn terminate(&mut self, limit: Duration) -> Result<Duration, String> {
+        let pid = libc::pid_t::try_from(self.child.id()).map_err(|e| e.to_string())?;
+        let t0 = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(format!("kill: {}", std::io::Error::last_os_error()));
+        }
+        while t0.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Ok(t0.elapsed());
+            }
+            sleep(Duration::from_millis(50));
+        }
+        Err(format!("still running {limit:?} after SIGTERM"))
+    }
+}
+
 impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
