@@ -17,7 +17,7 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::cache::{MetadataCache, StatusBoard};
-use super::{ContainerMetadata, MetadataUpdate, RuntimeKind, id};
+use super::{ContainerMetadata, MetadataUpdate, RuntimeKind, id, retry};
 use crate::runtime::docker::whitelisted_envs;
 
 /// cAdvisor reports containerd containers in namespace `containerd` whatever the containerd
@@ -326,28 +326,9 @@ impl Client {
                 }
                 Err(e) => e.to_string(),
             };
-            let flipped = status.update(kind, |s| {
-                s.connected = false;
-                s.last_error = reason.clone();
-            });
-            if flipped || first_failure {
-                tracing::warn!(endpoint = %self.endpoint, error = %reason, "containerd unavailable; its containers stay raw cgroups until it returns");
-                first_failure = false;
-            }
-            let sleep = tokio::time::sleep(backoff);
-            tokio::pin!(sleep);
-            loop {
-                tokio::select! {
-                    _ = &mut sleep => break,
-                    r = req_rx.recv() => match r {
-                        Some(name) => {
-                            if let Some(c) = id::classify(&name) {
-                                names.entry(c.id).or_default().insert(name);
-                            }
-                        }
-                        None => return,
-                    },
-                }
+            retry::report_unavailable(&status, kind, &self.endpoint, &reason, &mut first_failure);
+            if !retry::backoff_collecting(backoff, &mut req_rx, &mut names).await {
+                return;
             }
             backoff = (backoff * 2).min(self.max_backoff);
         }

@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use super::cache::{MetadataCache, StatusBoard};
-use super::{ContainerMetadata, ContainerStorage, MetadataUpdate, RuntimeKind, id};
+use super::{ContainerMetadata, ContainerStorage, MetadataUpdate, RuntimeKind, id, retry};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DockerError {
@@ -427,15 +427,13 @@ impl Client {
                 Stop::Shutdown => return,
                 Stop::Lost(r) => r,
             };
-            let flipped = status.update(self.kind, |s| {
-                s.connected = false;
-                s.last_error = reason.clone();
-            });
-            // Log when the runtime goes away and on the first failed attempt, not on every retry.
-            if flipped || first_failure {
-                tracing::warn!(runtime = ?self.kind, endpoint = %self.endpoint, error = %reason, "container runtime unavailable; containers stay raw cgroups until it returns");
-                first_failure = false;
-            }
+            retry::report_unavailable(
+                &status,
+                self.kind,
+                &self.endpoint,
+                &reason,
+                &mut first_failure,
+            );
             let sleep = tokio::time::sleep(backoff);
             tokio::pin!(sleep);
             loop {

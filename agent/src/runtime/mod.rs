@@ -11,6 +11,7 @@ pub mod containerd;
 pub mod crio;
 pub mod docker;
 pub mod id;
+mod retry;
 pub mod systemd;
 
 use std::collections::BTreeMap;
