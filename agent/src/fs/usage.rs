@@ -418,22 +418,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     fn meta() -> ContainerMetadata {
-        ContainerMetadata {
-            runtime: crate::runtime::RuntimeKind::Docker,
-            id: "c".into(),
-            aliases: Vec::new(),
-            namespace: "docker".into(),
-            labels: Default::default(),
-            envs: Default::default(),
-            image: String::new(),
-            creation_time: None,
-            start_time: None,
-            restart_count: 0,
-            health: String::new(),
-            ip: String::new(),
-            exit_code: None,
-            storage: ContainerStorage::default(),
-        }
+        ContainerMetadata::new(crate::runtime::RuntimeKind::Docker, "c")
     }
 
     fn write(path: &Path, len: usize) {

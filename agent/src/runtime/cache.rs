@@ -95,24 +95,11 @@ impl StatusBoard {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn meta(id: &str, image: &str) -> ContainerMetadata {
         ContainerMetadata {
-            runtime: RuntimeKind::Docker,
-            id: id.into(),
-            aliases: vec![],
-            namespace: "docker".into(),
-            labels: BTreeMap::new(),
-            envs: BTreeMap::new(),
             image: image.into(),
-            creation_time: None,
-            start_time: None,
-            restart_count: 0,
-            health: String::new(),
-            ip: String::new(),
-            exit_code: None,
-            storage: Default::default(),
+            ..ContainerMetadata::new(RuntimeKind::Docker, id)
         }
     }
 

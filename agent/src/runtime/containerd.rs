@@ -20,10 +20,6 @@ use super::cache::{MetadataCache, StatusBoard};
 use super::{ContainerMetadata, MetadataUpdate, RuntimeKind, id, retry};
 use crate::runtime::docker::whitelisted_envs;
 
-/// cAdvisor reports containerd containers in namespace `containerd` whatever the containerd
-/// namespace (`--containerd-namespace`, default `k8s.io`) they live in.
-pub const NAMESPACE: &str = "containerd";
-
 /// What a containerd `Containers.Get` and the OCI spec's `process.env` give.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContainerdContainer {
@@ -41,20 +37,11 @@ pub fn metadata(
     env_whitelist: &[String],
 ) -> ContainerMetadata {
     ContainerMetadata {
-        runtime: RuntimeKind::Containerd,
-        id: c.id.clone(),
         aliases: vec![c.id.clone(), cgroup_name.to_string()],
-        namespace: NAMESPACE.to_string(),
         labels: c.labels.clone(),
         envs: whitelisted_envs(&c.env, env_whitelist),
         image: c.image.clone(),
-        creation_time: None,
-        start_time: None,
-        restart_count: 0,
-        health: String::new(),
-        ip: String::new(),
-        exit_code: None,
-        storage: Default::default(),
+        ..ContainerMetadata::new(RuntimeKind::Containerd, &c.id)
     }
 }
 

@@ -109,20 +109,13 @@ pub fn metadata(id: &str, c: &CrioContainer) -> ContainerMetadata {
         .filter(|ns| *ns > 0)
         .map(|ns| SystemTime::UNIX_EPOCH + Duration::from_nanos(ns));
     ContainerMetadata {
-        runtime: RuntimeKind::Crio,
-        id: id.to_string(),
         aliases: vec![c.name.clone(), id.to_string()],
-        namespace: RuntimeKind::Crio.namespace().to_string(),
         labels,
-        envs: BTreeMap::new(),
         image: c.image.clone(),
         creation_time,
-        start_time: None,
         restart_count,
-        health: String::new(),
         ip,
-        exit_code: None,
-        storage: Default::default(),
+        ..ContainerMetadata::new(RuntimeKind::Crio, id)
     }
 }
 

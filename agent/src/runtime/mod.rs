@@ -45,6 +45,7 @@ impl RuntimeKind {
         match self {
             Self::Docker => "docker",
             Self::Podman => "podman",
+            // Whatever containerd namespace (`--containerd-namespace`) the container lives in.
             Self::Containerd => "containerd",
             Self::Crio => "crio",
             Self::Systemd | Self::Unresolved => "",
@@ -104,6 +105,27 @@ pub struct KubeNames<'a> {
 }
 
 impl ContainerMetadata {
+    /// A container of `runtime` with id `id` and nothing else known yet (namespace from the
+    /// runtime); each client fills in what its runtime says with `..ContainerMetadata::new(..)`.
+    pub fn new(runtime: RuntimeKind, id: &str) -> Self {
+        Self {
+            runtime,
+            id: id.to_string(),
+            aliases: Vec::new(),
+            namespace: runtime.namespace().to_string(),
+            labels: BTreeMap::new(),
+            envs: BTreeMap::new(),
+            image: String::new(),
+            creation_time: None,
+            start_time: None,
+            restart_count: 0,
+            health: String::new(),
+            ip: String::new(),
+            exit_code: None,
+            storage: ContainerStorage::default(),
+        }
+    }
+
     /// cAdvisor's `ContainerReference` for the cgroup `name`.
     pub fn reference(&self, name: &str) -> v1::ContainerReference {
         v1::ContainerReference {
@@ -354,23 +376,13 @@ mod tests {
 
     fn meta(id: &str, labels: &[(&str, &str)]) -> ContainerMetadata {
         ContainerMetadata {
-            runtime: RuntimeKind::Docker,
-            id: id.into(),
             aliases: vec!["web".into(), id.into()],
-            namespace: "docker".into(),
             labels: labels
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            envs: BTreeMap::new(),
             image: "local/busybox:1".into(),
-            creation_time: None,
-            start_time: None,
-            restart_count: 0,
-            health: String::new(),
-            ip: String::new(),
-            exit_code: None,
-            storage: ContainerStorage::default(),
+            ..ContainerMetadata::new(RuntimeKind::Docker, id)
         }
     }
 
