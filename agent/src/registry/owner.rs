@@ -392,7 +392,7 @@ impl Owner {
         meta: Option<Arc<ContainerMetadata>>,
         announced: bool,
     ) -> Added {
-        let (reader, mut spec) = match self.open(name) {
+        let (reader, spec) = match self.open(name) {
             Ok(opened) => opened,
             Err(Added::Gone) if announced => {
                 self.ghosts.insert(name.to_string());
@@ -403,22 +403,9 @@ impl Owner {
         if meta.is_none() {
             self.runtime.request(name);
         }
-        self.track_missing(name, &reader);
-        self.attach_fs(name, meta.as_deref(), &mut spec);
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
-        if let Some(m) = meta.as_deref() {
-            samples.set_health(&m.health);
-        }
-        let entry = Arc::new(entry_with(name, spec, meta.as_deref(), samples.clone()));
-        let created = entry.spec.creation_time;
+        let created = self.install(name, reader, spec, meta.as_deref(), samples);
         self.index_inodes(name);
-        self.containers.insert(name.to_string(), entry);
-        self.dirty = true;
-        self.housekeeping.send(Job::Add {
-            name: name.to_string(),
-            reader: Box::new(reader),
-            samples,
-        });
         // A ghost that turns out readable after all (a rescan found it in another hierarchy) was
         // already announced.
         if !self.ghosts.remove(name) && !announced {
@@ -492,12 +479,11 @@ impl Owner {
             self.incomplete.remove(name);
             return;
         };
-        let Ok((reader, mut spec)) = self.open(name) else {
+        let Ok((reader, spec)) = self.open(name) else {
             // Gone: its removal event (or the next rescan) retires it.
             self.incomplete.remove(name);
             return;
         };
-        self.track_missing(name, &reader);
         let samples = if (spec.has_cpu, spec.has_memory) == (old.spec.has_cpu, old.spec.has_memory)
         {
             old.samples.clone()
@@ -506,11 +492,26 @@ impl Owner {
             Arc::new(Samples::new(self.cfg.storage_duration, &spec))
         };
         let meta = self.runtime.lookup(name);
-        if let Some(m) = meta.as_deref() {
+        self.install(name, reader, spec, meta.as_deref(), samples);
+    }
+
+    /// Publishes the container's entry and hands its reader to housekeeping (replacing an earlier
+    /// one); returns the entry's creation time.
+    fn install(
+        &mut self,
+        name: &str,
+        reader: ContainerReader,
+        mut spec: ContainerSpec,
+        meta: Option<&ContainerMetadata>,
+        samples: Arc<Samples>,
+    ) -> Timestamp {
+        self.track_missing(name, &reader);
+        self.attach_fs(name, meta, &mut spec);
+        if let Some(m) = meta {
             samples.set_health(&m.health);
         }
-        self.attach_fs(name, meta.as_deref(), &mut spec);
-        let entry = entry_with(name, spec, meta.as_deref(), samples.clone());
+        let entry = entry_with(name, spec, meta, samples.clone());
+        let created = entry.spec.creation_time;
         self.containers.insert(name.to_string(), Arc::new(entry));
         self.dirty = true;
         self.housekeeping.send(Job::Add {
@@ -518,18 +519,17 @@ impl Owner {
             reader: Box::new(reader),
             samples,
         });
+        created
     }
 
-    /// Modification time of `name`'s directory in `hierarchy`: when it was made, for a new cgroup.
+    /// Modification time of `name`'s directory in `hierarchy` (a listed one): when it was made, for
+    /// a new cgroup.
     fn dir_mtime(&self, hierarchy: &Hierarchy, name: &str) -> Option<SystemTime> {
-        let mount = match hierarchy {
-            Hierarchy::Unified => self.layout.unified_dir()?.to_path_buf(),
-            h => self
-                .layout
-                .hierarchy_mounts()
-                .into_iter()
-                .find_map(|(mh, m)| (mh == *h).then_some(m))?,
-        };
+        let mount = self
+            .layout
+            .hierarchy_mounts()
+            .into_iter()
+            .find_map(|(h, m)| (h == *hierarchy).then_some(m))?;
         let dir = Layout::dir_in(&mount, name).ok()?;
         std::fs::metadata(dir).and_then(|m| m.modified()).ok()
     }
