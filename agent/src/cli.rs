@@ -150,10 +150,7 @@ pub struct Cli {
     pub machine_id_file: String,
 
     /// Comma-separated list of files to check for boot-id. Use the first one that exists.
-    #[arg(
-        long = "boot_id_file",
-        default_value = "/proc/sys/kernel/random/boot_id"
-    )]
+    #[arg(long = "boot_id_file", default_value = crate::host::DEFAULT_BOOT_ID_FILE)]
     pub boot_id_file: String,
 
     /// Whether to enable cpu load reader (netlink taskstats).

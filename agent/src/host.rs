@@ -4,6 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// cAdvisor's default `--boot_id_file`, an absolute host path (read below `--rootfs` like the rest).
+pub const DEFAULT_BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
+
 /// Paths of the host interfaces, all below one root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPaths {
