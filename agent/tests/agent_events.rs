@@ -88,6 +88,15 @@ fn thousand_cgroups(mode: &str) {
         &bad[..bad.len().min(10)]
     );
     assert_eq!((creations, deletions), (N as u32, N as u32), "{counts:?}");
+    // The agent times each of them from the kernel (or the watcher) to the stream.
+    let (status, metrics) = agent.get("/metrics");
+    assert_eq!(status, 200);
+    let timed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("bpfadvisor_creation_event_delay_seconds_count "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_default();
+    assert!(timed >= N as u64, "{mode}: {timed} creations timed");
     agent.assert_healthy();
 }
 

@@ -132,6 +132,7 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
             Ok(r) => rows.extend(r),
             Err(e) => rows.push(("mkdir → event".into(), format!("n/a ({e:#})"))),
         }
+        rows.push(agent_creation_delay(&base));
     }
     rows.push(("load average after".into(), load_average()));
 
@@ -418,6 +419,35 @@ fn event_latency(
         ),
         ("events not received within 3 s".into(), lost.to_string()),
     ])
+}
+
+/// The agent's own account of the probe's creations: the `bpfadvisor_creation_event_delay_seconds`
+/// buckets (kernel or watcher → event recorded and handed to the streams), as shares of the count.
+fn agent_creation_delay(base: &str) -> (String, String) {
+    const FAMILY: &str = "bpfadvisor_creation_event_delay_seconds";
+    let key = format!("agent: kernel → event recorded ({FAMILY})");
+    let body = match ureq::get(&format!("{base}/metrics")).call() {
+        Ok(r) => r.into_string().unwrap_or_default(),
+        Err(e) => return (key, format!("n/a ({e})")),
+    };
+    let buckets: Vec<(String, f64)> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix(FAMILY)?.strip_prefix("_bucket{le=\""))
+        .filter_map(|l| {
+            let (le, count) = l.split_once("\"} ")?;
+            Some((le.to_string(), count.trim().parse().ok()?))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |(_, c)| *c);
+    if total == 0.0 {
+        return (key, "n/a (no creation events counted)".into());
+    }
+    let shares: Vec<String> = buckets
+        .iter()
+        .filter(|(le, _)| ["0.00025", "0.0005", "0.001", "0.0025"].contains(&le.as_str()))
+        .map(|(le, c)| format!("≤ {le} s: {:.1}%", 100.0 * c / total))
+        .collect();
+    (key, format!("{} ({total} events)", shares.join(", ")))
 }
 
 fn fmt_percentiles(times: &mut [Duration]) -> String {

@@ -187,7 +187,10 @@ impl FsUsageTracker {
         };
         std::thread::Builder::new()
             .name("fs-usage".into())
-            .spawn(move || walker.run(rx))?;
+            .spawn(move || {
+                crate::background::lower_this_thread();
+                walker.run(rx);
+            })?;
         Ok(Self { tx, latest })
     }
 

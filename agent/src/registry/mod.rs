@@ -6,6 +6,7 @@
 //! ([`housekeeping`]) that owns the per-container readers and appends to the shared sample rings.
 
 pub mod housekeeping;
+mod opener;
 pub mod owner;
 
 use std::sync::{Arc, RwLock};

@@ -1,10 +1,11 @@
 //! The task that owns the container set. Producers send; it drains in batches, applies, records
 //! events, and publishes a new snapshot once per batch.
 //!
-//! A new container's creation event is recorded as soon as its event is applied, but its files are
-//! read only after the batch, behind a yield: the stream tasks that event woke then write it first,
-//! on this same worker thread, instead of waiting for a dozen blocking kernfs reads (or for another
-//! worker to wake up, which costs a good part of a millisecond on an idle VM).
+//! A new container's creation event is recorded as soon as its event is applied; its files are read
+//! by the opener thread ([`super::opener`]), asked after the batch and behind a yield, so the stream
+//! tasks that event woke write it first, on this same worker thread. The owner itself never waits on
+//! kernfs for a container the kernel just announced: the next event is never stuck behind the
+//! previous container's reads.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -16,7 +17,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::housekeeping::{HousekeepingHandle, Job};
-use crate::cgroup::{CgroupError, ContainerReader, Layout};
+use super::opener::{self, Done, Opened, Opener, Unopened};
+use crate::cgroup::{ContainerReader, Layout};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
 use crate::fs::usage::FsUsageTracker;
@@ -30,7 +32,7 @@ use crate::model::v1::{
 };
 use crate::query::{ContainerEntry, Samples, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
-use crate::telemetry::events::ContainersTracked;
+use crate::telemetry::events::{ContainersTracked, CreationRecorded};
 
 /// What `Owner::add` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +83,17 @@ impl Admission {
     }
 }
 
+/// A read handed to the opener thread.
+struct Opening {
+    ticket: u64,
+    /// When the creation was seen.
+    at: SystemTime,
+    /// A new reader for an installed container (see `Owner::complete`).
+    rebuild: bool,
+    /// More of its directories appeared while it was read: check again once installed.
+    again: bool,
+}
+
 /// Settings of the owner.
 pub struct OwnerConfig {
     pub host: HostPaths,
@@ -123,8 +136,14 @@ pub struct Owner {
     /// directory after another): the missing directories, rechecked on later creation events and
     /// rescans until `INCOMPLETE_WAIT` has passed.
     incomplete: HashMap<String, (Instant, Vec<PathBuf>)>,
-    /// Announced containers whose files are read after the current batch (see the module docs).
+    /// Announced containers whose files are asked for after the current batch (see the module docs).
     deferred: HashMap<String, SystemTime>,
+    /// Reads the opener thread is doing, by container name; only the newest request's answer counts.
+    opening: HashMap<String, Opening>,
+    /// The last request's ticket.
+    tickets: u64,
+    /// The opener thread, from `run` on; without it containers are read on this task.
+    opener: Option<Opener>,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
@@ -167,6 +186,9 @@ impl Owner {
             pending_deletions: HashMap::new(),
             incomplete: HashMap::new(),
             deferred: HashMap::new(),
+            opening: HashMap::new(),
+            tickets: 0,
+            opener: None,
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -196,6 +218,16 @@ impl Owner {
         machine_refresh.tick().await;
         let mut deletions = tokio::time::interval(EXIT_CODE_WAIT / 2);
         let mut batch = Vec::with_capacity(1024);
+        let mut opened = match Opener::spawn(self.layout.clone(), self.cfg.host.clone()) {
+            Ok((opener, answers)) => {
+                self.opener = Some(opener);
+                answers
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot start the cgroup opener thread; reading containers on the owner task");
+                mpsc::unbounded_channel().1
+            }
+        };
         loop {
             tokio::select! {
                 n = inputs.sources.recv_many(&mut batch, 4096) => {
@@ -203,9 +235,10 @@ impl Owner {
                     for ev in batch.drain(..) { self.apply(ev); }
                     if !self.deferred.is_empty() {
                         tokio::task::yield_now().await;
-                        self.open_deferred();
+                        self.request_deferred();
                     }
                 }
+                Some(done) = opened.recv(), if self.opener.is_some() => self.opened(done),
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
                 _ = rescan.tick() => self.rescan(),
@@ -234,8 +267,13 @@ impl Owner {
                 ..
             } => self.created(&name, &hierarchy, at),
             SourceEvent::CgroupRemoved { name, at, .. } => {
-                if self.deferred.contains_key(&name) {
-                    self.open_deferred();
+                let unread = self.deferred.contains_key(&name)
+                    || self.opening.get(&name).is_some_and(|o| !o.rebuild);
+                if unread && !self.layout.exists(&name) {
+                    // Announced, and gone before it was read: this removal completes it.
+                    self.deferred.remove(&name);
+                    self.opening.remove(&name);
+                    self.ghosts.insert(name.clone());
                 }
                 if self.ghosts.contains(&name) {
                     self.ghost_removed(&name, at);
@@ -250,7 +288,7 @@ impl Owner {
                 constraint,
                 at,
             } => {
-                self.open_deferred();
+                self.open_unread_now();
                 self.oom_kill(target, pid, process_name, constraint, at);
             }
             SourceEvent::RescanNeeded { reason } => {
@@ -270,6 +308,11 @@ impl Owner {
             // Seen on another hierarchy first: that hierarchy's directory may not have existed then.
             self.index_inodes(name);
             self.complete(name);
+            return;
+        }
+        if let Some(o) = self.opening.get_mut(name) {
+            // Another hierarchy's directory: the answer may predate it.
+            o.again = true;
             return;
         }
         if self.deferred.contains_key(name) || !self.layout.lists(hierarchy) {
@@ -299,12 +342,87 @@ impl Owner {
             EventType::ContainerCreation,
             EventData::default(),
         );
+        CreationRecorded { seen: at }.emit();
         self.deferred.insert(name.to_string(), at);
     }
 
-    /// Reads the containers announced in this batch.
-    fn open_deferred(&mut self) {
+    /// Asks the opener for the containers announced in this batch.
+    fn request_deferred(&mut self) {
         for (name, at) in std::mem::take(&mut self.deferred) {
+            if !self.containers.contains_key(&name) {
+                self.request_open(&name, at, false);
+            }
+        }
+    }
+
+    /// Reads `name` on the opener thread (on this task when there is none). `rebuild`: it is
+    /// installed already, with directories missing then.
+    fn request_open(&mut self, name: &str, at: SystemTime, rebuild: bool) {
+        self.tickets += 1;
+        let ticket = self.tickets;
+        let memory = self.machine.memory_capacity;
+        if self
+            .opener
+            .as_ref()
+            .is_some_and(|o| o.request(name, ticket, memory))
+        {
+            let o = Opening {
+                ticket,
+                at,
+                rebuild,
+                again: false,
+            };
+            self.opening.insert(name.to_string(), o);
+            return;
+        }
+        if self.opener.take().is_some() {
+            warn!("the cgroup opener thread is gone; reading containers on the owner task");
+        }
+        let opened = self.open(name);
+        self.finish_open(name, at, rebuild, opened);
+    }
+
+    /// The opener's answer; one for a request since superseded or settled here is dropped (with it
+    /// the reader's files).
+    fn opened(&mut self, done: Done) {
+        if self
+            .opening
+            .get(&done.name)
+            .is_none_or(|o| o.ticket != done.ticket)
+        {
+            return;
+        }
+        let Some(o) = self.opening.remove(&done.name) else {
+            return;
+        };
+        self.finish_open(&done.name, o.at, o.rebuild, done.opened);
+        if o.again {
+            self.complete(&done.name);
+        }
+    }
+
+    fn finish_open(&mut self, name: &str, at: SystemTime, rebuild: bool, opened: Opened) {
+        if rebuild {
+            self.rebuilt(name, opened);
+        } else {
+            let meta = self.runtime.lookup(name);
+            self.insert_opened(name, at, meta, true, opened);
+        }
+    }
+
+    /// Reads, on this task, every announced container not read yet: an OOM kill must find its
+    /// container's inodes, a rescan must not announce it again. The opener's answers for them are
+    /// then dropped.
+    fn open_unread_now(&mut self) {
+        let mut unread: Vec<(String, SystemTime)> = self.deferred.drain().collect();
+        self.opening.retain(|name, o| {
+            if o.rebuild {
+                return true;
+            }
+            unread.push((name.clone(), o.at));
+            false
+        });
+        for (name, at) in unread {
             if !self.containers.contains_key(&name) {
                 let meta = self.runtime.lookup(&name);
                 self.open_and_insert(&name, at, meta, true);
@@ -322,7 +440,7 @@ impl Owner {
 
     /// Adds new cgroups and removes vanished ones.
     fn rescan(&mut self) {
-        self.open_deferred();
+        self.open_unread_now();
         let found = self.layout.list_containers();
         let now = SystemTime::now();
         let known: Vec<String> = self.containers.keys().cloned().collect();
@@ -392,13 +510,27 @@ impl Owner {
         meta: Option<Arc<ContainerMetadata>>,
         announced: bool,
     ) -> Added {
-        let (reader, spec) = match self.open(name) {
-            Ok(opened) => opened,
-            Err(Added::Gone) if announced => {
+        let opened = self.open(name);
+        self.insert_opened(name, at, meta, announced, opened)
+    }
+
+    /// `open_and_insert` once the container has been read.
+    fn insert_opened(
+        &mut self,
+        name: &str,
+        at: SystemTime,
+        meta: Option<Arc<ContainerMetadata>>,
+        announced: bool,
+        opened: Opened,
+    ) -> Added {
+        let (reader, spec) = match opened {
+            Ok((reader, spec)) => (reader, self.root_limits(name, spec)),
+            Err(Unopened::Gone) if announced => {
                 self.ghosts.insert(name.to_string());
                 return Added::Gone;
             }
-            Err(refused_or_gone) => return refused_or_gone,
+            Err(Unopened::Gone) => return Added::Gone,
+            Err(Unopened::Refused) => return Added::Refused,
         };
         if meta.is_none() {
             self.runtime.request(name);
@@ -426,31 +558,22 @@ impl Owner {
         }
     }
 
-    /// A reader for `name` and its spec; `Err(Added::Gone)` when the cgroup vanished first.
-    fn open(&self, name: &str) -> Result<(ContainerReader, ContainerSpec), Added> {
-        // Not while only a hierarchy containers are not listed from (a hybrid host's unified one) still
-        // has it: a creation event that lost the race with the removal must not bring it back.
-        if !self.layout.exists(name) {
-            return Err(Added::Gone);
+    /// A reader for `name` and its spec, read on this task.
+    fn open(&self, name: &str) -> Opened {
+        opener::open(
+            &self.layout,
+            &self.cfg.host,
+            name,
+            self.machine.memory_capacity,
+        )
+    }
+
+    /// The spec as published: the root cgroup's limits are the machine's (see `root_spec`).
+    fn root_limits(&self, name: &str, spec: ContainerSpec) -> ContainerSpec {
+        match name {
+            "/" => root_spec(spec, &self.machine),
+            _ => spec,
         }
-        let mut reader = match ContainerReader::new(&self.layout, &self.cfg.host, name) {
-            Ok(r) => r,
-            Err(CgroupError::Gone { .. }) => return Err(Added::Gone),
-            Err(e) => {
-                warn!(container = name, error = %e, "cannot watch container");
-                return Err(Added::Refused);
-            }
-        };
-        let spec = match reader.read_spec(self.machine.memory_capacity) {
-            Ok(s) if name == "/" => root_spec(s, &self.machine),
-            Ok(s) => s,
-            Err(CgroupError::Gone { .. }) => return Err(Added::Gone),
-            Err(e) => {
-                warn!(container = name, error = %e, "cannot read container spec");
-                ContainerSpec::default()
-            }
-        };
-        Ok((reader, spec))
     }
 
     fn track_missing(&mut self, name: &str, reader: &ContainerReader) {
@@ -472,18 +595,32 @@ impl Owner {
         let Some((_, missing)) = self.incomplete.get(name) else {
             return;
         };
+        if let Some(o) = self.opening.get_mut(name) {
+            o.again = true;
+            return;
+        }
         if !missing.iter().any(|d| d.is_dir()) {
             return;
         }
+        if !self.containers.contains_key(name) {
+            self.incomplete.remove(name);
+            return;
+        }
+        self.request_open(name, SystemTime::now(), true);
+    }
+
+    /// `complete` once the container has been read again.
+    fn rebuilt(&mut self, name: &str, opened: Opened) {
         let Some(old) = self.containers.get(name).cloned() else {
             self.incomplete.remove(name);
             return;
         };
-        let Ok((reader, spec)) = self.open(name) else {
+        let Ok((reader, spec)) = opened else {
             // Gone: its removal event (or the next rescan) retires it.
             self.incomplete.remove(name);
             return;
         };
+        let spec = self.root_limits(name, spec);
         let samples = if (spec.has_cpu, spec.has_memory) == (old.spec.has_cpu, old.spec.has_memory)
         {
             old.samples.clone()
@@ -543,6 +680,7 @@ impl Owner {
     fn remove(&mut self, name: &str, at: SystemTime) {
         self.pending.remove(name);
         self.incomplete.remove(name);
+        self.opening.remove(name);
         let Some(entry) = self.containers.remove(name) else {
             return;
         };
@@ -550,7 +688,13 @@ impl Owner {
         self.housekeeping.send(Job::Remove {
             name: name.to_string(),
         });
-        if let Some(t) = &self.cfg.fs_usage {
+        // Only containers `attach_fs` tracked are walked; the others need no wake-up of the walker.
+        if let Some(t) = self
+            .cfg
+            .fs_usage
+            .as_ref()
+            .filter(|_| entry.spec.has_filesystem)
+        {
             t.forget(name);
         }
         self.tombstones.insert(name.to_string(), Instant::now());

@@ -67,6 +67,22 @@ impl EventSourceSelected {
     }
 }
 
+/// A container's creation event was recorded (and handed to event streams).
+pub struct CreationRecorded {
+    /// When the kernel or the watcher saw the cgroup made.
+    pub seen: SystemTime,
+}
+
+impl CreationRecorded {
+    pub fn emit(self) {
+        // A clock step backwards makes the delay 0 rather than failing.
+        let delay = SystemTime::now()
+            .duration_since(self.seen)
+            .unwrap_or_default();
+        global().creation_recorded(delay);
+    }
+}
+
 /// One housekeeping pass over one container finished.
 pub struct HousekeepingDone {
     pub duration: Duration,

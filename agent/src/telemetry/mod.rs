@@ -69,6 +69,7 @@ pub struct Telemetry {
     events_dropped: AtomicU64,
     housekeeping: Histogram,
     scrape: Histogram,
+    creation_delay: Histogram,
 }
 
 /// The process-wide telemetry instance.
@@ -108,6 +109,11 @@ impl Telemetry {
     /// One housekeeping pass over a container took `d`.
     pub fn housekeeping_done(&self, d: Duration) {
         self.housekeeping.observe(d);
+    }
+
+    /// A container creation was recorded `d` after the kernel (or the watcher) saw its cgroup made.
+    pub fn creation_recorded(&self, d: Duration) {
+        self.creation_delay.observe(d);
     }
 
     /// One `/metrics` render took `d`.
@@ -178,6 +184,12 @@ impl Telemetry {
             "bpfadvisor_scrape_duration_seconds",
             "Duration of rendering one /metrics response.",
             &self.scrape,
+        )?;
+        encode_histogram(
+            out,
+            "bpfadvisor_creation_event_delay_seconds",
+            "Time from the kernel (eBPF) or the watcher (inotify) seeing a container's cgroup made to its containerCreation event being recorded and handed to event streams.",
+            &self.creation_delay,
         )
     }
 }
@@ -235,5 +247,6 @@ mod tests {
         assert!(s.contains("bpfadvisor_event_source{source=\"inotify\"} 1\n"));
         assert!(s.contains("bpfadvisor_event_source{source=\"ebpf\"} 0\n"));
         assert!(s.contains("bpfadvisor_scrape_duration_seconds_count 0\n"));
+        assert!(s.contains("bpfadvisor_creation_event_delay_seconds_count 0\n"));
     }
 }
