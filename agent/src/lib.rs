@@ -7,7 +7,6 @@
 
 pub mod api;
 pub mod app;
-pub mod background;
 pub mod cgroup;
 pub mod cli;
 pub mod config;
@@ -17,6 +16,7 @@ pub mod host;
 pub mod machine;
 pub mod metrics;
 pub mod model;
+pub mod priority;
 pub mod query;
 pub mod registry;
 pub mod runtime;

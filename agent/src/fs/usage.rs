@@ -188,7 +188,7 @@ impl FsUsageTracker {
         std::thread::Builder::new()
             .name("fs-usage".into())
             .spawn(move || {
-                crate::background::lower_this_thread();
+                crate::priority::lower_for_bulk_work();
                 walker.run(rx);
             })?;
         Ok(Self { tx, latest })

@@ -301,6 +301,7 @@ fn same_usage(a: &ContainerStats, b: &ContainerStats) -> bool {
         && a.processes == b.processes
         && a.filesystem == b.filesystem
         && a.hugetlb == b.hugetlb
+        && a.task_stats == b.task_stats
 }
 
 /// Spreads schedules by up to 10% so containers added together do not stay in lock-step forever.
@@ -339,6 +340,19 @@ mod tests {
             next_interval(&fixed, Duration::from_secs(8), true),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn a_change_in_task_counts_alone_is_a_change() {
+        use crate::model::v1::{ContainerStats, LoadStats};
+        let idle = ContainerStats::default();
+        let mut running = idle.clone();
+        running.task_stats.set(LoadStats {
+            nr_running: 1,
+            ..LoadStats::default()
+        });
+        assert!(same_usage(&idle, &idle.clone()));
+        assert!(!same_usage(&idle, &running));
     }
 
     #[test]

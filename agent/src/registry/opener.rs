@@ -81,7 +81,7 @@ impl Opener {
         std::thread::Builder::new()
             .name("cgroup-open".into())
             .spawn(move || {
-                crate::background::lower_this_thread();
+                crate::priority::lower_for_bulk_work();
                 for r in incoming {
                     let opened = open(&layout, &host, &r.name, r.machine_memory);
                     let answer = Done {
