@@ -78,7 +78,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     )));
     let (source_tx, source_rx) = registry::channel::<SourceEvent>();
     let (metadata_tx, metadata_rx) = registry::channel();
-    let (gone_tx, gone_rx) = mpsc::unbounded_channel();
+    let (findings_tx, findings_rx) = mpsc::unbounded_channel();
 
     let source = start_event_source(&config, &layout, source_tx.clone()).await?;
     let kind = source.kind();
@@ -110,7 +110,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         kinds: config.metric_kinds.clone(),
         fs_usage: fs_usage.clone(),
     };
-    let hk = housekeeping::start(schedule, gone_tx, None, oom).context("starting housekeeping")?;
+    let hk =
+        housekeeping::start(schedule, findings_tx, None, oom).context("starting housekeeping")?;
     if oom_fallback {
         forward_kernel_log(&config, hk.clone());
     }
@@ -145,7 +146,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let inputs = OwnerInputs {
         sources: source_rx,
         metadata: metadata_rx,
-        gone: gone_rx,
+        housekeeping: findings_rx,
     };
     let owner_task = tokio::spawn(owner.run(inputs));
     let handle = RegistryHandle::new(published, events.clone(), hk);

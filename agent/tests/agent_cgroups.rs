@@ -213,3 +213,53 @@ fn raw_cgroups_report_kernel_usage_limits_and_tree() {
     );
     agent.assert_healthy();
 }
+
+/// The spec's memory limit of `name`, as the v1.3 API shows it now.
+fn memory_limit(agent: &Agent, name: &str) -> Option<u64> {
+    let v = agent
+        .get_json(&format!("/api/v1.3/containers{name}"))
+        .ok()?;
+    v["spec"]["memory"]["limit"].as_u64()
+}
+
+/// Runtimes write a container's limits after making its cgroup, and `docker update` changes them
+/// later: the agent, which read the cgroup as soon as it appeared, shows both within seconds.
+#[test]
+fn limits_written_after_creation_show_up() {
+    let host = HostPaths::local();
+    if let Some(reason) = cgroup_skip_reason(&host) {
+        return eprintln!("skipping test - {reason}");
+    }
+    let Some(agent) = Agent::launch(&[]) else {
+        return;
+    };
+    let name = format!("/bpfa-e2e-limits-{}", std::process::id());
+    let mut tree = CgroupTree::new(&host);
+    tree.mkdir(&name).unwrap();
+    let (controller, file) = if tree.dir("memory", &name).is_dir() {
+        ("memory", "memory.limit_in_bytes")
+    } else {
+        ("unified", "memory.max")
+    };
+    let unlimited = agent
+        .wait_json(
+            &format!("/api/v1.3/containers{name}"),
+            Duration::from_secs(10),
+            |v| v["spec"]["has_memory"] == true,
+        )
+        .unwrap()["spec"]["memory"]["limit"]
+        .as_u64()
+        .unwrap();
+
+    for limit in [64u64 << 20, 96 << 20] {
+        assert_ne!(unlimited, limit);
+        tree.write(controller, &name, file, &limit.to_string())
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(6);
+        while memory_limit(&agent, &name) != Some(limit) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(memory_limit(&agent, &name), Some(limit), "{name}");
+    }
+    agent.assert_healthy();
+}

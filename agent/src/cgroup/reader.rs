@@ -25,7 +25,8 @@ use crate::config::{MetricKind, MetricKinds};
 use crate::host::HostPaths;
 use crate::model::json::Timestamp;
 use crate::model::v1::{
-    ContainerSpec, ContainerStats, CpuStats, DiskIoStats, MemoryStats, ProcessStats,
+    ContainerSpec, ContainerStats, CpuSpec, CpuStats, DiskIoStats, MemorySpec, MemoryStats,
+    ProcessSpec, ProcessStats,
 };
 
 /// The directories of one container, per controller; `None` where the container has none.
@@ -55,6 +56,31 @@ impl Dirs {
         ]
         .into_iter()
         .flatten()
+    }
+}
+
+/// The limits part of a container's spec.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub cpu: CpuSpec,
+    pub memory: MemorySpec,
+    pub processes: ProcessSpec,
+}
+
+impl Limits {
+    pub fn of(spec: &ContainerSpec) -> Self {
+        Self {
+            cpu: spec.cpu.clone(),
+            memory: spec.memory.clone(),
+            processes: spec.processes.clone(),
+        }
+    }
+
+    /// `spec` with these limits.
+    pub fn apply_to(self, spec: &mut ContainerSpec) {
+        spec.cpu = self.cpu;
+        spec.memory = self.memory;
+        spec.processes = self.processes;
     }
 }
 
@@ -337,11 +363,20 @@ impl ContainerReader {
             .map_err(|e| named(e, &self.name))
     }
 
-    fn read_spec_inner(&mut self, machine_memory: u64) -> Result<ContainerSpec, CgroupError> {
-        let mut spec = ContainerSpec {
-            creation_time: self.creation_time()?,
-            ..ContainerSpec::default()
-        };
+    /// The limits a runtime writes after making the cgroup (and `docker update` or an in-place pod
+    /// resize changes later), without the rest of the spec.
+    pub fn read_limits(&mut self, machine_memory: u64) -> Result<Limits, CgroupError> {
+        let mut spec = ContainerSpec::default();
+        self.read_limits_into(&mut spec, machine_memory)?;
+        Ok(Limits::of(&spec))
+    }
+
+    /// The `has_*` flags and limits of the hierarchies this reader has.
+    fn read_limits_into(
+        &mut self,
+        spec: &mut ContainerSpec,
+        machine_memory: u64,
+    ) -> Result<(), CgroupError> {
         let buf = &mut self.buf;
         let d = &self.dirs;
         let rd = |buf: &mut Buf, dir: &Path, f: &str, p: fn(&str) -> Result<u64, ParseError>| {
@@ -349,7 +384,7 @@ impl ContainerReader {
         };
         if self.v2 {
             let Some(u) = d.unified.as_deref() else {
-                return Ok(spec);
+                return Ok(());
             };
             spec.has_cpu = true;
             spec.cpu.limit = weight_to_shares(rd(buf, u, "cpu.weight", parse_u64)?);
@@ -398,7 +433,17 @@ impl ContainerReader {
         if spec.memory.limit == 0 {
             spec.memory.limit = machine_memory;
         }
+        Ok(())
+    }
+
+    fn read_spec_inner(&mut self, machine_memory: u64) -> Result<ContainerSpec, CgroupError> {
+        let mut spec = ContainerSpec {
+            creation_time: self.creation_time()?,
+            ..ContainerSpec::default()
+        };
+        self.read_limits_into(&mut spec, machine_memory)?;
         spec.has_filesystem = self.fs_host.is_some();
+        let buf = &mut self.buf;
         // The root reports the host's interfaces; any other container only its own namespace's.
         let root = self.name == "/";
         spec.has_network = match (self.pid, &mut self.procs) {

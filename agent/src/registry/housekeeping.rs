@@ -2,6 +2,12 @@
 //! schedule (`--housekeeping_interval`, doubling up to `--max_housekeeping_interval` while a
 //! container's stats do not change when `--allow_dynamic_housekeeping`). One thread, not one per
 //! container: the per-tick path is synchronous file reads with kept-open descriptors.
+//!
+//! A container's limits are read again 1 s after it was added, then at doubling intervals up to
+//! every minute: runtimes write them after making the cgroup (a container read at once would keep
+//! "unlimited" forever), and `docker update` or an in-place pod resize changes them later. cAdvisor
+//! re-reads the whole spec when queried, at most every 5 s; reading only the limits, on this thread,
+//! keeps queries free of file reads.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -12,7 +18,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use crate::cgroup::{CgroupError, ContainerReader};
+use crate::cgroup::{CgroupError, ContainerReader, Limits};
 use crate::config::MetricKinds;
 use crate::events::SourceEvent;
 use crate::events::kmsg::OomInstance;
@@ -27,6 +33,21 @@ use crate::telemetry::events::HousekeepingDone;
 /// sampled in the same pass so a thousand jittered schedules do not mean a thousand wake-ups.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
 
+/// When a container's limits are first read again after it was added; the interval then doubles.
+const LIMITS_FIRST_CHECK: Duration = Duration::from_secs(1);
+
+/// How often a container's limits are read again at most.
+const LIMITS_MAX_INTERVAL: Duration = Duration::from_secs(60);
+
+/// What housekeeping tells the owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The container's cgroup vanished mid-read.
+    Gone(String),
+    /// The container's limits changed since they were last read.
+    Limits { name: String, limits: Limits },
+}
+
 /// Work for the housekeeping thread.
 pub enum Job {
     /// Start sampling a container (first sample right away).
@@ -34,6 +55,11 @@ pub enum Job {
         name: String,
         reader: Box<ContainerReader>,
         samples: Arc<Samples>,
+        /// The limits in its published spec, to be checked again; `None` for the root, whose limits
+        /// are the machine's.
+        limits: Option<Limits>,
+        /// Stands in for an unlimited memory limit (see `ContainerReader::read_spec`).
+        machine_memory: u64,
     },
     /// Stop sampling a container.
     Remove { name: String },
@@ -95,13 +121,23 @@ struct Slot {
     interval: Duration,
     due: Instant,
     last: Option<Arc<ContainerStats>>,
+    limits: Option<LimitsCheck>,
 }
 
-/// Starts the housekeeping thread. `gone` receives names whose cgroup vanished mid-read, so the owner
-/// can remove them without waiting for a rescan; `passes` receives per-pass figures.
+/// The published limits of a container and when to read them again.
+struct LimitsCheck {
+    limits: Limits,
+    machine_memory: u64,
+    every: Duration,
+    due: Instant,
+}
+
+/// Starts the housekeeping thread. `findings` receives names whose cgroup vanished mid-read (so the
+/// owner can remove them without waiting for a rescan) and changed limits; `passes` receives
+/// per-pass figures.
 pub fn start(
     schedule: Schedule,
-    gone: tokio::sync::mpsc::UnboundedSender<String>,
+    findings: tokio::sync::mpsc::UnboundedSender<Finding>,
     passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
     oom: Option<OomFallback>,
 ) -> std::io::Result<HousekeepingHandle> {
@@ -112,7 +148,7 @@ pub fn start(
             Housekeeper {
                 schedule,
                 slots: HashMap::new(),
-                gone,
+                findings,
                 passes,
                 oom,
             }
@@ -124,7 +160,7 @@ pub fn start(
 struct Housekeeper {
     schedule: Schedule,
     slots: HashMap<String, Slot>,
-    gone: tokio::sync::mpsc::UnboundedSender<String>,
+    findings: tokio::sync::mpsc::UnboundedSender<Finding>,
     passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
     oom: Option<OomFallback>,
 }
@@ -158,13 +194,22 @@ impl Housekeeper {
                 name,
                 reader,
                 samples,
+                limits,
+                machine_memory,
             } => {
+                let now = Instant::now();
                 let slot = Slot {
                     reader,
                     samples,
                     interval: self.schedule.interval,
-                    due: Instant::now(),
+                    due: now,
                     last: None,
+                    limits: limits.map(|limits| LimitsCheck {
+                        limits,
+                        machine_memory,
+                        every: LIMITS_FIRST_CHECK,
+                        due: now + LIMITS_FIRST_CHECK,
+                    }),
                 };
                 self.slots.insert(name, slot);
             }
@@ -259,11 +304,17 @@ impl Housekeeper {
                 let stats = Arc::new(stats);
                 slot.samples.push(stats.clone());
                 slot.last = Some(stats);
+                if let Some(check) = slot.limits.as_mut().filter(|c| c.due <= now)
+                    && let Some(limits) = check.reread(&mut slot.reader, now)
+                {
+                    let name = name.to_string();
+                    let _ = self.findings.send(Finding::Limits { name, limits });
+                }
                 Ok(())
             }
             Err(CgroupError::Gone { .. }) => {
                 self.slots.remove(name);
-                let _ = self.gone.send(name.to_string());
+                let _ = self.findings.send(Finding::Gone(name.to_string()));
                 Err(SampleError::Gone)
             }
             Err(e) => {
@@ -278,6 +329,21 @@ impl Housekeeper {
 enum SampleError {
     Gone,
     Failed,
+}
+
+impl LimitsCheck {
+    /// Reads the limits again and schedules the next check; the new limits when they changed. A
+    /// failed read (the cgroup going away) is left to the next stats read to report.
+    fn reread(&mut self, reader: &mut ContainerReader, now: Instant) -> Option<Limits> {
+        self.every = (self.every * 2).min(LIMITS_MAX_INTERVAL);
+        self.due = now + self.every;
+        let limits = reader.read_limits(self.machine_memory).ok()?;
+        if limits == self.limits {
+            return None;
+        }
+        self.limits = limits.clone();
+        Some(limits)
+    }
 }
 
 /// cAdvisor's dynamic housekeeping: double while unchanged (up to the max), reset on change.
@@ -353,6 +419,37 @@ mod tests {
         });
         assert!(same_usage(&idle, &idle.clone()));
         assert!(!same_usage(&idle, &running));
+    }
+
+    #[test]
+    fn limits_are_reported_once_when_they_change_and_checked_less_often() {
+        use crate::cgroup::Layout;
+        use crate::host::HostPaths;
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-docs");
+        let host = HostPaths::under(&root);
+        let layout = Layout::detect(&host).expect("fixture layout");
+        let mut reader =
+            ContainerReader::new(&layout, &host, "/system.slice/docker-0123abcd.scope")
+                .expect("fixture container");
+        let now = Instant::now();
+        let mut check = LimitsCheck {
+            limits: Limits::default(),
+            machine_memory: 1 << 30,
+            every: LIMITS_FIRST_CHECK,
+            due: now,
+        };
+        let changed = check
+            .reread(&mut reader, now)
+            .expect("fixture limits differ");
+        assert_ne!(changed, Limits::default());
+        assert_eq!(check.limits, changed);
+        assert_eq!(check.due, now + 2 * LIMITS_FIRST_CHECK);
+        assert_eq!(check.reread(&mut reader, now), None, "unchanged");
+        for _ in 0..10 {
+            check.reread(&mut reader, now);
+        }
+        assert_eq!(check.every, LIMITS_MAX_INTERVAL);
     }
 
     #[test]

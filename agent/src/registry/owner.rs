@@ -16,9 +16,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::housekeeping::{HousekeepingHandle, Job};
+use super::housekeeping::{Finding, HousekeepingHandle, Job};
 use super::opener::{self, Done, Opened, Opener, Unopened};
-use crate::cgroup::{ContainerReader, Layout};
+use crate::cgroup::{ContainerReader, Layout, Limits};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
 use crate::fs::usage::FsUsageTracker;
@@ -113,7 +113,7 @@ pub struct OwnerConfig {
 pub struct OwnerInputs {
     pub sources: mpsc::Receiver<SourceEvent>,
     pub metadata: mpsc::Receiver<MetadataUpdate>,
-    pub gone: mpsc::UnboundedReceiver<String>,
+    pub housekeeping: mpsc::UnboundedReceiver<Finding>,
 }
 
 pub struct Owner {
@@ -240,7 +240,10 @@ impl Owner {
                 }
                 Some(done) = opened.recv(), if self.opener.is_some() => self.opened(done),
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
-                Some(name) = inputs.gone.recv() => self.remove_if_gone(&name, SystemTime::now()),
+                Some(finding) = inputs.housekeeping.recv() => match finding {
+                    Finding::Gone(name) => self.remove_if_gone(&name, SystemTime::now()),
+                    Finding::Limits { name, limits } => self.apply_limits(&name, limits),
+                },
                 _ = rescan.tick() => self.rescan(),
                 _ = deletions.tick(), if !self.pending_deletions.is_empty() => {
                     self.flush_pending_deletions(EXIT_CODE_WAIT);
@@ -649,12 +652,15 @@ impl Owner {
         }
         let entry = entry_with(name, spec, meta, samples.clone());
         let created = entry.spec.creation_time;
+        let limits = (name != "/").then(|| Limits::of(&entry.spec));
         self.containers.insert(name.to_string(), Arc::new(entry));
         self.dirty = true;
         self.housekeeping.send(Job::Add {
             name: name.to_string(),
             reader: Box::new(reader),
             samples,
+            limits,
+            machine_memory: self.machine.memory_capacity,
         });
         created
     }
@@ -769,6 +775,22 @@ impl Owner {
             ..EventData::default()
         };
         self.record(&name, ts, EventType::OomKill, data);
+    }
+
+    /// Housekeeping read other limits than the published ones.
+    fn apply_limits(&mut self, name: &str, limits: Limits) {
+        let Some(old) = self.containers.get(name) else {
+            return;
+        };
+        let mut spec = old.spec.clone();
+        limits.apply_to(&mut spec);
+        let entry = ContainerEntry {
+            reference: old.reference.clone(),
+            spec,
+            samples: old.samples.clone(),
+        };
+        self.containers.insert(name.to_string(), Arc::new(entry));
+        self.dirty = true;
     }
 
     fn apply_metadata(&mut self, update: MetadataUpdate) {
