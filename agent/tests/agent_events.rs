@@ -88,15 +88,21 @@ fn thousand_cgroups(mode: &str) {
         &bad[..bad.len().min(10)]
     );
     assert_eq!((creations, deletions), (N as u32, N as u32), "{counts:?}");
-    // The agent times each of them from the kernel (or the watcher) to the stream.
+    // The agent times each creation from the kernel (or the watcher) to being recorded, and each
+    // line from being recorded to the stream's connection.
     let (status, metrics) = agent.get("/metrics");
     assert_eq!(status, 200);
-    let timed: u64 = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("bpfadvisor_creation_event_delay_seconds_count "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_default();
-    assert!(timed >= N as u64, "{mode}: {timed} creations timed");
+    let count = |family: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{family}_count ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_default()
+    };
+    let recorded = count("bpfadvisor_creation_event_delay_seconds");
+    assert!(recorded >= N as u64, "{mode}: {recorded} creations timed");
+    let streamed = count("bpfadvisor_event_stream_delay_seconds");
+    assert!(streamed >= 2 * N as u64, "{mode}: {streamed} lines timed");
     agent.assert_healthy();
 }
 

@@ -132,7 +132,7 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
             Ok(r) => rows.extend(r),
             Err(e) => rows.push(("mkdir → event".into(), format!("n/a ({e:#})"))),
         }
-        rows.push(agent_creation_delay(&base));
+        rows.extend(agent_event_delays(&base));
     }
     rows.push(("load average after".into(), load_average()));
 
@@ -421,18 +421,40 @@ fn event_latency(
     ])
 }
 
-/// The agent's own account of the probe's creations: the `bpfadvisor_creation_event_delay_seconds`
-/// buckets (kernel or watcher → event recorded and handed to the streams), as shares of the count.
-fn agent_creation_delay(base: &str) -> (String, String) {
-    const FAMILY: &str = "bpfadvisor_creation_event_delay_seconds";
-    let key = format!("agent: kernel → event recorded ({FAMILY})");
+/// The agent's own account of the probe's events, from its `bpfadvisor_*` histograms: kernel (or
+/// watcher) → event recorded, and recorded → line handed to the stream's connection. Each as the
+/// share of events within some bucket bounds.
+fn agent_event_delays(base: &str) -> Vec<(String, String)> {
+    let stages = [
+        (
+            "kernel → event recorded",
+            "bpfadvisor_creation_event_delay_seconds",
+        ),
+        (
+            "recorded → stream write",
+            "bpfadvisor_event_stream_delay_seconds",
+        ),
+    ];
     let body = match ureq::get(&format!("{base}/metrics")).call() {
         Ok(r) => r.into_string().unwrap_or_default(),
-        Err(e) => return (key, format!("n/a ({e})")),
+        Err(e) => return vec![("agent: event delays".into(), format!("n/a ({e})"))],
     };
+    stages
+        .iter()
+        .map(|(stage, family)| {
+            (
+                format!("agent: {stage} (`{family}`)"),
+                bucket_shares(&body, family),
+            )
+        })
+        .collect()
+}
+
+/// "≤ 0.00025 s: 95.0%, ..." for a histogram family of a text exposition.
+fn bucket_shares(body: &str, family: &str) -> String {
     let buckets: Vec<(String, f64)> = body
         .lines()
-        .filter_map(|l| l.strip_prefix(FAMILY)?.strip_prefix("_bucket{le=\""))
+        .filter_map(|l| l.strip_prefix(family)?.strip_prefix("_bucket{le=\""))
         .filter_map(|l| {
             let (le, count) = l.split_once("\"} ")?;
             Some((le.to_string(), count.trim().parse().ok()?))
@@ -440,14 +462,14 @@ fn agent_creation_delay(base: &str) -> (String, String) {
         .collect();
     let total = buckets.last().map_or(0.0, |(_, c)| *c);
     if total == 0.0 {
-        return (key, "n/a (no creation events counted)".into());
+        return "n/a (no events counted)".into();
     }
     let shares: Vec<String> = buckets
         .iter()
-        .filter(|(le, _)| ["0.00025", "0.0005", "0.001", "0.0025"].contains(&le.as_str()))
+        .filter(|(le, _)| ["0.0001", "0.00025", "0.0005", "0.001", "0.0025"].contains(&le.as_str()))
         .map(|(le, c)| format!("≤ {le} s: {:.1}%", 100.0 * c / total))
         .collect();
-    (key, format!("{} ({total} events)", shares.join(", ")))
+    format!("{} ({total} events)", shares.join(", "))
 }
 
 fn fmt_percentiles(times: &mut [Duration]) -> String {

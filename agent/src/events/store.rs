@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
 use tracing::warn;
@@ -18,6 +18,7 @@ use tracing::warn;
 use crate::config::parse_go_duration;
 use crate::model::json::Timestamp;
 use crate::model::v1::{Event, EventType};
+use crate::telemetry::events::EventStreamed;
 
 /// Events a watching client may be behind by before it starts losing them. A burst of thousands of
 /// container creations and deletions (a node draining, a batch job fan-out) fits; a client further
@@ -186,7 +187,8 @@ fn newest(len: usize, max: i64) -> usize {
 
 struct Watcher {
     req: EventRequest,
-    tx: mpsc::Sender<Event>,
+    /// Each event with when it was recorded, to time its delivery.
+    tx: mpsc::Sender<(Event, Instant)>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -223,13 +225,14 @@ impl EventStore {
 
     /// Stores `e` (subject to the policy) and hands it to every matching watch without waiting.
     pub fn add(&self, e: Event) {
+        let recorded = Instant::now();
         {
             let mut watchers = lock(&self.watchers);
             watchers.retain(|w| {
                 if !w.req.matches(&e) {
                     return !w.tx.is_closed();
                 }
-                match w.tx.try_send(e.clone()) {
+                match w.tx.try_send((e.clone(), recorded)) {
                     Ok(()) => true,
                     Err(mpsc::error::TrySendError::Full(_)) => {
                         w.dropped.fetch_add(1, Ordering::Relaxed);
@@ -330,13 +333,13 @@ impl EventStore {
 
 /// A live stream of matching events; dropping it ends the watch.
 pub struct EventWatch {
-    rx: mpsc::Receiver<Event>,
+    rx: mpsc::Receiver<(Event, Instant)>,
     dropped: Arc<AtomicU64>,
 }
 
 impl EventWatch {
     pub async fn recv(&mut self) -> Option<Event> {
-        self.rx.recv().await
+        self.rx.recv().await.map(delivered)
     }
 
     /// Events this watch lost because its client fell behind.
@@ -361,8 +364,17 @@ impl futures::Stream for EventWatch {
     type Item = Event;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Event>> {
-        self.rx.poll_recv(cx)
+        self.rx.poll_recv(cx).map(|e| e.map(delivered))
     }
+}
+
+/// An event leaving its watch for the client's connection.
+fn delivered((e, recorded): (Event, Instant)) -> Event {
+    EventStreamed {
+        delay: recorded.elapsed(),
+    }
+    .emit();
+    e
 }
 
 #[cfg(test)]
@@ -533,7 +545,7 @@ mod tests {
         let mut got = 0;
         for i in 0..n {
             s.add(ev("/a", C, i as i64));
-            while let Ok(e) = fast.rx.try_recv() {
+            while let Ok((e, _)) = fast.rx.try_recv() {
                 assert_eq!(e.timestamp, ts(got as i64));
                 got += 1;
             }

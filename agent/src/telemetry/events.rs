@@ -83,6 +83,17 @@ impl CreationRecorded {
     }
 }
 
+/// A watch handed an event to its client's connection `delay` after the event was recorded.
+pub struct EventStreamed {
+    pub delay: Duration,
+}
+
+impl EventStreamed {
+    pub fn emit(self) {
+        global().event_streamed(self.delay);
+    }
+}
+
 /// One housekeeping pass over one container finished.
 pub struct HousekeepingDone {
     pub duration: Duration,

@@ -70,6 +70,7 @@ pub struct Telemetry {
     housekeeping: Histogram,
     scrape: Histogram,
     creation_delay: Histogram,
+    stream_delay: Histogram,
 }
 
 /// The process-wide telemetry instance.
@@ -114,6 +115,11 @@ impl Telemetry {
     /// A container creation was recorded `d` after the kernel (or the watcher) saw its cgroup made.
     pub fn creation_recorded(&self, d: Duration) {
         self.creation_delay.observe(d);
+    }
+
+    /// A watch handed an event to its client's connection `d` after it was recorded.
+    pub fn event_streamed(&self, d: Duration) {
+        self.stream_delay.observe(d);
     }
 
     /// One `/metrics` render took `d`.
@@ -190,6 +196,12 @@ impl Telemetry {
             "bpfadvisor_creation_event_delay_seconds",
             "Time from the kernel (eBPF) or the watcher (inotify) seeing a container's cgroup made to its containerCreation event being recorded and handed to event streams.",
             &self.creation_delay,
+        )?;
+        encode_histogram(
+            out,
+            "bpfadvisor_event_stream_delay_seconds",
+            "Time from an event being recorded to its line being handed to a streaming client's connection.",
+            &self.stream_delay,
         )
     }
 }
@@ -248,5 +260,6 @@ mod tests {
         assert!(s.contains("bpfadvisor_event_source{source=\"ebpf\"} 0\n"));
         assert!(s.contains("bpfadvisor_scrape_duration_seconds_count 0\n"));
         assert!(s.contains("bpfadvisor_creation_event_delay_seconds_count 0\n"));
+        assert!(s.contains("bpfadvisor_event_stream_delay_seconds_count 0\n"));
     }
 }
