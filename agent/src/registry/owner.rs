@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use super::housekeeping::{Finding, HousekeepingHandle, Job};
-use super::opener::{self, Done, Opened, Opener, Unopened};
+use super::opener::{self, Done, Opened, Reads, Unopened};
 use crate::cgroup::{ContainerReader, Layout, Limits};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
@@ -83,17 +83,6 @@ impl Admission {
     }
 }
 
-/// A read handed to the opener thread.
-struct Opening {
-    ticket: u64,
-    /// When the creation was seen.
-    at: SystemTime,
-    /// A new reader for an installed container (see `Owner::complete`).
-    rebuild: bool,
-    /// More of its directories appeared while it was read: check again once installed.
-    again: bool,
-}
-
 /// Settings of the owner.
 pub struct OwnerConfig {
     pub host: HostPaths,
@@ -138,12 +127,8 @@ pub struct Owner {
     incomplete: HashMap<String, (Instant, Vec<PathBuf>)>,
     /// Announced containers whose files are asked for after the current batch (see the module docs).
     deferred: HashMap<String, SystemTime>,
-    /// Reads the opener thread is doing, by container name; only the newest request's answer counts.
-    opening: HashMap<String, Opening>,
-    /// The last request's ticket.
-    tickets: u64,
-    /// The opener thread, from `run` on; without it containers are read on this task.
-    opener: Option<Opener>,
+    /// Containers being read on the opener thread (from `run` on; before, they are read here).
+    reads: Reads,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
@@ -186,9 +171,7 @@ impl Owner {
             pending_deletions: HashMap::new(),
             incomplete: HashMap::new(),
             deferred: HashMap::new(),
-            opening: HashMap::new(),
-            tickets: 0,
-            opener: None,
+            reads: Reads::default(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             housekeeping,
@@ -218,11 +201,8 @@ impl Owner {
         machine_refresh.tick().await;
         let mut deletions = tokio::time::interval(EXIT_CODE_WAIT / 2);
         let mut batch = Vec::with_capacity(1024);
-        let mut opened = match Opener::spawn(self.layout.clone(), self.cfg.host.clone()) {
-            Ok((opener, answers)) => {
-                self.opener = Some(opener);
-                answers
-            }
+        let mut opened = match self.reads.start(self.layout.clone(), self.cfg.host.clone()) {
+            Ok(answers) => answers,
             Err(e) => {
                 warn!(error = %e, "cannot start the cgroup opener thread; reading containers on the owner task");
                 mpsc::unbounded_channel().1
@@ -238,7 +218,11 @@ impl Owner {
                         self.request_deferred();
                     }
                 }
-                Some(done) = opened.recv(), if self.opener.is_some() => self.opened(done),
+                done = opened.recv(), if self.reads.has_thread() => match done {
+                    Some(done) => self.opened(done),
+                    // The thread ended (it only does with a panic): read here from now on.
+                    None => self.reads.lost_thread(),
+                },
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(finding) = inputs.housekeeping.recv() => match finding {
                     Finding::Gone(name) => self.remove_if_gone(&name, SystemTime::now()),
@@ -270,12 +254,11 @@ impl Owner {
                 ..
             } => self.created(&name, &hierarchy, at),
             SourceEvent::CgroupRemoved { name, at, .. } => {
-                let unread = self.deferred.contains_key(&name)
-                    || self.opening.get(&name).is_some_and(|o| !o.rebuild);
+                let unread = self.deferred.contains_key(&name) || self.reads.is_unread(&name);
                 if unread && !self.layout.exists(&name) {
                     // Announced, and gone before it was read: this removal completes it.
                     self.deferred.remove(&name);
-                    self.opening.remove(&name);
+                    self.reads.cancel(&name);
                     self.ghosts.insert(name.clone());
                 }
                 if self.ghosts.contains(&name) {
@@ -313,7 +296,7 @@ impl Owner {
             self.complete(name);
             return;
         }
-        if let Some(o) = self.opening.get_mut(name) {
+        if let Some(o) = self.reads.get_mut(name) {
             // Another hierarchy's directory: the answer may predate it.
             o.again = true;
             return;
@@ -361,41 +344,17 @@ impl Owner {
     /// Reads `name` on the opener thread (on this task when there is none). `rebuild`: it is
     /// installed already, with directories missing then.
     fn request_open(&mut self, name: &str, at: SystemTime, rebuild: bool) {
-        self.tickets += 1;
-        let ticket = self.tickets;
         let memory = self.machine.memory_capacity;
-        if self
-            .opener
-            .as_ref()
-            .is_some_and(|o| o.request(name, ticket, memory))
-        {
-            let o = Opening {
-                ticket,
-                at,
-                rebuild,
-                again: false,
-            };
-            self.opening.insert(name.to_string(), o);
+        if self.reads.request(name, at, rebuild, memory) {
             return;
-        }
-        if self.opener.take().is_some() {
-            warn!("the cgroup opener thread is gone; reading containers on the owner task");
         }
         let opened = self.open(name);
         self.finish_open(name, at, rebuild, opened);
     }
 
-    /// The opener's answer; one for a request since superseded or settled here is dropped (with it
-    /// the reader's files).
+    /// The opener's answer (see `Reads::answered` for the ones dropped).
     fn opened(&mut self, done: Done) {
-        if self
-            .opening
-            .get(&done.name)
-            .is_none_or(|o| o.ticket != done.ticket)
-        {
-            return;
-        }
-        let Some(o) = self.opening.remove(&done.name) else {
+        let Some(o) = self.reads.answered(&done) else {
             return;
         };
         self.finish_open(&done.name, o.at, o.rebuild, done.opened);
@@ -418,13 +377,7 @@ impl Owner {
     /// then dropped.
     fn open_unread_now(&mut self) {
         let mut unread: Vec<(String, SystemTime)> = self.deferred.drain().collect();
-        self.opening.retain(|name, o| {
-            if o.rebuild {
-                return true;
-            }
-            unread.push((name.clone(), o.at));
-            false
-        });
+        unread.extend(self.reads.take_unread());
         for (name, at) in unread {
             if !self.containers.contains_key(&name) {
                 let meta = self.runtime.lookup(&name);
@@ -598,7 +551,7 @@ impl Owner {
         let Some((_, missing)) = self.incomplete.get(name) else {
             return;
         };
-        if let Some(o) = self.opening.get_mut(name) {
+        if let Some(o) = self.reads.get_mut(name) {
             o.again = true;
             return;
         }
@@ -686,7 +639,7 @@ impl Owner {
     fn remove(&mut self, name: &str, at: SystemTime) {
         self.pending.remove(name);
         self.incomplete.remove(name);
-        self.opening.remove(name);
+        self.reads.cancel(name);
         let Some(entry) = self.containers.remove(name) else {
             return;
         };
