@@ -34,7 +34,7 @@ pub struct Snapshot {
     pub machine: Arc<MachineInfo>,
     pub version: Arc<VersionInfo>,
     /// Live containers by name (`/`, `/docker/<id>`, ...), sorted.
-    pub containers: BTreeMap<String, Arc<ContainerEntry>>,
+    pub containers: BTreeMap<Arc<str>, Arc<ContainerEntry>>,
     /// Containers deleted within the retention window: not served by the REST API (as in cAdvisor),
     /// but their last samples (e.g. the OOM count) stay scrapable for a while.
     pub recently_removed: Vec<Arc<ContainerEntry>>,

@@ -33,7 +33,7 @@ impl Query for Fixed {
 
 fn app(names: &[&str]) -> Router {
     let spec = ContainerSpec::default();
-    let containers: BTreeMap<String, Arc<ContainerEntry>> = names
+    let containers: BTreeMap<Arc<str>, Arc<ContainerEntry>> = names
         .iter()
         .map(|n| {
             let e = ContainerEntry {
@@ -44,7 +44,7 @@ fn app(names: &[&str]) -> Router {
                 spec: spec.clone(),
                 samples: Arc::new(Samples::new(Duration::from_secs(60), &spec)),
             };
-            ((*n).to_owned(), Arc::new(e))
+            (Arc::from(*n), Arc::new(e))
         })
         .collect();
     let snap = Snapshot {

@@ -78,7 +78,7 @@ fn entry(
     ns: &str,
     tracked: bool,
     n: i64,
-) -> (String, Arc<ContainerEntry>) {
+) -> (Arc<str>, Arc<ContainerEntry>) {
     let mut spec = ContainerSpec {
         has_cpu: tracked,
         has_memory: tracked,
@@ -100,7 +100,7 @@ fn entry(
         spec,
         samples,
     };
-    (name.to_owned(), Arc::new(e))
+    (Arc::from(name), Arc::new(e))
 }
 
 fn snapshot() -> Snapshot {

@@ -29,7 +29,7 @@ impl Query for Fake {
     }
 }
 
-fn entry(name: &str, id: &str, aliases: &[&str], ns: &str) -> (String, Arc<ContainerEntry>) {
+fn entry(name: &str, id: &str, aliases: &[&str], ns: &str) -> (Arc<str>, Arc<ContainerEntry>) {
     let spec = ContainerSpec::default();
     let e = ContainerEntry {
         reference: ContainerReference {
@@ -41,7 +41,7 @@ fn entry(name: &str, id: &str, aliases: &[&str], ns: &str) -> (String, Arc<Conta
         samples: Arc::new(Samples::new(Duration::from_secs(60), &spec)),
         spec,
     };
-    (name.to_owned(), Arc::new(e))
+    (Arc::from(name), Arc::new(e))
 }
 
 fn app() -> axum::Router {

@@ -27,13 +27,13 @@ pub fn snapshot_at(n: usize, at: Timestamp) -> Snapshot {
     let mut containers = BTreeMap::new();
     for name in ["/", "/docker"] {
         let e = entry(name, "", None, 0, at);
-        containers.insert(name.to_string(), e);
+        containers.insert(Arc::from(name), e);
     }
     for i in 0..n {
         let id = format!("{i:064x}");
         let name = format!("/docker/{id}");
         let e = entry(&name, &id, Some(format!("app-{i}")), i, at);
-        containers.insert(name, e);
+        containers.insert(Arc::from(name), e);
     }
     let removed = entry("/docker/gone", "gone", Some("gone".into()), 1, at);
     removed.samples.record_oom_kill();

@@ -111,7 +111,8 @@ pub struct Owner {
     machine: Arc<MachineInfo>,
     version: Arc<VersionInfo>,
     event_source: Option<SourceKind>,
-    containers: BTreeMap<String, Arc<ContainerEntry>>,
+    /// Keyed by shared names, so publishing a snapshot copies no name.
+    containers: BTreeMap<Arc<str>, Arc<ContainerEntry>>,
     removed: Vec<(Instant, Arc<ContainerEntry>)>,
     /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
     pending_deletions: HashMap<String, (Timestamp, Instant)>,
@@ -335,7 +336,7 @@ impl Owner {
     /// Asks the opener for the containers announced in this batch.
     fn request_deferred(&mut self) {
         for (name, at) in std::mem::take(&mut self.deferred) {
-            if !self.containers.contains_key(&name) {
+            if !self.containers.contains_key(name.as_str()) {
                 self.request_open(&name, at, false);
             }
         }
@@ -379,7 +380,7 @@ impl Owner {
         let mut unread: Vec<(String, SystemTime)> = self.deferred.drain().collect();
         unread.extend(self.reads.take_unread());
         for (name, at) in unread {
-            if !self.containers.contains_key(&name) {
+            if !self.containers.contains_key(name.as_str()) {
                 let meta = self.runtime.lookup(&name);
                 self.open_and_insert(&name, at, meta, true);
             }
@@ -399,7 +400,7 @@ impl Owner {
         self.open_unread_now();
         let found = self.layout.list_containers();
         let now = SystemTime::now();
-        let known: Vec<String> = self.containers.keys().cloned().collect();
+        let known: Vec<String> = self.containers.keys().map(|k| k.to_string()).collect();
         let found_set: std::collections::HashSet<&str> = found.iter().map(String::as_str).collect();
         for name in known {
             if !found_set.contains(name.as_str()) {
@@ -606,7 +607,7 @@ impl Owner {
         let entry = entry_with(name, spec, meta, samples.clone());
         let created = entry.spec.creation_time;
         let limits = (name != "/").then(|| Limits::of(&entry.spec));
-        self.containers.insert(name.to_string(), Arc::new(entry));
+        self.containers.insert(Arc::from(name), Arc::new(entry));
         self.dirty = true;
         self.housekeeping.send(Job::Add {
             name: name.to_string(),
@@ -714,7 +715,7 @@ impl Owner {
                 cgroup2_id,
             } => self.resolve_ids(memcg_ino, cgroup2_id),
         };
-        if let Some(c) = self.containers.get(&name) {
+        if let Some(c) = self.containers.get(name.as_str()) {
             c.samples.record_oom_kill();
         }
         let ts = Timestamp::from(at);
@@ -742,7 +743,7 @@ impl Owner {
             spec,
             samples: old.samples.clone(),
         };
-        self.containers.insert(name.to_string(), Arc::new(entry));
+        self.containers.insert(Arc::from(name), Arc::new(entry));
         self.dirty = true;
     }
 
@@ -752,7 +753,7 @@ impl Owner {
             self.record_deletion(&update.name, at, exit_code);
             return;
         }
-        let Some(old) = self.containers.get(&update.name) else {
+        let Some(old) = self.containers.get(update.name.as_str()) else {
             return;
         };
         if update.meta.is_none() && old.reference.namespace.is_empty() {
@@ -770,7 +771,8 @@ impl Owner {
             update.meta.as_deref(),
             old.samples.clone(),
         );
-        self.containers.insert(update.name, Arc::new(entry));
+        self.containers
+            .insert(Arc::from(update.name), Arc::new(entry));
         self.dirty = true;
     }
 
@@ -787,7 +789,7 @@ impl Owner {
         if let Some(name) = lookup(self) {
             return name;
         }
-        let names: Vec<String> = self.containers.keys().cloned().collect();
+        let names: Vec<String> = self.containers.keys().map(|k| k.to_string()).collect();
         for name in &names {
             self.index_inodes(name);
         }
