@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
@@ -156,9 +157,17 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
     };
+    // No Nagle delay, as Go's listeners (cAdvisor's included) by default: an event stream writes one
+    // small line at a time, and over a real network a line written while the previous one is still
+    // unacknowledged would wait for the client's delayed ACK.
     let listener = TcpListener::bind(addr)
         .await
-        .with_context(|| format!("listening on {addr}"))?;
+        .with_context(|| format!("listening on {addr}"))?
+        .tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
+            }
+        });
     info!(%addr, "serving HTTP");
     // Graceful shutdown waits for open connections, and an event stream never ends by itself: give
     // in-flight requests a moment, then stop anyway.
