@@ -4,7 +4,8 @@
 //! spec) takes a good part of a millisecond, more while a runtime is creating cgroups in the same
 //! hierarchies (kernfs takes the hierarchy's lock for every mkdir). Done on the owner task, every
 //! event behind it would wait that long; here the owner only records events and installs what this
-//! thread hands back.
+//! thread hands back. The thread runs at a lower priority than the tokio workers
+//! ([`crate::priority`]); [`Reads`] is the owner's side of it.
 
 use std::collections::HashMap;
 use std::sync::mpsc as std_mpsc;
@@ -63,7 +64,7 @@ struct Request {
 /// What the thread read for a request; `ticket` is the request's.
 pub(super) struct Done {
     pub name: String,
-    pub ticket: u64,
+    ticket: u64,
     pub opened: Opened,
 }
 
