@@ -117,3 +117,41 @@ fn docker_container_has_metadata_spec_and_stats() {
     assert_eq!(agent.get(&format!("/api/v1.3/containers{full}")).0, 500);
     agent.assert_healthy();
 }
+
+/// runc writes a container's limits after making its cgroup: a container started while the agent
+/// runs must still show its `--memory` limit, not the unlimited value of the fresh cgroup.
+#[test]
+fn container_started_under_a_running_agent_shows_its_limit() {
+    if !agent::require_root() {
+        return;
+    }
+    let Some(daemon) = docker::Daemon::shared() else {
+        return;
+    };
+    daemon.ensure_busybox().unwrap();
+    let Some(agent) = Agent::launch(&["--allow_dynamic_housekeeping=false"]) else {
+        return;
+    };
+    let cname = format!("bpfa-e2e-limit-{}", std::process::id());
+    let c = daemon
+        .run(&[
+            "--name",
+            &cname,
+            "--memory",
+            "48m",
+            docker::BUSYBOX_IMAGE,
+            "sleep",
+            "600",
+        ])
+        .unwrap();
+    let full = c.cgroup_name();
+    let v = agent
+        .wait_json(
+            &format!("/api/v1.3/containers{full}"),
+            Duration::from_secs(15),
+            |v| v["spec"]["memory"]["limit"] == 48u64 << 20,
+        )
+        .unwrap();
+    assert_eq!(v["spec"]["memory"]["limit"], 48u64 << 20, "{}", v["spec"]);
+    agent.assert_healthy();
+}
