@@ -24,13 +24,9 @@ fn check_spec(spec: &Value) {
 
 #[test]
 fn docker_container_has_metadata_spec_and_stats() {
-    if !agent::require_root() {
-        return;
-    }
-    let Some(daemon) = docker::Daemon::shared() else {
+    let Some(daemon) = docker::Daemon::shared_with_busybox() else {
         return;
     };
-    daemon.ensure_busybox().unwrap();
     let cname = format!("bpfa-e2e-docker-{}", std::process::id());
     let c = daemon
         .run(&[
@@ -122,13 +118,9 @@ fn docker_container_has_metadata_spec_and_stats() {
 /// runs must still show its `--memory` limit, not the unlimited value of the fresh cgroup.
 #[test]
 fn container_started_under_a_running_agent_shows_its_limit() {
-    if !agent::require_root() {
-        return;
-    }
-    let Some(daemon) = docker::Daemon::shared() else {
+    let Some(daemon) = docker::Daemon::shared_with_busybox() else {
         return;
     };
-    daemon.ensure_busybox().unwrap();
     let Some(agent) = Agent::launch(&["--allow_dynamic_housekeeping=false"]) else {
         return;
     };

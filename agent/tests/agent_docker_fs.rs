@@ -45,13 +45,9 @@ fn metric(text: &str, family: &str, name: &str) -> Option<(String, f64)> {
 
 #[test]
 fn docker_container_writable_layer_usage_grows_with_a_written_file() {
-    if !agent::require_root() {
-        return;
-    }
-    let Some(daemon) = docker::Daemon::shared() else {
+    let Some(daemon) = docker::Daemon::shared_with_busybox() else {
         return;
     };
-    daemon.ensure_busybox().unwrap();
     let cname = format!("bpfa-e2e-dockerfs-{}", std::process::id());
     let c = daemon
         .run(&[

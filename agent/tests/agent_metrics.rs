@@ -93,13 +93,9 @@ fn label_names(line: &str) -> (String, BTreeSet<String>) {
 
 #[test]
 fn docker_container_series_match_cadvisor_names_types_and_labels() {
-    if !agent::require_root() {
-        return;
-    }
-    let Some(daemon) = docker::Daemon::shared() else {
+    let Some(daemon) = docker::Daemon::shared_with_busybox() else {
         return;
     };
-    daemon.ensure_busybox().unwrap();
     let cname = format!("bpfa-e2e-metrics-{}", std::process::id());
     let c = daemon
         .run(&[

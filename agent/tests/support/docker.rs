@@ -102,6 +102,16 @@ fn ip(args: &[&str]) -> bool {
 }
 
 impl Daemon {
+    /// [`Self::shared`] with the busybox test image imported: what a test running a container needs
+    /// (`None`, with the reason printed, when this machine cannot run Docker).
+    pub fn shared_with_busybox() -> Option<Self> {
+        let d = Self::shared()?;
+        if let Err(e) = d.ensure_busybox() {
+            panic!("importing the busybox test image: {e}");
+        }
+        Some(d)
+    }
+
     /// The machine's daemon on the default socket; starts `dockerd` when it is not running.
     pub fn shared() -> Option<Self> {
         if !is_root() {
