@@ -114,17 +114,18 @@ fn docker_container_has_metadata_spec_and_stats() {
     agent.assert_healthy();
 }
 
-/// runc writes a container's limits after making its cgroup: a container started while the agent
-/// runs must still show its `--memory` limit, not the unlimited value of the fresh cgroup.
+/// runc writes a container's limits after making its cgroup, and moves its first process in before
+/// that process joins the container's network namespace: a container started while the agent runs
+/// must still show its `--memory` limit and its own network, not what the fresh cgroup showed.
 #[test]
-fn container_started_under_a_running_agent_shows_its_limit() {
+fn container_started_under_a_running_agent_shows_its_limit_and_network() {
     let Some(daemon) = docker::Daemon::shared_with_busybox() else {
         return;
     };
     let Some(agent) = Agent::launch(&["--allow_dynamic_housekeeping=false"]) else {
         return;
     };
-    let cname = format!("bpfa-e2e-limit-{}", std::process::id());
+    let cname = format!("bpfa-e2e-late-{}", std::process::id());
     let c = daemon
         .run(&[
             "--name",
@@ -137,13 +138,25 @@ fn container_started_under_a_running_agent_shows_its_limit() {
         ])
         .unwrap();
     let full = c.cgroup_name();
+    let settled = |v: &Value| {
+        v["spec"]["memory"]["limit"] == 48u64 << 20
+            && v["spec"]["has_network"] == true
+            && v["stats"]
+                .as_array()
+                .and_then(|s| s.last())
+                .is_some_and(|s| {
+                    s["network"]["interfaces"]
+                        .as_array()
+                        .is_some_and(|i| !i.is_empty())
+                })
+    };
     let v = agent
         .wait_json(
             &format!("/api/v1.3/containers{full}"),
             Duration::from_secs(15),
-            |v| v["spec"]["memory"]["limit"] == 48u64 << 20,
+            settled,
         )
         .unwrap();
-    assert_eq!(v["spec"]["memory"]["limit"], 48u64 << 20, "{}", v["spec"]);
+    assert!(settled(&v), "{}", v["spec"]);
     agent.assert_healthy();
 }

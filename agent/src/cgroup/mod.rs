@@ -23,4 +23,4 @@ pub mod taskstats;
 
 pub use error::CgroupError;
 pub use layout::{CgroupMode, Layout};
-pub use reader::{ContainerReader, Limits};
+pub use reader::{ContainerReader, LateSpec};

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use super::advtcp::parse_tcp_ext;
 use super::error::CgroupError;
@@ -28,9 +29,26 @@ pub struct Procs {
     net_dev: Option<(u32, CgroupFile)>,
     /// Last schedstat per pid ever seen, so exited members keep counting (as cAdvisor does).
     sched: HashMap<u32, Schedstat>,
-    /// Whether the last pid asked about has a network namespace of its own (cached: a process
-    /// keeps its namespace, so this is two readlinks per new pid, not per tick).
-    own_netns: Option<(u32, bool)>,
+    /// Whether the last pid asked about has a network namespace of its own. A "yes" holds for the
+    /// pid's life; a "no" is checked again 1 s later, then at doubling intervals up to
+    /// [`NETNS_RECHECK_MAX`]: a container's first process is often moved into its cgroup before it
+    /// joins the container's namespace (runc's `init`), and keeps its pid when it does.
+    own_netns: Option<NetnsAnswer>,
+}
+
+/// How long a "not in a network namespace of its own" answer holds for a pid at first.
+const NETNS_RECHECK_FIRST: Duration = Duration::from_secs(1);
+
+/// How long such an answer holds at most.
+const NETNS_RECHECK_MAX: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy)]
+struct NetnsAnswer {
+    pid: u32,
+    own: bool,
+    /// When a "no" is checked again, and how long it held last time.
+    recheck_at: Instant,
+    held: Duration,
 }
 
 /// Which protocol tables to read.
@@ -86,10 +104,11 @@ impl Procs {
     /// (a sandboxed init) our own namespace stands in, as the agent runs in the host's; an exited
     /// pid, or no readable reference at all, means no network.
     pub fn own_netns(&mut self, pid: u32) -> bool {
-        if let Some((p, own)) = self.own_netns
-            && p == pid
+        let last = self.own_netns.filter(|a| a.pid == pid);
+        if let Some(a) = last
+            && (a.own || Instant::now() < a.recheck_at)
         {
-            return own;
+            return a.own;
         }
         let ns = |pid: &str| fs::read_link(self.proc_root.join(pid).join("ns/net")).ok();
         let host = ns("1").or_else(|| ns("self"));
@@ -97,7 +116,13 @@ impl Procs {
             return false;
         };
         let own = host.is_some_and(|h| h != mine);
-        self.own_netns = Some((pid, own));
+        let held = last.map_or(NETNS_RECHECK_FIRST, |a| (a.held * 2).min(NETNS_RECHECK_MAX));
+        self.own_netns = Some(NetnsAnswer {
+            pid,
+            own,
+            recheck_at: Instant::now() + held,
+            held,
+        });
         own
     }
 
@@ -234,5 +259,57 @@ fn tcp(s: super::parse::TcpStates) -> TcpStat {
         last_ack: c[9],
         listen: c[10],
         closing: c[11],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    fn link_netns(proc_root: &Path, pid: u32, ns: &str) {
+        let dir = proc_root.join(pid.to_string()).join("ns");
+        fs::create_dir_all(&dir).expect("ns dir");
+        let link = dir.join("net");
+        let _ = fs::remove_file(&link);
+        symlink(ns, link).expect("ns link");
+    }
+
+    #[test]
+    fn a_process_that_joins_its_own_namespace_later_is_seen_after_the_recheck() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let proc_root = root.path().join("proc");
+        link_netns(&proc_root, 1, "net:[4026531840]");
+        // runc's init: in the cgroup already, still in the host's namespace.
+        link_netns(&proc_root, 42, "net:[4026531840]");
+        let mut p = Procs::new(root.path(), &proc_root);
+        assert!(!p.own_netns(42));
+
+        let first = p.own_netns.expect("cached");
+        assert_eq!(first.held, NETNS_RECHECK_FIRST);
+
+        link_netns(&proc_root, 42, "net:[4026532999]");
+        assert!(!p.own_netns(42), "a no holds until the recheck");
+        let due = |p: &mut Procs| {
+            if let Some(a) = p.own_netns.as_mut() {
+                a.recheck_at = Instant::now();
+            }
+        };
+        due(&mut p);
+        assert!(p.own_netns(42), "checked again");
+
+        link_netns(&proc_root, 42, "net:[4026531840]");
+        due(&mut p);
+        assert!(p.own_netns(42), "a yes holds for the pid's life");
+
+        // A pid that stays in the host's namespace is checked less and less often.
+        link_netns(&proc_root, 7, "net:[4026531840]");
+        assert!(!p.own_netns(7));
+        for _ in 0..10 {
+            due(&mut p);
+            assert!(!p.own_netns(7));
+        }
+        assert_eq!(p.own_netns.expect("cached").held, NETNS_RECHECK_MAX);
     }
 }

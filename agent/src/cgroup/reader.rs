@@ -59,28 +59,33 @@ impl Dirs {
     }
 }
 
-/// The limits part of a container's spec.
+/// The parts of a container's spec a runtime settles after making the cgroup: the limits it writes
+/// (and `docker update` or an in-place pod resize changes later), and whether the container has a
+/// network namespace of its own (its first process joins it after entering the cgroup).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Limits {
+pub struct LateSpec {
     pub cpu: CpuSpec,
     pub memory: MemorySpec,
     pub processes: ProcessSpec,
+    pub has_network: bool,
 }
 
-impl Limits {
+impl LateSpec {
     pub fn of(spec: &ContainerSpec) -> Self {
         Self {
             cpu: spec.cpu.clone(),
             memory: spec.memory.clone(),
             processes: spec.processes.clone(),
+            has_network: spec.has_network,
         }
     }
 
-    /// `spec` with these limits.
+    /// `spec` with these values.
     pub fn apply_to(self, spec: &mut ContainerSpec) {
         spec.cpu = self.cpu;
         spec.memory = self.memory;
         spec.processes = self.processes;
+        spec.has_network = self.has_network;
     }
 }
 
@@ -363,12 +368,12 @@ impl ContainerReader {
             .map_err(|e| named(e, &self.name))
     }
 
-    /// The limits a runtime writes after making the cgroup (and `docker update` or an in-place pod
-    /// resize changes later), without the rest of the spec.
-    pub fn read_limits(&mut self, machine_memory: u64) -> Result<Limits, CgroupError> {
+    /// The [`LateSpec`] part of the spec only.
+    pub fn read_late_spec(&mut self, machine_memory: u64) -> Result<LateSpec, CgroupError> {
         let mut spec = ContainerSpec::default();
         self.read_limits_into(&mut spec, machine_memory)?;
-        Ok(Limits::of(&spec))
+        spec.has_network = self.has_network()?;
+        Ok(LateSpec::of(&spec))
     }
 
     /// The `has_*` flags and limits of the hierarchies this reader has.
@@ -443,19 +448,22 @@ impl ContainerReader {
         };
         self.read_limits_into(&mut spec, machine_memory)?;
         spec.has_filesystem = self.fs_host.is_some();
-        let buf = &mut self.buf;
-        // The root reports the host's interfaces; any other container only its own namespace's.
+        spec.has_network = self.has_network()?;
+        Ok(spec)
+    }
+
+    /// The root reports the host's interfaces; any other container only its own namespace's.
+    fn has_network(&mut self) -> Result<bool, CgroupError> {
         let root = self.name == "/";
-        spec.has_network = match (self.pid, &mut self.procs) {
+        Ok(match (self.pid, &mut self.procs) {
             (Some(_), _) if root => true,
             (Some(pid), Some(p)) => p.own_netns(pid),
             (Some(_), None) | (None, None) => false,
-            (None, Some(p)) => match p.refresh(buf)? {
+            (None, Some(p)) => match p.refresh(&mut self.buf)? {
                 Some(pid) => root || p.own_netns(pid),
                 None => false,
             },
-        };
-        Ok(spec)
+        })
     }
 
     /// Oldest mtime of the container's directories (and their `cgroup.clone_children` /

@@ -3,11 +3,12 @@
 //! container's stats do not change when `--allow_dynamic_housekeeping`). One thread, not one per
 //! container: the per-tick path is synchronous file reads with kept-open descriptors.
 //!
-//! A container's limits are read again 1 s after it was added, then at doubling intervals up to
-//! every minute: runtimes write them after making the cgroup (a container read at once would keep
-//! "unlimited" forever), and `docker update` or an in-place pod resize changes them later. cAdvisor
-//! re-reads the whole spec when queried, at most every 5 s; reading only the limits, on this thread,
-//! keeps queries free of file reads.
+//! The parts of a container's spec a runtime settles after making the cgroup ([`LateSpec`]: its
+//! limits, and whether it has a network namespace of its own) are read again 1 s after it was
+//! added, then at doubling intervals up to every minute. A container read at once would otherwise
+//! keep "unlimited" and "no network" for good, and `docker update` or an in-place pod resize changes
+//! limits later. cAdvisor re-reads the whole spec when queried, at most every 5 s; reading only
+//! these, on this thread, keeps queries free of file reads.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::debug;
 
-use crate::cgroup::{CgroupError, ContainerReader, Limits};
+use crate::cgroup::{CgroupError, ContainerReader, LateSpec};
 use crate::config::MetricKinds;
 use crate::events::SourceEvent;
 use crate::events::kmsg::OomInstance;
@@ -33,19 +34,19 @@ use crate::telemetry::events::HousekeepingDone;
 /// sampled in the same pass so a thousand jittered schedules do not mean a thousand wake-ups.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
 
-/// When a container's limits are first read again after it was added; the interval then doubles.
-const LIMITS_FIRST_CHECK: Duration = Duration::from_secs(1);
+/// When a container's late spec is first read again after it was added; the interval then doubles.
+const LATE_SPEC_FIRST_CHECK: Duration = Duration::from_secs(1);
 
-/// How often a container's limits are read again at most.
-const LIMITS_MAX_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a container's late spec is read again at most.
+const LATE_SPEC_MAX_INTERVAL: Duration = Duration::from_secs(60);
 
 /// What housekeeping tells the owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
     /// The container's cgroup vanished mid-read.
     Gone(String),
-    /// The container's limits changed since they were last read.
-    Limits { name: String, limits: Limits },
+    /// The container's limits or network namespace changed since they were last read.
+    Spec { name: String, late: LateSpec },
 }
 
 /// Work for the housekeeping thread.
@@ -55,9 +56,9 @@ pub enum Job {
         name: String,
         reader: Box<ContainerReader>,
         samples: Arc<Samples>,
-        /// The limits in its published spec, to be checked again; `None` for the root, whose limits
-        /// are the machine's.
-        limits: Option<Limits>,
+        /// The late part of its published spec, to be checked again; `None` for the root, whose
+        /// limits are the machine's.
+        late_spec: Option<LateSpec>,
         /// Stands in for an unlimited memory limit (see `ContainerReader::read_spec`).
         machine_memory: u64,
     },
@@ -121,19 +122,19 @@ struct Slot {
     interval: Duration,
     due: Instant,
     last: Option<Arc<ContainerStats>>,
-    limits: Option<LimitsCheck>,
+    late_spec: Option<LateSpecCheck>,
 }
 
-/// The published limits of a container and when to read them again.
-struct LimitsCheck {
-    limits: Limits,
+/// The published late spec of a container and when to read it again.
+struct LateSpecCheck {
+    late: LateSpec,
     machine_memory: u64,
     every: Duration,
     due: Instant,
 }
 
 /// Starts the housekeeping thread. `findings` receives names whose cgroup vanished mid-read (so the
-/// owner can remove them without waiting for a rescan) and changed limits; `passes` receives
+/// owner can remove them without waiting for a rescan) and changed late specs; `passes` receives
 /// per-pass figures.
 pub fn start(
     schedule: Schedule,
@@ -194,7 +195,7 @@ impl Housekeeper {
                 name,
                 reader,
                 samples,
-                limits,
+                late_spec,
                 machine_memory,
             } => {
                 let now = Instant::now();
@@ -204,11 +205,11 @@ impl Housekeeper {
                     interval: self.schedule.interval,
                     due: now,
                     last: None,
-                    limits: limits.map(|limits| LimitsCheck {
-                        limits,
+                    late_spec: late_spec.map(|late| LateSpecCheck {
+                        late,
                         machine_memory,
-                        every: LIMITS_FIRST_CHECK,
-                        due: now + LIMITS_FIRST_CHECK,
+                        every: LATE_SPEC_FIRST_CHECK,
+                        due: now + LATE_SPEC_FIRST_CHECK,
                     }),
                 };
                 self.slots.insert(name, slot);
@@ -304,11 +305,11 @@ impl Housekeeper {
                 let stats = Arc::new(stats);
                 slot.samples.push(stats.clone());
                 slot.last = Some(stats);
-                if let Some(check) = slot.limits.as_mut().filter(|c| c.due <= now)
-                    && let Some(limits) = check.reread(&mut slot.reader, now)
+                if let Some(check) = slot.late_spec.as_mut().filter(|c| c.due <= now)
+                    && let Some(late) = check.reread(&mut slot.reader, now)
                 {
                     let name = name.to_string();
-                    let _ = self.findings.send(Finding::Limits { name, limits });
+                    let _ = self.findings.send(Finding::Spec { name, late });
                 }
                 Ok(())
             }
@@ -331,18 +332,18 @@ enum SampleError {
     Failed,
 }
 
-impl LimitsCheck {
-    /// Reads the limits again and schedules the next check; the new limits when they changed. A
+impl LateSpecCheck {
+    /// Reads the late spec again and schedules the next check; the new one when it changed. A
     /// failed read (the cgroup going away) is left to the next stats read to report.
-    fn reread(&mut self, reader: &mut ContainerReader, now: Instant) -> Option<Limits> {
-        self.every = (self.every * 2).min(LIMITS_MAX_INTERVAL);
+    fn reread(&mut self, reader: &mut ContainerReader, now: Instant) -> Option<LateSpec> {
+        self.every = (self.every * 2).min(LATE_SPEC_MAX_INTERVAL);
         self.due = now + self.every;
-        let limits = reader.read_limits(self.machine_memory).ok()?;
-        if limits == self.limits {
+        let late = reader.read_late_spec(self.machine_memory).ok()?;
+        if late == self.late {
             return None;
         }
-        self.limits = limits.clone();
-        Some(limits)
+        self.late = late.clone();
+        Some(late)
     }
 }
 
@@ -422,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn limits_are_reported_once_when_they_change_and_checked_less_often() {
+    fn a_late_spec_is_reported_once_when_it_changes_and_checked_less_often() {
         use crate::cgroup::Layout;
         use crate::host::HostPaths;
         let root =
@@ -433,23 +434,23 @@ mod tests {
             ContainerReader::new(&layout, &host, "/system.slice/docker-0123abcd.scope")
                 .expect("fixture container");
         let now = Instant::now();
-        let mut check = LimitsCheck {
-            limits: Limits::default(),
+        let mut check = LateSpecCheck {
+            late: LateSpec::default(),
             machine_memory: 1 << 30,
-            every: LIMITS_FIRST_CHECK,
+            every: LATE_SPEC_FIRST_CHECK,
             due: now,
         };
         let changed = check
             .reread(&mut reader, now)
             .expect("fixture limits differ");
-        assert_ne!(changed, Limits::default());
-        assert_eq!(check.limits, changed);
-        assert_eq!(check.due, now + 2 * LIMITS_FIRST_CHECK);
+        assert_ne!(changed, LateSpec::default());
+        assert_eq!(check.late, changed);
+        assert_eq!(check.due, now + 2 * LATE_SPEC_FIRST_CHECK);
         assert_eq!(check.reread(&mut reader, now), None, "unchanged");
         for _ in 0..10 {
             check.reread(&mut reader, now);
         }
-        assert_eq!(check.every, LIMITS_MAX_INTERVAL);
+        assert_eq!(check.every, LATE_SPEC_MAX_INTERVAL);
     }
 
     #[test]

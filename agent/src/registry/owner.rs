@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::housekeeping::{Finding, HousekeepingHandle, Job};
 use super::opener::{self, Done, Opened, Reads, Unopened};
-use crate::cgroup::{ContainerReader, Layout, Limits};
+use crate::cgroup::{ContainerReader, LateSpec, Layout};
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
 use crate::fs::usage::FsUsageTracker;
@@ -227,7 +227,7 @@ impl Owner {
                 Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
                 Some(finding) = inputs.housekeeping.recv() => match finding {
                     Finding::Gone(name) => self.remove_if_gone(&name, SystemTime::now()),
-                    Finding::Limits { name, limits } => self.apply_limits(&name, limits),
+                    Finding::Spec { name, late } => self.apply_late_spec(&name, late),
                 },
                 _ = rescan.tick() => self.rescan(),
                 _ = deletions.tick(), if !self.pending_deletions.is_empty() => {
@@ -606,14 +606,14 @@ impl Owner {
         }
         let entry = entry_with(name, spec, meta, samples.clone());
         let created = entry.spec.creation_time;
-        let limits = (name != "/").then(|| Limits::of(&entry.spec));
+        let late_spec = (name != "/").then(|| LateSpec::of(&entry.spec));
         self.containers.insert(Arc::from(name), Arc::new(entry));
         self.dirty = true;
         self.housekeeping.send(Job::Add {
             name: name.to_string(),
             reader: Box::new(reader),
             samples,
-            limits,
+            late_spec,
             machine_memory: self.machine.memory_capacity,
         });
         created
@@ -731,13 +731,13 @@ impl Owner {
         self.record(&name, ts, EventType::OomKill, data);
     }
 
-    /// Housekeeping read other limits than the published ones.
-    fn apply_limits(&mut self, name: &str, limits: Limits) {
+    /// Housekeeping read other limits, or another network answer, than the published ones.
+    fn apply_late_spec(&mut self, name: &str, late: LateSpec) {
         let Some(old) = self.containers.get(name) else {
             return;
         };
         let mut spec = old.spec.clone();
-        limits.apply_to(&mut spec);
+        late.apply_to(&mut spec);
         let entry = ContainerEntry {
             reference: old.reference.clone(),
             spec,
