@@ -4,8 +4,8 @@
 //! container: the per-tick path is synchronous file reads with kept-open descriptors.
 //!
 //! The parts of a container's spec a runtime settles after making the cgroup ([`LateSpec`]: its
-//! limits, and whether it has a network namespace of its own) are read again 1 s after it was
-//! added, then at doubling intervals up to every minute. A container read at once would otherwise
+//! limits, and whether it has a network namespace of its own) are read again with the first sample
+//! 1 s after it was added, then at doubling intervals up to every minute. A container read at once would otherwise
 //! keep "unlimited" and "no network" for good, and `docker update` or an in-place pod resize changes
 //! limits later. cAdvisor re-reads the whole spec when queried, at most every 5 s; reading only
 //! these, on this thread, keeps queries free of file reads.
