@@ -123,12 +123,14 @@ pub(super) struct Opening {
     pub again: bool,
 }
 
-/// The owner's side of the opener: the reads in flight, by container name. Only the newest request's
-/// answer for a name counts; an answer for one since cancelled or superseded is dropped, and with it
-/// the reader's files.
+/// The owner's side of the opener: announced containers queued for reading, and the reads in
+/// flight, by container name. Only the newest request's answer for a name counts; an answer for one
+/// since cancelled or superseded is dropped, and with it the reader's files.
 #[derive(Default)]
 pub(super) struct Reads {
     opener: Option<Opener>,
+    /// Announced in the current batch, asked for after it (see the owner's module docs).
+    queued: HashMap<String, SystemTime>,
     in_flight: HashMap<String, Opening>,
     tickets: u64,
 }
@@ -196,25 +198,45 @@ impl Reads {
         }
     }
 
-    /// The read in flight for `name`.
-    pub fn get_mut(&mut self, name: &str) -> Option<&mut Opening> {
-        self.in_flight.get_mut(name)
+    /// Queues announced `name` (seen at `at`) for reading after the current batch.
+    pub fn queue(&mut self, name: &str, at: SystemTime) {
+        self.queued.insert(name.to_string(), at);
     }
 
-    /// Whether a not yet installed container `name` is being read.
+    pub fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
+    /// The queued containers, to be requested now.
+    pub fn take_queued(&mut self) -> HashMap<String, SystemTime> {
+        std::mem::take(&mut self.queued)
+    }
+
+    /// Another hierarchy's directory of `name` appeared: true when `name` is queued or being read
+    /// (a read in flight then checks for missing directories again once installed).
+    pub fn saw_another_dir(&mut self, name: &str) -> bool {
+        if let Some(o) = self.in_flight.get_mut(name) {
+            o.again = true;
+            return true;
+        }
+        self.queued.contains_key(name)
+    }
+
+    /// Whether a not yet installed container `name` is queued or being read.
     pub fn is_unread(&self, name: &str) -> bool {
-        self.in_flight.get(name).is_some_and(|o| !o.rebuild)
+        self.queued.contains_key(name) || self.in_flight.get(name).is_some_and(|o| !o.rebuild)
     }
 
-    /// Forgets the read of `name`; its answer will be dropped.
+    /// Forgets `name`: dequeued, and its answer will be dropped.
     pub fn cancel(&mut self, name: &str) {
+        self.queued.remove(name);
         self.in_flight.remove(name);
     }
 
-    /// Cancels the reads of containers not yet installed (the owner reads them itself now): their
-    /// names and when they were seen.
+    /// Dequeues and cancels the reads of containers not yet installed (the owner reads them itself
+    /// now): their names and when they were seen.
     pub fn take_unread(&mut self) -> Vec<(String, SystemTime)> {
-        let mut unread = Vec::new();
+        let mut unread: Vec<(String, SystemTime)> = self.queued.drain().collect();
         self.in_flight.retain(|name, o| {
             if o.rebuild {
                 return true;
@@ -305,6 +327,16 @@ mod tests {
                 .is_none()
         );
 
+        // Queued: unread until asked for; cancelled, or taken over by the owner.
+        reads.queue("/q", now);
+        assert!(reads.has_queued() && reads.is_unread("/q") && reads.saw_another_dir("/q"));
+        reads.cancel("/q");
+        assert!(!reads.has_queued() && !reads.is_unread("/q"));
+        reads.queue("/q", now);
+        let taken: Vec<String> = reads.take_unread().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(taken, ["/q"]);
+        assert!(!reads.has_queued());
+
         // Taken over by the owner: unread containers go, rebuilds of installed ones stay.
         assert!(reads.request("/a", now, false, 1 << 30));
         assert!(reads.request("/b", now, true, 1 << 30));
@@ -313,6 +345,6 @@ mod tests {
             unread.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
             ["/a"]
         );
-        assert!(!reads.is_unread("/a") && reads.get_mut("/b").is_some());
+        assert!(!reads.is_unread("/a") && reads.saw_another_dir("/b"));
     }
 }

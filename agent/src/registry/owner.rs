@@ -126,9 +126,8 @@ pub struct Owner {
     /// directory after another): the missing directories, rechecked on later creation events and
     /// rescans until `INCOMPLETE_WAIT` has passed.
     incomplete: HashMap<String, (Instant, Vec<PathBuf>)>,
-    /// Announced containers whose files are asked for after the current batch (see the module docs).
-    deferred: HashMap<String, SystemTime>,
-    /// Containers being read on the opener thread (from `run` on; before, they are read here).
+    /// Announced containers queued for, or being read on, the opener thread (from `run` on; before,
+    /// they are read here).
     reads: Reads,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
@@ -171,7 +170,6 @@ impl Owner {
             dirty: false,
             pending_deletions: HashMap::new(),
             incomplete: HashMap::new(),
-            deferred: HashMap::new(),
             reads: Reads::default(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
@@ -214,9 +212,9 @@ impl Owner {
                 n = inputs.sources.recv_many(&mut batch, 4096) => {
                     if n == 0 { return; }
                     for ev in batch.drain(..) { self.apply(ev); }
-                    if !self.deferred.is_empty() {
+                    if self.reads.has_queued() {
                         tokio::task::yield_now().await;
-                        self.request_deferred();
+                        self.request_queued();
                     }
                 }
                 done = opened.recv(), if self.reads.has_thread() => match done {
@@ -255,15 +253,13 @@ impl Owner {
                 ..
             } => self.created(&name, &hierarchy, at),
             SourceEvent::CgroupRemoved { name, at, .. } => {
-                let unread = self.deferred.contains_key(&name) || self.reads.is_unread(&name);
-                if unread && !self.layout.exists(&name) {
-                    // Announced, and gone before it was read: this removal completes it.
-                    self.deferred.remove(&name);
-                    self.reads.cancel(&name);
-                    self.ghosts.insert(name.clone());
-                }
-                if self.ghosts.contains(&name) {
-                    self.ghost_removed(&name, at);
+                if self.reads.is_unread(&name) || self.ghosts.contains(&name) {
+                    // Announced and not read (yet, or ever: a ghost): this removal completes it
+                    // once no listed hierarchy has it.
+                    if !self.layout.exists(&name) {
+                        self.reads.cancel(&name);
+                        self.ghost_removed(&name, at);
+                    }
                 } else {
                     self.remove_if_gone(&name, at);
                 }
@@ -297,12 +293,7 @@ impl Owner {
             self.complete(name);
             return;
         }
-        if let Some(o) = self.reads.get_mut(name) {
-            // Another hierarchy's directory: the answer may predate it.
-            o.again = true;
-            return;
-        }
-        if self.deferred.contains_key(name) || !self.layout.lists(hierarchy) {
+        if self.reads.saw_another_dir(name) || !self.layout.lists(hierarchy) {
             // Another hierarchy's directory of a container about to be read, or a directory in a
             // hierarchy containers are not listed from (its removal may even come after the
             // container's): the listed hierarchies' own events announce the container.
@@ -330,12 +321,12 @@ impl Owner {
             EventData::default(),
         );
         CreationRecorded { seen: at }.emit();
-        self.deferred.insert(name.to_string(), at);
+        self.reads.queue(name, at);
     }
 
     /// Asks the opener for the containers announced in this batch.
-    fn request_deferred(&mut self) {
-        for (name, at) in std::mem::take(&mut self.deferred) {
+    fn request_queued(&mut self) {
+        for (name, at) in self.reads.take_queued() {
             if !self.containers.contains_key(name.as_str()) {
                 self.request_open(&name, at, false);
             }
@@ -377,9 +368,7 @@ impl Owner {
     /// container's inodes, a rescan must not announce it again. The opener's answers for them are
     /// then dropped.
     fn open_unread_now(&mut self) {
-        let mut unread: Vec<(String, SystemTime)> = self.deferred.drain().collect();
-        unread.extend(self.reads.take_unread());
-        for (name, at) in unread {
+        for (name, at) in self.reads.take_unread() {
             if !self.containers.contains_key(name.as_str()) {
                 let meta = self.runtime.lookup(&name);
                 self.open_and_insert(&name, at, meta, true);
@@ -387,12 +376,11 @@ impl Owner {
         }
     }
 
+    /// Completes an announced container that was never read, once the caller saw it gone.
     fn ghost_removed(&mut self, name: &str, at: SystemTime) {
-        if !self.layout.exists(name) {
-            self.ghosts.remove(name);
-            self.tombstones.insert(name.to_string(), Instant::now());
-            self.record_deletion(name, Timestamp::from(at), None);
-        }
+        self.ghosts.remove(name);
+        self.tombstones.insert(name.to_string(), Instant::now());
+        self.record_deletion(name, Timestamp::from(at), None);
     }
 
     /// Adds new cgroups and removes vanished ones.
@@ -552,8 +540,7 @@ impl Owner {
         let Some((_, missing)) = self.incomplete.get(name) else {
             return;
         };
-        if let Some(o) = self.reads.get_mut(name) {
-            o.again = true;
+        if self.reads.saw_another_dir(name) {
             return;
         }
         if !missing.iter().any(|d| d.is_dir()) {
@@ -733,17 +720,16 @@ impl Owner {
 
     /// Housekeeping read other limits, or another network answer, than the published ones.
     fn apply_late_spec(&mut self, name: &str, late: LateSpec) {
-        let Some(old) = self.containers.get(name) else {
+        let Some(entry) = self.containers.get_mut(name) else {
             return;
         };
-        let mut spec = old.spec.clone();
+        let mut spec = entry.spec.clone();
         late.apply_to(&mut spec);
-        let entry = ContainerEntry {
-            reference: old.reference.clone(),
+        *entry = Arc::new(ContainerEntry {
+            reference: entry.reference.clone(),
             spec,
-            samples: old.samples.clone(),
-        };
-        self.containers.insert(Arc::from(name), Arc::new(entry));
+            samples: entry.samples.clone(),
+        });
         self.dirty = true;
     }
 
