@@ -6,9 +6,9 @@
 //! The parts of a container's spec a runtime settles after making the cgroup ([`LateSpec`]: its
 //! limits, and whether it has a network namespace of its own) are read again with the first sample
 //! 1 s after it was added, then at doubling intervals up to every minute. A container read at once
-//! would otherwise keep "unlimited" and "no network" for good, and `docker update` or an in-place pod
-//! resize changes limits later. cAdvisor re-reads the whole spec when queried, at most every 5 s;
-//! reading only these, on this thread, keeps queries free of file reads.
+//! would otherwise keep "unlimited" and "no network" for good, and `docker update` or an in-place
+//! pod resize changes limits later. cAdvisor re-reads the whole spec when queried, at most every
+//! 5 s; reading only these, on this thread, keeps queries free of file reads.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

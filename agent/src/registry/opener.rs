@@ -29,7 +29,8 @@ pub(super) enum Unopened {
 
 pub(super) type Opened = Result<(ContainerReader, ContainerSpec), Unopened>;
 
-/// A reader for `name` and its cgroup spec (`machine_memory` stands in for an unlimited memory limit).
+/// A reader for `name` and its cgroup spec (`machine_memory` stands in for an unlimited memory
+/// limit).
 pub(super) fn open(layout: &Layout, host: &HostPaths, name: &str, machine_memory: u64) -> Opened {
     // Not while only a hierarchy containers are not listed from (a hybrid host's unified one) still
     // has it: a creation event that lost the race with the removal must not bring it back.
