@@ -52,7 +52,7 @@ fn fresh_v2_sample(agent: &Agent, name: &str) -> Value {
 fn raw_cgroups_report_kernel_usage_limits_and_tree() {
     let host = HostPaths::local();
     if let Some(reason) = cgroup_skip_reason(&host) {
-        return eprintln!("skipping test - {reason}");
+        return agent::missing(agent::Need::Root, reason);
     }
     let parent = format!("/bpfa-e2e-cg-{}", std::process::id());
     let (busy, hog, vanish) = (
@@ -228,7 +228,7 @@ fn memory_limit(agent: &Agent, name: &str) -> Option<u64> {
 fn limits_written_after_creation_show_up() {
     let host = HostPaths::local();
     if let Some(reason) = cgroup_skip_reason(&host) {
-        return eprintln!("skipping test - {reason}");
+        return agent::missing(agent::Need::Root, reason);
     }
     // Fixed 1 s sampling: checks ride on samples, which dynamic housekeeping spaces out for an idle
     // cgroup like this one.

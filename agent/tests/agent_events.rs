@@ -17,7 +17,7 @@ const N: usize = 1000;
 fn thousand_cgroups(mode: &str) {
     let host = HostPaths::local();
     if let Some(reason) = cgroup_skip_reason(&host) {
-        return eprintln!("skipping test - {reason}");
+        return agent::missing(agent::Need::Root, reason);
     }
     let parent = format!("/bpfa-e2e-ev-{mode}-{}", std::process::id());
     let mut tree = CgroupTree::new(&host);
@@ -121,7 +121,7 @@ fn thousand_cgroups_ebpf() {
 fn short_lived_cgroups_get_both_events_inotify() {
     let host = HostPaths::local();
     if let Some(reason) = cgroup_skip_reason(&host) {
-        return eprintln!("skipping test - {reason}");
+        return agent::missing(agent::Need::Root, reason);
     }
     let parent = format!("/bpfa-e2e-short-{}", std::process::id());
     let mut tree = CgroupTree::new(&host);
@@ -163,7 +163,7 @@ fn short_lived_cgroups_get_both_events_inotify() {
 fn hierarchies_created_one_by_one_all_report() {
     let host = HostPaths::local();
     if let Some(reason) = cgroup_skip_reason(&host) {
-        return eprintln!("skipping test - {reason}");
+        return agent::missing(agent::Need::Root, reason);
     }
     let parent = format!("/bpfa-e2e-late-{}", std::process::id());
     let name = format!("{parent}/c");

@@ -1,6 +1,9 @@
 //! `/api/v2.0/ps` against this machine's procfs: the root lists every process (this one included),
 //! and a container lists exactly the processes of its memory cgroup.
 
+#[path = "support/prereq.rs"]
+mod prereq;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command};
@@ -128,20 +131,23 @@ impl Drop for CgroupWithSleep {
 async fn container_lists_only_its_processes() {
     let memory = HostPaths::local().cgroup.join("memory");
     if !memory.join("cgroup.procs").exists() {
-        eprintln!("skipping test - no cgroup v1 memory hierarchy");
+        prereq::missing(prereq::Need::Root, "no cgroup v1 memory hierarchy");
         return;
     }
     let name = format!("bpfadvisor-api-ps-{}", std::process::id());
     let dir = memory.join(&name);
     if let Err(e) = std::fs::create_dir(&dir) {
-        eprintln!("skipping test - cannot create a memory cgroup ({e}); needs root");
+        prereq::missing(
+            prereq::Need::Root,
+            &format!("cannot create a memory cgroup ({e}); needs root"),
+        );
         return;
     }
     let child = match Command::new("sleep").arg("30").spawn() {
         Ok(c) => c,
         Err(e) => {
             let _ = std::fs::remove_dir(&dir);
-            eprintln!("skipping test - cannot run sleep ({e})");
+            prereq::missing(prereq::Need::Tool, &format!("cannot run sleep ({e})"));
             return;
         }
     };

@@ -1,7 +1,11 @@
 //! Live test as root on a v1/hybrid host: a real cgroup with a busy process and a memory hog.
 //! Self-skips without root or without the v1 memory/cpu/cpuacct/pids hierarchies; the guard kills the
 //! processes and removes the cgroups on drop.
+
 #![expect(clippy::unwrap_used, reason = "a failing test should panic")]
+
+#[path = "support/prereq.rs"]
+mod prereq;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -111,7 +115,7 @@ fn proc_cpu_ns(host: &HostPaths, pid: u32) -> u64 {
 fn live_cgroup_v1() {
     let host = HostPaths::local();
     if let Some(reason) = skip_reason(&host) {
-        eprintln!("skipping test - {reason}");
+        prereq::missing(prereq::Need::Root, reason);
         return;
     }
     let name = format!("bpfadvisor-live-{}", std::process::id());

@@ -139,7 +139,7 @@ fn wait_own_netns(host: &HostPaths, pid: u32) {
 fn live_load_referenced_and_advtcp() {
     let host = HostPaths::local();
     if let Some(reason) = skip_reason(&host) {
-        eprintln!("skipping test - {reason}");
+        agent::missing(agent::Need::Root, reason);
         return;
     }
     let name = format!("bpfadvisor-stats-{}", std::process::id());
@@ -243,7 +243,7 @@ fn series(metrics: &str, family: &str, id: &str, extra: &str) -> Option<f64> {
 fn agent_reports_load_referenced_and_advtcp() {
     let host = HostPaths::local();
     if let Some(reason) = cgroup_skip_reason(&host) {
-        eprintln!("skipping test - {reason}");
+        agent::missing(agent::Need::Root, reason);
         return;
     }
     let name = format!("/bpfadvisor-stats-e2e-{}", std::process::id());

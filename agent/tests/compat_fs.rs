@@ -1,5 +1,9 @@
 //! The root container reports the host's filesystems, as cAdvisor does (live host, read-only).
+
 #![expect(clippy::unwrap_used, reason = "a failing test should panic")]
+
+#[path = "support/prereq.rs"]
+mod prereq;
 
 use bpfadvisor::cgroup::{ContainerReader, Layout};
 use bpfadvisor::config::MetricKinds;
@@ -9,7 +13,7 @@ use bpfadvisor::host::HostPaths;
 fn root_container_has_filesystem_stats() {
     let host = HostPaths::local();
     let Ok(layout) = Layout::detect(&host) else {
-        eprintln!("skipping test - no cgroup hierarchy mounted");
+        prereq::missing(prereq::Need::Root, "no cgroup hierarchy mounted");
         return;
     };
     let mut r = ContainerReader::new(&layout, &host, "/").unwrap();

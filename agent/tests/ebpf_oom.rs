@@ -34,23 +34,26 @@ async fn oom_kills_are_attributed_to_the_victims_cgroup() {
     let host = HostPaths::local();
     let memory = host.cgroup.join("memory");
     if !memory.join("memory.limit_in_bytes").exists() {
-        eprintln!("skipping test - no cgroup v1 memory hierarchy");
-        return;
+        return ebpf_support::missing(ebpf_support::Need::Root, "no cgroup v1 memory hierarchy");
     }
     let swaps = std::fs::read_to_string(host.proc.join("swaps")).unwrap_or_default();
     if swaps.lines().count() > 1 && !memory.join("memory.memsw.limit_in_bytes").exists() {
-        eprintln!("skipping test - swap is on and cannot be limited per cgroup");
-        return;
+        return ebpf_support::missing(
+            ebpf_support::Need::Root,
+            "swap is on and cannot be limited per cgroup",
+        );
     }
     let Some((handle, mut rx)) = start_or_skip(&host, 4096).await else {
         return;
     };
     if !handle.has_oom() {
-        eprintln!(
-            "skipping test - this kernel's mark_victim cannot be used: {:?}",
-            handle.live_probes()
+        return ebpf_support::missing(
+            ebpf_support::Need::Ebpf,
+            &format!(
+                "this kernel's mark_victim cannot be used: {:?}",
+                handle.live_probes()
+            ),
         );
-        return;
     }
     let cgroup2_id = own_cgroup2_id(&host);
 

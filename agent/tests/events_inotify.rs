@@ -2,6 +2,9 @@
 //! hierarchies, inotify, memory cgroup OOM counters and the kernel log. They skip themselves when not
 //! root or when the v1 hierarchy they need is missing, and remove every cgroup they create.
 
+#[path = "support/prereq.rs"]
+mod prereq;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -56,7 +59,7 @@ impl Drop for CgroupGuard {
 fn thousand_cgroups_created_and_removed_back_to_back_give_exactly_one_event_each() {
     let root = match v1_hierarchy("pids") {
         Ok(r) => r,
-        Err(why) => return eprintln!("skipping test - {why}"),
+        Err(why) => return prereq::missing(prereq::Need::Root, &why),
     };
     let parent_name = format!("bpfadvisor-test-inotify-{}", std::process::id());
     let parent = CgroupGuard::new(root.join(&parent_name));
@@ -153,14 +156,14 @@ fn run_oom_victim(cgroup: &Path) -> (u32, bool) {
 fn real_oom_kill_is_seen_by_the_counters_and_the_kernel_log() {
     let root = match v1_hierarchy("memory") {
         Ok(r) => r,
-        Err(why) => return eprintln!("skipping test - {why}"),
+        Err(why) => return prereq::missing(prereq::Need::Root, &why),
     };
     let has_dd = std::process::Command::new("dd")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
     if !has_dd {
-        return eprintln!("skipping test - no dd");
+        return prereq::missing(prereq::Need::Tool, "no dd");
     }
     let name = format!("/bpfadvisor-test-oom-{}", std::process::id());
     let cg = CgroupGuard::new(root.join(name.trim_start_matches('/')));

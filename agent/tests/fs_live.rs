@@ -1,6 +1,9 @@
 //! Filesystem listing against real mounts: a loop-mounted ext4 appears while mounted and disappears
 //! after unmount; with a non-`/` root, statvfs goes through the root-prefixed mount point.
 
+#[path = "support/prereq.rs"]
+mod prereq;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -27,11 +30,11 @@ impl Drop for Mounted {
 fn loop_mounted_ext4_comes_and_goes() {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping test - needs root to mount");
+        prereq::missing(prereq::Need::Root, "needs root to mount");
         return;
     }
     if !run("mkfs.ext4", &["-V"]) || !run("losetup", &["--version"]) {
-        eprintln!("skipping test - mkfs.ext4/losetup missing");
+        prereq::missing(prereq::Need::Tool, "mkfs.ext4/losetup missing");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -52,7 +55,7 @@ fn loop_mounted_ext4_comes_and_goes() {
             mnt.to_str().expect("utf8"),
         ],
     ) {
-        eprintln!("skipping test - loop mount not permitted here");
+        prereq::missing(prereq::Need::Root, "loop mount not permitted here");
         return;
     }
     let host = HostPaths::local();

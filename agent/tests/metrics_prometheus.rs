@@ -2,6 +2,9 @@
 //! a Prometheus server scraping our router on loopback ingests every series.
 //! Self-skips when the Debian `prometheus` package is not installed.
 
+#[path = "support/prereq.rs"]
+mod prereq;
+
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -49,7 +52,10 @@ fn rendered(snap: &Snapshot) -> Vec<u8> {
 #[test]
 fn promtool_accepts_the_exposition() {
     if !have("promtool") {
-        eprintln!("skipping test - promtool not installed (apt-get install prometheus)");
+        prereq::missing(
+            prereq::Need::Tool,
+            "promtool not installed (apt-get install prometheus)",
+        );
         return;
     }
     let out = rendered(&fixture::snapshot(20));
@@ -118,7 +124,10 @@ fn free_port() -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_ingests_every_series() {
     if !have("prometheus") {
-        eprintln!("skipping test - prometheus not installed (apt-get install prometheus)");
+        prereq::missing(
+            prereq::Need::Tool,
+            "prometheus not installed (apt-get install prometheus)",
+        );
         return;
     }
     // Fresh timestamps: Prometheus rejects samples far in the past.

@@ -31,7 +31,7 @@ impl Containerd {
                 .is_ok_and(|o| o.status.success())
         };
         if !ok("containerd") || !ok("ctr") {
-            eprintln!("skipping test - containerd/ctr are not installed");
+            docker::missing(docker::Need::Docker, "containerd/ctr are not installed");
             return None;
         }
         let dir = tempfile::Builder::new()
@@ -72,7 +72,7 @@ impl Containerd {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        eprintln!("skipping test - private containerd did not come up");
+        docker::missing(docker::Need::Docker, "private containerd did not come up");
         None
     }
 

@@ -41,7 +41,7 @@ impl Service {
             .output()
             .is_ok_and(|o| o.status.success());
         if !ok {
-            eprintln!("skipping test - podman is not installed");
+            agent::missing(agent::Need::Tool, "podman is not installed");
             return None;
         }
         let dir = tempfile::Builder::new()

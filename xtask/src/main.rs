@@ -3,13 +3,13 @@
 //! `run` and `test` are the README's two commands: each installs what it needs first (idempotent).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod test;
 
 #[derive(Parser)]
 #[command(name = "xtask")]
@@ -35,7 +35,8 @@ enum Cmd {
         #[arg(long)]
         no_lint: bool,
     },
-    /// What CI runs: `test` with the eBPF toolchain required.
+    /// What CI runs: `test` with every prerequisite required (eBPF toolchain and load, root, Docker,
+    /// the test tools): a missing one fails the run instead of skipping tests.
     Ci,
     /// Run the criterion benches; `bench live [--containers N] [--seconds S] ...` measures a running
     /// agent over N real cgroups instead. Figures go to docs/performance.md by hand.
@@ -67,11 +68,13 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Cmd::Test { no_lint } => test(&root, !no_lint),
+        Cmd::Test { no_lint } => test::run(&root, !no_lint),
         Cmd::Ci => {
-            // SAFETY: single-threaded at this point; the variable is read by agent/build.rs.
-            unsafe { std::env::set_var("BPFADVISOR_REQUIRE_EBPF", "1") };
-            test(&root, true)
+            for var in test::REQUIRE_VARS {
+                // SAFETY: single-threaded at this point; read by agent/build.rs and the tests.
+                unsafe { std::env::set_var(var, "1") };
+            }
+            test::run(&root, true)
         }
         Cmd::Bench { args } => {
             setup(&root, true)?;
@@ -83,38 +86,6 @@ fn main() -> anyhow::Result<()> {
             cargo(&root, &a)
         }
     }
-}
-
-fn test(root: &Path, lint: bool) -> anyhow::Result<()> {
-    setup(root, false)?;
-    prepare_kernel_interfaces();
-    ensure_dockerd()?;
-    if lint {
-        cargo(root, &["fmt", "--all", "--check"])?;
-        cargo(
-            root,
-            &[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ],
-        )?;
-    }
-    // Test binaries run one after another; inside one, tests use their own cgroups and containers,
-    // and a small thread count keeps rate assertions honest on a 2-core machine.
-    cargo(
-        root,
-        &[
-            "test",
-            "--workspace",
-            "--no-fail-fast",
-            "--",
-            "--test-threads=4",
-        ],
-    )
 }
 
 fn setup(root: &Path, build_only: bool) -> anyhow::Result<()> {
@@ -136,39 +107,6 @@ fn prepare_kernel_interfaces() {
         .args(["-t", "tracefs", "nodev"])
         .arg(tracing)
         .status();
-}
-
-/// Starts dockerd in the background when it is installed but not answering; tests that need it
-/// skip themselves when it still is not there.
-fn ensure_dockerd() -> anyhow::Result<()> {
-    let docker_ok = || {
-        Command::new("docker")
-            .arg("info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if docker_ok() || which("dockerd").is_none() {
-        return Ok(());
-    }
-    eprintln!("xtask: starting dockerd");
-    let log = std::fs::File::create(std::env::temp_dir().join("bpfadvisor-dockerd.log"))?;
-    Command::new("dockerd")
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .stdin(Stdio::null())
-        .spawn()
-        .context("starting dockerd")?;
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        if docker_ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    eprintln!("xtask: dockerd did not come up within 60 s; docker tests will skip");
-    Ok(())
 }
 
 fn which(bin: &str) -> Option<PathBuf> {

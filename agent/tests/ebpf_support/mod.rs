@@ -15,27 +15,25 @@ use bpfadvisor::{
 };
 use tokio::sync::mpsc::{Receiver, channel};
 
-/// Starts the eBPF source, or prints why not and returns `None` when a prerequisite is missing.
+include!("../support/prereq.rs");
+
+/// Starts the eBPF source, or `None` when a prerequisite is missing (a skip line on a developer's
+/// machine, a failure in CI).
 pub async fn start_or_skip(
     host: &HostPaths,
     capacity: usize,
 ) -> Option<(EbpfHandle, Receiver<SourceEvent>)> {
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipping test - needs root");
-        return None;
+        return missing_none(Need::Root, "needs root");
     }
     if !host.sys.join("kernel/btf/vmlinux").exists() {
-        eprintln!("skipping test - kernel has no BTF");
-        return None;
+        return missing_none(Need::Ebpf, "kernel has no BTF");
     }
     let (tx, rx) = channel(capacity);
     match ebpf::start(host, tx).await {
         Ok(h) => Some((h, rx)),
-        Err(EbpfError::NotEmbedded) => {
-            eprintln!("skipping test - built without the eBPF object");
-            None
-        }
+        Err(EbpfError::NotEmbedded) => missing_none(Need::Ebpf, "built without the eBPF object"),
         Err(e) => panic!("eBPF source failed to start as root: {e}"),
     }
 }

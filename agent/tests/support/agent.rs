@@ -24,15 +24,17 @@ use std::time::{Duration, Instant};
 use bpfadvisor::host::HostPaths;
 use serde_json::Value;
 
+include!("prereq.rs");
+
 /// The binary under test, built once by cargo for all integration tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_bpfadvisor");
 
-/// `true` when running as root; otherwise prints the skip line.
+/// `true` when running as root; otherwise a [`missing`] root (skip, or fail in CI).
 pub fn require_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("skipping test - needs root");
+        missing(Need::Root, "needs root");
     }
     root
 }
@@ -106,7 +108,8 @@ impl Agent {
     }
 
     /// Starts the agent with `--event_source=<mode>` and `flags` (see [`Agent::launch`]); also `None`
-    /// (after the skip line) when `mode` is `ebpf` and the agent exits saying eBPF is unavailable.
+    /// (a [`missing`] eBPF: skip, or fail in CI) when `mode` is `ebpf` and the agent exits saying eBPF
+    /// is unavailable.
     pub fn start_with_source(mode: &str, flags: &[&str]) -> Option<Self> {
         let source = format!("--event_source={mode}");
         let mut all = vec![source.as_str()];
@@ -119,15 +122,14 @@ impl Agent {
                     .find(|l| l.to_lowercase().contains("ebpf"))
                     .unwrap_or_default()
                     .trim();
-                eprintln!("skipping test - eBPF event source unavailable: {why}");
-                None
+                missing_none(Need::Ebpf, &format!("eBPF event source unavailable: {why}"))
             }
             started => Self::serving_api(started, &all),
         }
     }
 
-    /// Starts the agent with `flags`; panics when it does not start. `None` (after the skip line)
-    /// when the binary serves no REST API at all (`/api/` answers 404 instead of cAdvisor's 400).
+    /// Starts the agent with `flags`; panics when it does not start or serves no REST API (`/api/`
+    /// answers 404 instead of cAdvisor's 400). Always `Some`; an `Option` for the callers' `let else`.
     pub fn launch(flags: &[&str]) -> Option<Self> {
         Self::serving_api(Self::start(flags), flags)
     }
@@ -137,10 +139,11 @@ impl Agent {
             Ok(a) => a,
             Err(e) => panic!("agent did not start with {flags:?}: {}", e.log),
         };
-        if agent.get("/api/").0 == 404 {
-            eprintln!("skipping test - this bpfadvisor binary serves no REST API (/api/ is 404)");
-            return None;
-        }
+        let (status, body) = agent.get("/api/");
+        assert_ne!(
+            status, 404,
+            "the agent serves no REST API (/api/ is 404): {body}"
+        );
         Some(agent)
     }
 
@@ -444,6 +447,13 @@ impl Drop for CgroupTree {
         // Deepest first; rmdir fails with EBUSY until killed tasks are fully gone.
         let mut names = std::mem::take(&mut self.names);
         names.sort_by_key(|n| std::cmp::Reverse(n.matches('/').count()));
+        // What the spawned shells forked (a backgrounded `sleep`) outlives them: kill whatever is
+        // still inside, or the directories stay behind.
+        for n in &names {
+            for r in &self.roots {
+                kill_members(&r.join(n.trim_start_matches('/')));
+            }
+        }
         for n in &names {
             for r in &self.roots {
                 let d = r.join(n.trim_start_matches('/'));
@@ -455,6 +465,19 @@ impl Drop for CgroupTree {
                 }
             }
         }
+    }
+}
+
+/// SIGKILLs every process listed in `dir/cgroup.procs`.
+fn kill_members(dir: &Path) {
+    let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+    for pid in procs
+        .lines()
+        .filter_map(|l| l.trim().parse::<libc::pid_t>().ok())
+    {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is a test process in the
+        // test's own cgroup.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
     }
 }
 

@@ -8,8 +8,9 @@
 //! - [`Daemon::ensure_busybox`]: imports `local/busybox:1` from the host's static busybox (no registry).
 //! - [`Daemon::run`]: `docker run -d ...`, returning a guard that removes the container on drop.
 //!
-//! Every constructor returns `None` after printing `skipping test - <reason>` when a prerequisite is
-//! missing (not root, docker not installed).
+//! Every constructor returns `None` when a prerequisite is missing (not root, docker not installed,
+//! dockerd does not come up): a skip line on a developer's machine, a failure in CI (see
+//! `prereq.rs`).
 #![allow(
     dead_code,
     reason = "each including test uses a different part of the helper"
@@ -26,9 +27,10 @@ pub const BUSYBOX_IMAGE: &str = "local/busybox:1";
 /// The Debian `docker.io` default socket.
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
+include!("prereq.rs");
+
 fn skip(reason: &str) -> Option<Daemon> {
-    eprintln!("skipping test - {reason}");
-    None
+    missing_none(if is_root() { Need::Docker } else { Need::Root }, reason)
 }
 
 fn have(cmd: &str) -> bool {
@@ -127,11 +129,15 @@ impl Daemon {
         if d.ping() {
             return Some(d);
         }
-        let _lock = machine_lock("dockerd")?;
+        let Some(_lock) = machine_lock("dockerd") else {
+            return skip("cannot take the dockerd start lock");
+        };
         if !d.ping() {
-            let log =
-                File::create(std::env::temp_dir().join("bpfadvisor-test-dockerd.log")).ok()?;
-            let err = log.try_clone().ok()?;
+            let log_path = std::env::temp_dir().join("bpfadvisor-test-dockerd.log");
+            let (log, err) = match File::create(&log_path).and_then(|l| Ok((l.try_clone()?, l))) {
+                Ok(pair) => pair,
+                Err(e) => return skip(&format!("cannot create {}: {e}", log_path.display())),
+            };
             // Own process group, so the daemon outlives this test and other tests can share it.
             let spawned = Command::new("dockerd")
                 .stdin(Stdio::null())
