@@ -331,7 +331,8 @@ pub fn stats() -> ContainerStats {
     m.psi = psi(1000, 2000);
     m.events.high = 42;
     m.events.max = 5;
-    // The fake also sets anon counters (active 4, inactive 3, huge pages 2) that no family exports.
+    // The fake also sets anon counters (active 4, inactive 3, huge pages 2): no family exports
+    // them and our model does not keep them.
 
     s.hugetlb = Sparse::new(BTreeMap::from([
         (
