@@ -1,10 +1,11 @@
 //! `/api/v2.0/ps` against this machine's procfs: the root lists every process (this one included),
 //! and a container lists exactly the processes of its memory cgroup.
 
+#[path = "support/fake_query.rs"]
+mod fake_query;
 #[path = "support/prereq.rs"]
 mod prereq;
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::Arc;
@@ -17,49 +18,20 @@ use bpfadvisor::api::{ApiContext, router};
 use bpfadvisor::events::store::{EventStore, StoragePolicy};
 use bpfadvisor::host::HostPaths;
 use bpfadvisor::model::machine::MachineInfo;
-use bpfadvisor::model::v1::{ContainerReference, ContainerSpec};
-use bpfadvisor::query::{ContainerEntry, Query, Samples, Snapshot};
-use futures::future::BoxFuture;
+use fake_query::FakeQuery;
 use serde_json::Value;
 use tower::ServiceExt;
 
-struct Fixed(Arc<Snapshot>);
-
-impl Query for Fixed {
-    fn snapshot(&self) -> Arc<Snapshot> {
-        self.0.clone()
-    }
-    fn refresh(&self, _: Vec<String>, _: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
-
 fn app(names: &[&str]) -> Router {
-    let spec = ContainerSpec::default();
-    let containers: BTreeMap<Arc<str>, Arc<ContainerEntry>> = names
-        .iter()
-        .map(|n| {
-            let e = ContainerEntry {
-                reference: ContainerReference {
-                    name: (*n).to_owned(),
-                    ..Default::default()
-                },
-                spec: spec.clone(),
-                samples: Arc::new(Samples::new(Duration::from_secs(60), &spec)),
-            };
-            (Arc::from(*n), Arc::new(e))
-        })
-        .collect();
-    let snap = Snapshot {
-        machine: Arc::new(MachineInfo {
+    let query = FakeQuery::builder()
+        .machine(MachineInfo {
             memory_capacity: 1 << 30,
             ..Default::default()
-        }),
-        containers,
-        ..Default::default()
-    };
+        })
+        .containers(names.iter().copied())
+        .build();
     router(ApiContext {
-        query: Arc::new(Fixed(Arc::new(snap))),
+        query,
         host: HostPaths::local(),
         url_base_prefix: String::new(),
         events: Arc::new(EventStore::new(StoragePolicy::default())),

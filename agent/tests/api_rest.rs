@@ -1,9 +1,11 @@
 //! End-to-end tests of the REST API against a hand-built snapshot: every row of cAdvisor's status
 //! table, each endpoint's quirks, and garbage input that must never panic.
 
-use std::collections::BTreeMap;
+#[path = "support/fake_query.rs"]
+mod fake_query;
+
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -16,11 +18,8 @@ use bpfadvisor::host::HostPaths;
 use bpfadvisor::model::Sparse;
 use bpfadvisor::model::json::Timestamp;
 use bpfadvisor::model::machine::{MachineInfo, VersionInfo};
-use bpfadvisor::model::v1::{
-    ContainerReference, ContainerSpec, ContainerStats, Event, EventData, EventType, FsStats,
-};
-use bpfadvisor::query::{ContainerEntry, Query, Samples, Snapshot};
-use futures::future::BoxFuture;
+use bpfadvisor::model::v1::{ContainerSpec, ContainerStats, Event, EventData, EventType, FsStats};
+use fake_query::{ContainerBuilder, FakeQuery, container};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -28,24 +27,6 @@ const ID1: &str = "abc1111111111111111111111111111111111111111111111111111111111
 const ID2: &str = "abd2222222222222222222222222222222222222222222222222222222222222";
 /// 2026-11-22T18:16:29Z
 const BASE: i64 = 1_795_371_389_000_000_000;
-
-struct Fake {
-    snap: Arc<Snapshot>,
-    refreshed: Mutex<Vec<(Vec<String>, Duration)>>,
-}
-
-impl Query for Fake {
-    fn snapshot(&self) -> Arc<Snapshot> {
-        self.snap.clone()
-    }
-    fn refresh(&self, names: Vec<String>, max_age: Duration) -> BoxFuture<'static, ()> {
-        self.refreshed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push((names, max_age));
-        Box::pin(async {})
-    }
-}
 
 fn sample(i: i64, fs: bool) -> Arc<ContainerStats> {
     let mut s = ContainerStats {
@@ -78,7 +59,7 @@ fn entry(
     ns: &str,
     tracked: bool,
     n: i64,
-) -> (Arc<str>, Arc<ContainerEntry>) {
+) -> ContainerBuilder {
     let mut spec = ContainerSpec {
         has_cpu: tracked,
         has_memory: tracked,
@@ -86,73 +67,52 @@ fn entry(
         ..Default::default()
     };
     spec.memory.limit = if name == "/docker" { 1 << 30 } else { 0 };
-    let samples = Arc::new(Samples::new(Duration::from_secs(3600), &spec));
-    for i in 0..n {
-        samples.push(sample(i, name == "/"));
-    }
-    let e = ContainerEntry {
-        reference: ContainerReference {
-            id: id.into(),
-            name: name.into(),
-            aliases: aliases.iter().map(|a| a.to_string()).collect(),
-            namespace: ns.into(),
-        },
-        spec,
-        samples,
-    };
-    (Arc::from(name), Arc::new(e))
+    container(name)
+        .id(id)
+        .aliases(aliases)
+        .namespace(ns)
+        .spec(spec)
+        .retention(Duration::from_secs(3600))
+        .samples((0..n).map(|i| sample(i, name == "/")))
 }
 
-fn snapshot() -> Snapshot {
-    let containers: BTreeMap<_, _> = [
-        entry("/", "", &[], "", true, 70),
-        entry("/docker", "", &[], "", true, 2),
-        entry(
+fn fake() -> Arc<FakeQuery> {
+    FakeQuery::builder()
+        .machine(MachineInfo {
+            memory_capacity: 8 << 30,
+            num_cores: 2,
+            ..Default::default()
+        })
+        .version(VersionInfo {
+            kernel_version: "6.18.44".into(),
+            cadvisor_version: "v0.60.5".into(),
+            ..Default::default()
+        })
+        .event_source(SourceKind::Ebpf)
+        .container(entry("/", "", &[], "", true, 70))
+        .container(entry("/docker", "", &[], "", true, 2))
+        .container(entry(
             &format!("/docker/{ID1}"),
             ID1,
             &["web", ID1],
             "docker",
             true,
             70,
-        ),
-        entry(
+        ))
+        .container(entry(
             &format!("/docker/{ID2}"),
             ID2,
             &["db", ID2],
             "docker",
             true,
             1,
-        ),
-        entry("/dockerx", "", &[], "", true, 1),
-        entry("/user.slice", "", &[], "", false, 0),
-    ]
-    .into_iter()
-    .collect();
-    Snapshot {
-        machine: Arc::new(MachineInfo {
-            memory_capacity: 8 << 30,
-            num_cores: 2,
-            ..Default::default()
-        }),
-        version: Arc::new(VersionInfo {
-            kernel_version: "6.18.44".into(),
-            cadvisor_version: "v0.60.5".into(),
-            ..Default::default()
-        }),
-        containers,
-        recently_removed: Vec::new(),
-        event_source: Some(SourceKind::Ebpf),
-    }
+        ))
+        .container(entry("/dockerx", "", &[], "", true, 1))
+        .container(entry("/user.slice", "", &[], "", false, 0))
+        .build()
 }
 
-fn fake() -> Arc<Fake> {
-    Arc::new(Fake {
-        snap: Arc::new(snapshot()),
-        refreshed: Mutex::new(Vec::new()),
-    })
-}
-
-fn app_with(f: Arc<Fake>, host: HostPaths, prefix: &str) -> Router {
+fn app_with(f: Arc<FakeQuery>, host: HostPaths, prefix: &str) -> Router {
     router(ApiContext {
         query: f,
         host,
@@ -601,7 +561,7 @@ async fn v2_stats_spec_and_lookups() {
 
     // max_age asks for an on-demand refresh of exactly the requested containers.
     ok_json(&app, "/api/v2.0/stats/docker?max_age=10s&recursive=true").await;
-    let calls = f.refreshed.lock().map(|c| c.clone()).unwrap_or_default();
+    let calls = f.refreshed();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].1, Duration::from_secs(10));
     assert_eq!(calls[0].0.len(), 4);

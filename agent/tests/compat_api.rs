@@ -1,66 +1,33 @@
 //! Answers that a side-by-side run against cAdvisor v0.36 showed differing: subcontainer entries
 //! and the v1 request-body error text.
 
-use std::collections::BTreeMap;
+#[path = "support/fake_query.rs"]
+mod fake_query;
+
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use bpfadvisor::api::{ApiContext, router};
 use bpfadvisor::events::store::{EventStore, StoragePolicy};
 use bpfadvisor::host::HostPaths;
-use bpfadvisor::model::machine::{MachineInfo, VersionInfo};
-use bpfadvisor::model::v1::{ContainerReference, ContainerSpec};
-use bpfadvisor::query::{ContainerEntry, Query, Samples, Snapshot};
-use futures::future::BoxFuture;
+use fake_query::{FakeQuery, container};
 use tower::ServiceExt;
 
 const ID: &str = "fe049db5d63bcaf6ecb9aaf46759d3cf881c7a7eb39213c3bb7635fa22f260cf";
 
-struct Fake(Arc<Snapshot>);
-
-impl Query for Fake {
-    fn snapshot(&self) -> Arc<Snapshot> {
-        self.0.clone()
-    }
-    fn refresh(&self, _: Vec<String>, _: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
-
-fn entry(name: &str, id: &str, aliases: &[&str], ns: &str) -> (Arc<str>, Arc<ContainerEntry>) {
-    let spec = ContainerSpec::default();
-    let e = ContainerEntry {
-        reference: ContainerReference {
-            id: id.into(),
-            name: name.into(),
-            aliases: aliases.iter().map(|a| a.to_string()).collect(),
-            namespace: ns.into(),
-        },
-        samples: Arc::new(Samples::new(Duration::from_secs(60), &spec)),
-        spec,
-    };
-    (Arc::from(name), Arc::new(e))
-}
-
 fn app() -> axum::Router {
-    let containers: BTreeMap<_, _> = [
-        entry("/", "", &[], ""),
-        entry("/docker", "", &[], ""),
-        entry(&format!("/docker/{ID}"), ID, &["cmp1", ID], "docker"),
-    ]
-    .into_iter()
-    .collect();
-    let snap = Snapshot {
-        machine: Arc::new(MachineInfo::default()),
-        version: Arc::new(VersionInfo::default()),
-        containers,
-        recently_removed: Vec::new(),
-        event_source: None,
-    };
+    let query = FakeQuery::builder()
+        .containers(["/", "/docker"])
+        .container(
+            container(&format!("/docker/{ID}"))
+                .id(ID)
+                .aliases(&["cmp1", ID])
+                .namespace("docker"),
+        )
+        .build();
     router(ApiContext {
-        query: Arc::new(Fake(Arc::new(snap))),
+        query,
         host: HostPaths::under("/nonexistent-bpfadvisor-root"),
         url_base_prefix: String::new(),
         events: Arc::new(EventStore::new(StoragePolicy::default())),

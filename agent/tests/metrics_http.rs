@@ -1,29 +1,17 @@
 //! The `/metrics` router served on loopback: path, content type, query handling.
 
-use std::sync::Arc;
-use std::time::Duration;
+#[path = "support/fake_query.rs"]
+mod fake_query;
 
 use bpfadvisor::metrics::{self, CONTENT_TYPE, MetricsConfig, fixture};
-use bpfadvisor::query::{Query, Snapshot};
-use futures::future::BoxFuture;
-
-struct Fake(Arc<Snapshot>);
-
-impl Query for Fake {
-    fn snapshot(&self) -> Arc<Snapshot> {
-        self.0.clone()
-    }
-    fn refresh(&self, _: Vec<String>, _: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
+use fake_query::FakeQuery;
 
 async fn serve(cfg: MetricsConfig) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let app = metrics::router(Arc::new(Fake(Arc::new(fixture::snapshot(3)))), cfg);
+    let app = metrics::router(FakeQuery::new(fixture::snapshot(3)), cfg);
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }

@@ -2,8 +2,11 @@
 //! a Prometheus server scraping our router on loopback ingests every series.
 //! Self-skips when the Debian `prometheus` package is not installed.
 
+#[path = "support/fake_query.rs"]
+mod fake_query;
 #[path = "support/prereq.rs"]
 mod prereq;
+
 
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
@@ -12,19 +15,8 @@ use std::time::{Duration, Instant};
 
 use bpfadvisor::metrics::{self, MetricsConfig, fixture};
 use bpfadvisor::model::json::Timestamp;
-use bpfadvisor::query::{Query, Snapshot};
-use futures::future::BoxFuture;
-
-struct Fake(Arc<Snapshot>);
-
-impl Query for Fake {
-    fn snapshot(&self) -> Arc<Snapshot> {
-        self.0.clone()
-    }
-    fn refresh(&self, _: Vec<String>, _: Duration) -> BoxFuture<'static, ()> {
-        Box::pin(async {})
-    }
-}
+use bpfadvisor::query::Snapshot;
+use fake_query::FakeQuery;
 
 fn have(tool: &str) -> bool {
     Command::new(tool)
@@ -142,7 +134,7 @@ async fn prometheus_ingests_every_series() {
         .await
         .expect("bind");
     let agent = listener.local_addr().expect("addr");
-    let app = metrics::router(Arc::new(Fake(snap)), all_kinds());
+    let app = metrics::router(FakeQuery::new(snap), all_kinds());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile::tempdir().expect("tempdir");
