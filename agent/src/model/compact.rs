@@ -15,7 +15,8 @@
 //!   `h & 3 == 1`: a back-reference to an earlier string of this value or to [`DICTIONARY`];
 //!   `h == 2`: Go's zero time; `h == 3`: a zigzag varint of Unix nanoseconds. Strings that are
 //!   exactly what [`Timestamp`] prints are stored as times (9 bytes instead of ~30) and come back
-//!   byte-identical.
+//!   byte-identical. [`Timestamp`] itself is not a string here: it serialises its nanoseconds as
+//!   an `i64` to formats that are not human-readable, as this one.
 //! - seqs and maps: varint `len << 1` then the items. A map serialised without a length is taken
 //!   to be a struct with serde's `flatten` (the only such map in the model): it has
 //!   `len << 1 | 1`, leaves out entries whose value is zero (they decode as the struct's

@@ -215,12 +215,21 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        // Binary formats (the in-memory sample cache) keep the nanoseconds: formatting RFC 3339
+        // text there only to parse it back on the way out cost more than the rest of a sample.
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Timestamp {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return i64::deserialize(d).map(Timestamp);
+        }
         // Go leaves a time unchanged (zero) when it is JSON null.
         let Some(s) = <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? else {
             return Ok(Timestamp::ZERO);
