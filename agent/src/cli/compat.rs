@@ -294,8 +294,9 @@ pub fn register(cmd: Command) -> Command {
                 "cAdvisor flag, {what} [cAdvisor default: {:?}]",
                 f.default
             ));
-        if f.name.len() == 1 {
-            arg = arg.short(f.name.chars().next().unwrap_or('v'));
+        // klog's `-v` is a one-letter flag: clap takes it as a short one (`-v=4`, `-v 4`).
+        if let [c] = f.name.as_bytes() {
+            arg = arg.short(char::from(*c));
         }
         if f.kind == Bool {
             arg = arg.num_args(0..=1).default_missing_value("true");
@@ -333,17 +334,27 @@ pub fn check(given: &[(&'static str, String)]) -> Result<Vec<String>, CompatErro
             Refuse(instead) => {
                 return Err(CompatError::Refused {
                     flag: f.name,
-                    value: value.clone(),
+                    value: shown(f, value),
                     instead,
                 });
             }
             Warn(why) => warnings.push(format!(
-                "flag --{}={value} has no effect in bpfadvisor: {why}",
-                f.name
+                "flag --{}={} has no effect in bpfadvisor: {why}",
+                f.name,
+                shown(f, value)
             )),
         }
     }
     Ok(warnings)
+}
+
+/// The value as a log line may show it: passwords and secrets are not written out.
+fn shown(f: &CompatFlag, value: &str) -> String {
+    if f.name.ends_with("password") || f.name.ends_with("secret") {
+        "<redacted>".to_string()
+    } else {
+        value.to_string()
+    }
 }
 
 /// `--storage_driver`: the drivers named (cAdvisor splits on commas and skips empty names), each
@@ -476,6 +487,19 @@ mod tests {
         assert_eq!(w.len(), 3, "{w:?}");
         assert!(w[0].starts_with("flag --v=4 has no effect in bpfadvisor: klog verbosity"));
         assert!(w.iter().all(|l| !l.contains('\n')));
+        let w = check(&given(&[
+            ("storage_driver_password", "hunter2"),
+            ("bq_secret", "s3"),
+        ]))
+        .expect("accepted");
+        assert!(
+            w[0].starts_with("flag --storage_driver_password=<redacted> "),
+            "{w:?}"
+        );
+        assert!(
+            w.iter()
+                .all(|l| !l.contains("hunter2") && !l.contains("s3 "))
+        );
     }
 
     #[test]
