@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use crate::api::{self, ApiContext};
 use crate::cgroup::Layout;
-use crate::config::{Config, EventSourceMode, MetricKind};
+use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
 use crate::fs::usage::{FsUsageTracker, UsageConfig};
@@ -28,14 +28,26 @@ use crate::registry::{self, RegistryHandle};
 use crate::runtime::{self, RuntimeConfig};
 use crate::telemetry::events::EventSourceSelected;
 
-/// Installs the `tracing` subscriber (stderr, filter from `--log_level` / `RUST_LOG`).
-pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+/// Installs the `tracing` subscriber on stderr: filter from `--log_level` / `RUST_LOG`, lines as
+/// `--log_format` says. Text lines carry ANSI colours only when stderr is a terminal, so log files
+/// and `kubectl logs` get plain text.
+pub fn init_logging(options: &LogOptions) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(&options.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match options.format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 /// The live event producer; held (not read) so its probes and threads live as long as the agent.

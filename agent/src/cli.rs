@@ -1,13 +1,30 @@
 //! Raw command-line flags, named and defaulted exactly as the `cadvisor` binary's so existing
 //! DaemonSets and systemd units keep working. Doc comments are the `--help` text. Validation and
-//! derived values live in `config.rs`.
+//! derived values live in `config.rs`; cAdvisor's flags that are accepted but not implemented are
+//! rows of [`compat::FLAGS`], not fields here.
 
-use clap::{ArgAction, Parser};
+pub mod compat;
+
+use std::ffi::OsString;
+
+use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
 /// bpfadvisor: container resource usage and performance analysis, cAdvisor-compatible, eBPF-driven.
+// Go's flag package lets the last of a repeated flag win.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "bpfadvisor", version, about, long_about = None)]
+#[command(name = "bpfadvisor", about, long_about = None, disable_version_flag = true,
+          args_override_self = true)]
 pub struct Cli {
+    /// Print the version (`cAdvisor version <version> (<revision>)`, as cAdvisor) and exit.
+    #[arg(long = "version", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub version: bool,
+
+    /// Max number of CPUs that can be used simultaneously: the agent's async worker threads. Less
+    /// than 1 for the default (2).
+    #[arg(long = "max_procs", default_value_t = 0, allow_negative_numbers = true)]
+    pub max_procs: i64,
+
     /// Port to listen on.
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
@@ -34,7 +51,7 @@ pub struct Cli {
 
     /// Whether to allow the housekeeping interval to be dynamic.
     #[arg(long = "allow_dynamic_housekeeping", default_value_t = true, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub allow_dynamic_housekeeping: bool,
 
     /// Interval between global housekeepings (full rescan of the cgroup hierarchies).
@@ -49,7 +66,7 @@ pub struct Cli {
     #[arg(long = "storage_duration", default_value = "2m0s")]
     pub storage_duration: String,
 
-    /// Storage driver(s) to use (comma separated).
+    /// Storage driver(s) to use (comma separated); none is implemented yet, so any refuses to start.
     #[arg(long = "storage_driver", default_value = "")]
     pub storage_driver: String,
 
@@ -76,7 +93,7 @@ pub struct Cli {
 
     /// Convert container labels and environment variables into labels on Prometheus metrics.
     #[arg(long = "store_container_labels", default_value_t = true, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub store_container_labels: bool,
 
     /// Comma-separated container labels to export as Prometheus labels when
@@ -84,30 +101,37 @@ pub struct Cli {
     #[arg(long = "whitelisted_container_labels", default_value = "")]
     pub whitelisted_container_labels: String,
 
-    /// Comma-separated environment variable key prefixes to collect for containers.
+    /// Comma-separated environment variable key prefixes to collect for containers (Docker, Podman,
+    /// containerd; Docker's and Podman's keys are stored lower-cased).
     #[arg(long = "env_metadata_whitelist", default_value = "")]
     pub env_metadata_whitelist: String,
 
+    /// DEPRECATED: use --env_metadata_whitelist. Env var key prefixes for Docker containers, used
+    /// while --env_metadata_whitelist is empty.
+    #[arg(long = "docker_env_metadata_whitelist", default_value = "")]
+    pub docker_env_metadata_whitelist: String,
+
+    /// DEPRECATED: use --env_metadata_whitelist. Env var key prefixes for containerd containers,
+    /// used while --env_metadata_whitelist is empty.
+    #[arg(long = "containerd_env_metadata_whitelist", default_value = "")]
+    pub containerd_env_metadata_whitelist: String,
+
     /// Only report docker containers in addition to root stats.
     #[arg(long = "docker_only", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub docker_only: bool,
 
     /// Comma-separated cgroup path prefixes still collected with --docker_only.
     #[arg(long = "raw_cgroup_prefix_whitelist", default_value = "")]
     pub raw_cgroup_prefix_whitelist: String,
 
-    /// Disable collecting root cgroup stats.
-    #[arg(long = "disable_root_cgroup_stats", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
-    pub disable_root_cgroup_stats: bool,
-
     /// Docker endpoint.
     #[arg(long = "docker", default_value = "unix:///var/run/docker.sock")]
     pub docker: String,
 
-    /// DEPRECATED: docker root is read from docker info (this is a fallback).
-    #[arg(long = "docker_root", default_value = "/var/lib/docker")]
+    /// Docker's data root: the directory whose filesystem is labelled `docker-images`, and where
+    /// Docker's storage driver is looked up. (cAdvisor asks `docker info` first.)
+    #[arg(long = "docker_root", default_value = crate::host::DEFAULT_DOCKER_ROOT)]
     pub docker_root: String,
 
     /// containerd endpoint.
@@ -126,22 +150,6 @@ pub struct Cli {
     #[arg(long = "crio_client_timeout", default_value = "0s")]
     pub crio_client_timeout: String,
 
-    /// HTTP auth file for the web UI.
-    #[arg(long = "http_auth_file", default_value = "")]
-    pub http_auth_file: String,
-
-    /// HTTP auth realm for the web UI.
-    #[arg(long = "http_auth_realm", default_value = "localhost")]
-    pub http_auth_realm: String,
-
-    /// HTTP digest file for the web UI.
-    #[arg(long = "http_digest_file", default_value = "")]
-    pub http_digest_file: String,
-
-    /// HTTP digest realm for the web UI.
-    #[arg(long = "http_digest_realm", default_value = "localhost")]
-    pub http_digest_realm: String,
-
     /// Comma-separated list of files to check for machine-id. Use the first one that exists.
     #[arg(
         long = "machine_id_file",
@@ -155,7 +163,7 @@ pub struct Cli {
 
     /// Whether to enable cpu load reader (netlink taskstats).
     #[arg(long = "enable_load_reader", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
+          num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
     pub enable_load_reader: bool,
 
     /// Reset interval for referenced bytes (container_referenced_bytes metric), number of
@@ -163,15 +171,6 @@ pub struct Cli {
     /// never cleared (default: 0)
     #[arg(long = "referenced_reset_interval", default_value_t = 0)]
     pub referenced_reset_interval: u64,
-
-    /// Max number of application metrics to store (per container).
-    #[arg(long = "application_metrics_count_limit", default_value_t = 100)]
-    pub application_metrics_count_limit: u32,
-
-    /// Enable profiling endpoints (accepted for compatibility; no-op).
-    #[arg(long = "profiling", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
-    pub profiling: bool,
 
     /// Root of the host file system as seen by this process (`/rootfs` in a container). All of
     /// /proc, /sys, /etc and the cgroup hierarchies are read below it.
@@ -187,28 +186,47 @@ pub struct Cli {
     #[arg(long = "log_level", default_value = "info")]
     pub log_level: String,
 
-    /// Accepted for compatibility with klog (`-v=2`); use --log_level instead.
-    #[arg(short = 'v', long = "v", default_value = "2")]
-    pub verbosity: String,
+    /// Log line format: `text`, or `json` (one object per line, for log pipelines). Text has ANSI
+    /// colours only when stderr is a terminal.
+    #[arg(long = "log_format", default_value = "text")]
+    pub log_format: String,
 
-    /// Accepted for compatibility with klog; logs always go to stderr.
-    #[arg(long = "logtostderr", default_value_t = true, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true")]
-    pub logtostderr: bool,
+    /// The rows of [`compat::FLAGS`] given on the command line (filled by [`Cli::try_parse_go`]).
+    #[arg(skip)]
+    pub compat: Vec<(&'static str, String)>,
 }
 
 impl Cli {
-    /// Parses the process arguments, also accepting Go's single-dash long flags (`-port=8080`).
+    /// Parses the process arguments, also accepting Go's single-dash long flags (`-port=8080`);
+    /// exits with clap's message on a flag error (unknown flag, missing value, `--help`).
     pub fn parse_go_style() -> Self {
-        Self::parse_from(normalize_go_flags(std::env::args_os()))
+        Self::try_parse_go(std::env::args_os()).unwrap_or_else(|e| e.exit())
     }
+
+    /// Parses `args` (the program name first): these flags, Go-style, plus the rows of
+    /// [`compat::FLAGS`].
+    pub fn try_parse_go<I>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = OsString>,
+    {
+        let matches =
+            compat::register(Self::command()).try_get_matches_from(normalize_go_flags(args))?;
+        let mut cli = Self::from_arg_matches(&matches)?;
+        cli.compat = compat::given(&matches);
+        Ok(cli)
+    }
+}
+
+/// Go's `strconv.ParseBool`, which its bool flags use (`1`, `t`, `TRUE`, `False`, ...).
+fn go_bool(s: &str) -> Result<bool, String> {
+    compat::go_bool(s)
 }
 
 /// Go's `flag` package accepts `-name` as well as `--name`; clap wants two dashes for long names.
 /// `-v` alone stays short; `-x=..`, `-name` with a name longer than one character gets a second dash.
-pub fn normalize_go_flags<I>(args: I) -> Vec<std::ffi::OsString>
+pub fn normalize_go_flags<I>(args: I) -> Vec<OsString>
 where
-    I: IntoIterator<Item = std::ffi::OsString>,
+    I: IntoIterator<Item = OsString>,
 {
     args.into_iter()
         .enumerate()
@@ -235,7 +253,7 @@ mod tests {
         let argv = std::iter::once("bpfadvisor")
             .chain(args.iter().copied())
             .map(Into::into);
-        Cli::try_parse_from(normalize_go_flags(argv)).expect("flags parse")
+        Cli::try_parse_go(argv).expect("flags parse")
     }
 
     #[test]
@@ -257,10 +275,53 @@ mod tests {
             "-allow_dynamic_housekeeping=false",
             "--docker_only",
             "-v=4",
+            "-store_container_labels=F",
+            "-port",
+            "9001",
         ]);
-        assert_eq!(c.port, 9000);
+        assert_eq!(c.port, 9001, "the last of a repeated flag wins, as in Go");
         assert!(!c.allow_dynamic_housekeeping);
         assert!(c.docker_only);
-        assert_eq!(c.verbosity, "4");
+        assert!(!c.store_container_labels);
+        assert_eq!(c.compat, vec![("v", "4".to_string())]);
+    }
+
+    #[test]
+    fn compat_flags_are_accepted_go_style() {
+        let c = parse(&[
+            "-http_auth_file=/etc/htpasswd",
+            "--profiling",
+            "-storage_driver_buffer_duration",
+            "30s",
+            "-v",
+            "3",
+        ]);
+        assert_eq!(
+            c.compat,
+            vec![
+                ("http_auth_file", "/etc/htpasswd".to_string()),
+                ("profiling", "true".to_string()),
+                ("storage_driver_buffer_duration", "30s".to_string()),
+                ("v", "3".to_string()),
+            ]
+        );
+        assert!(parse(&[]).compat.is_empty());
+        // Unknown flags stay errors.
+        let argv = ["bpfadvisor", "--no_such_flag=1"].map(OsString::from);
+        assert!(Cli::try_parse_go(argv).is_err());
+    }
+
+    #[test]
+    fn command_is_consistent() {
+        compat::register(Cli::command()).debug_assert();
+    }
+
+    #[test]
+    fn version_and_max_procs() {
+        let c = parse(&["-version", "-max_procs=-1"]);
+        assert!(c.version);
+        assert_eq!(c.max_procs, -1);
+        assert!(!parse(&[]).version);
+        assert_eq!(parse(&[]).max_procs, 0);
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cli::Cli;
+use crate::cli::compat::{self, CompatError};
 use crate::host::HostPaths;
 
 /// A flag value we cannot use; the message names the flag like cAdvisor's flag errors do.
@@ -18,7 +19,28 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A cAdvisor flag this agent does not implement, set to something other than its default.
+    #[error(transparent)]
+    Unsupported(#[from] CompatError),
 }
+
+/// How log lines are written (`--log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Logging setup: `--log_level` (or `RUST_LOG`) and `--log_format`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    pub filter: String,
+    pub format: LogFormat,
+}
+
+/// Tokio worker threads unless `--max_procs` asks otherwise: the async part (HTTP, registry,
+/// runtime clients) is light, and readers run on threads of their own.
+pub const DEFAULT_WORKER_THREADS: usize = 2;
 
 /// cAdvisor's metric kinds (`--enable_metrics` / `--disable_metrics` values).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -225,10 +247,14 @@ pub struct Config {
     pub event_storage_event_limit: String,
     pub store_container_labels: bool,
     pub whitelisted_container_labels: Vec<String>,
+    /// `--env_metadata_whitelist` prefixes (split on commas, untrimmed, as cAdvisor).
     pub env_metadata_whitelist: Vec<String>,
+    /// Deprecated `--docker_env_metadata_whitelist`, used while the above is empty.
+    pub docker_env_metadata_whitelist: Vec<String>,
+    /// Deprecated `--containerd_env_metadata_whitelist`, used while the above is empty.
+    pub containerd_env_metadata_whitelist: Vec<String>,
     pub docker_only: bool,
     pub raw_cgroup_prefix_whitelist: Vec<String>,
-    pub disable_root_cgroup_stats: bool,
     pub docker_endpoint: String,
     pub containerd_endpoint: String,
     pub containerd_namespace: String,
@@ -238,8 +264,21 @@ pub struct Config {
     pub machine_id_files: Vec<PathBuf>,
     pub boot_id_files: Vec<PathBuf>,
     pub event_source: EventSourceMode,
+    /// `--storage_driver`: only drivers bpfadvisor implements (others refuse to start).
     pub storage_drivers: Vec<String>,
-    pub log_filter: String,
+    pub log: LogOptions,
+    /// `--max_procs`, or [`DEFAULT_WORKER_THREADS`].
+    pub worker_threads: usize,
+    /// One line each, logged at startup: flags accepted that change nothing, deprecated names.
+    pub warnings: Vec<String>,
+}
+
+/// cAdvisor's split of the env whitelists: on commas, no trimming; empty prefixes match nothing.
+fn env_prefixes(s: &str) -> Vec<String> {
+    s.split(',')
+        .filter(|x| !x.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 fn comma_list(s: &str) -> Vec<String> {
@@ -284,11 +323,44 @@ impl Config {
                 });
             }
         };
-        let host = HostPaths::under(&cli.rootfs);
+        let host = HostPaths::under(&cli.rootfs).with_docker_root(&cli.docker_root);
         // Files named by flags are host paths: read them below the root.
         let host_files = |s: &str| comma_list(s).iter().map(|p| host.host_path(p)).collect();
         let prefix = cli.url_base_prefix.trim_end_matches('/').to_string();
         let housekeeping_interval = dur("housekeeping_interval", &cli.housekeeping_interval)?;
+        let mut warnings = compat::check(&cli.compat)?;
+        let storage_drivers = compat::storage_drivers(&cli.storage_driver)?;
+        let log_format = match cli.log_format.as_str() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(ConfigError::Invalid {
+                    flag: "log_format",
+                    value: other.to_string(),
+                    reason: "expected text or json".into(),
+                });
+            }
+        };
+        let env_metadata_whitelist = env_prefixes(&cli.env_metadata_whitelist);
+        for (flag, value) in [
+            (
+                "docker_env_metadata_whitelist",
+                &cli.docker_env_metadata_whitelist,
+            ),
+            (
+                "containerd_env_metadata_whitelist",
+                &cli.containerd_env_metadata_whitelist,
+            ),
+        ] {
+            if env_prefixes(value).is_empty() {
+                continue;
+            }
+            warnings.push(if env_metadata_whitelist.is_empty() {
+                format!("flag --{flag} is deprecated; use --env_metadata_whitelist")
+            } else {
+                format!("flag --{flag} is deprecated and ignored: --env_metadata_whitelist is set")
+            });
+        }
         Ok(Self {
             listen: (listen_ip, cli.port),
             prometheus_endpoint: cli.prometheus_endpoint.clone(),
@@ -318,10 +390,11 @@ impl Config {
             event_storage_event_limit: cli.event_storage_event_limit.clone(),
             store_container_labels: cli.store_container_labels,
             whitelisted_container_labels: comma_list(&cli.whitelisted_container_labels),
-            env_metadata_whitelist: comma_list(&cli.env_metadata_whitelist),
+            env_metadata_whitelist,
+            docker_env_metadata_whitelist: env_prefixes(&cli.docker_env_metadata_whitelist),
+            containerd_env_metadata_whitelist: env_prefixes(&cli.containerd_env_metadata_whitelist),
             docker_only: cli.docker_only,
             raw_cgroup_prefix_whitelist: comma_list(&cli.raw_cgroup_prefix_whitelist),
-            disable_root_cgroup_stats: cli.disable_root_cgroup_stats,
             docker_endpoint: cli.docker.clone(),
             containerd_endpoint: cli.containerd.clone(),
             containerd_namespace: cli.containerd_namespace.clone(),
@@ -331,8 +404,16 @@ impl Config {
             machine_id_files: host_files(&cli.machine_id_file),
             boot_id_files: host_files(&cli.boot_id_file),
             event_source,
-            storage_drivers: comma_list(&cli.storage_driver),
-            log_filter: std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone()),
+            storage_drivers,
+            log: LogOptions {
+                filter: std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone()),
+                format: log_format,
+            },
+            worker_threads: usize::try_from(cli.max_procs)
+                .ok()
+                .filter(|n| *n >= 1)
+                .unwrap_or(DEFAULT_WORKER_THREADS),
+            warnings,
             host,
         })
     }
@@ -392,6 +473,58 @@ pub fn parse_go_duration(s: &str) -> Result<Duration, String> {
 mod tests {
     use super::*;
 
+    fn cli(args: &[&str]) -> Cli {
+        let argv = std::iter::once("bpfadvisor").chain(args.iter().copied());
+        Cli::try_parse_go(argv.map(Into::into)).expect("flags parse")
+    }
+
+    fn config(args: &[&str]) -> Result<Config, ConfigError> {
+        Config::from_cli(&cli(args))
+    }
+
+    #[test]
+    fn unsupported_flags_refuse_only_when_not_default() {
+        assert!(config(&["--http_auth_realm=localhost", "--storage_driver="]).is_ok());
+        let err = config(&["--http_auth_file=/etc/htpasswd"]).expect_err("refused");
+        assert!(matches!(err, ConfigError::Unsupported(_)), "{err}");
+        let err = config(&["--storage_driver=stdout"]).expect_err("refused");
+        assert!(err.to_string().contains("--storage_driver=stdout"), "{err}");
+        let c = config(&["-v=4", "--logtostderr"]).expect("accepted");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn env_whitelists_and_their_old_names() {
+        let c = config(&["--env_metadata_whitelist=TEST,, X"]).expect("config");
+        assert_eq!(c.env_metadata_whitelist, ["TEST", " X"]);
+        assert!(c.warnings.is_empty());
+        let c = config(&[
+            "--docker_env_metadata_whitelist=D_",
+            "--containerd_env_metadata_whitelist=C_",
+        ])
+        .expect("config");
+        assert!(c.env_metadata_whitelist.is_empty());
+        assert_eq!(c.docker_env_metadata_whitelist, ["D_"]);
+        assert_eq!(c.containerd_env_metadata_whitelist, ["C_"]);
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0].contains("deprecated; use --env_metadata_whitelist"));
+    }
+
+    #[test]
+    fn log_format_and_worker_threads() {
+        let d = config(&[]).expect("config");
+        assert_eq!(d.log.format, LogFormat::Text);
+        assert_eq!(d.worker_threads, DEFAULT_WORKER_THREADS);
+        let c = config(&["--log_format=json", "--max_procs=3"]).expect("config");
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.worker_threads, 3);
+        assert_eq!(
+            config(&["--max_procs=-1"]).expect("config").worker_threads,
+            DEFAULT_WORKER_THREADS
+        );
+        assert!(config(&["--log_format=xml"]).is_err());
+    }
+
     #[test]
     fn go_durations() {
         assert_eq!(parse_go_duration("1s"), Ok(Duration::from_secs(1)));
@@ -430,12 +563,6 @@ mod tests {
     }
     #[test]
     fn reader_flags_reach_the_kinds() {
-        use clap::Parser;
-        let cli = |args: &[&str]| {
-            let argv = std::iter::once("bpfadvisor").chain(args.iter().copied());
-            Cli::try_parse_from(crate::cli::normalize_go_flags(argv.map(Into::into)))
-                .expect("flags parse")
-        };
         let d = Config::from_cli(&cli(&[])).expect("config");
         assert_eq!(*d.metric_kinds.readers(), ReaderOptions::default());
         let c = Config::from_cli(&cli(&[

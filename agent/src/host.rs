@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 /// cAdvisor's default `--boot_id_file`, an absolute host path (read below `--rootfs` like the rest).
 pub const DEFAULT_BOOT_ID_FILE: &str = "/proc/sys/kernel/random/boot_id";
 
+/// cAdvisor's default `--docker_root`.
+pub const DEFAULT_DOCKER_ROOT: &str = "/var/lib/docker";
+
 /// Paths of the host interfaces, all below one root.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPaths {
@@ -26,6 +29,9 @@ pub struct HostPaths {
     pub var_lib: PathBuf,
     /// `/run` and `/var/run` (runtime sockets).
     pub run: PathBuf,
+    /// Docker's data root as an absolute host path (`--docker_root`, `/var/lib/docker`): its
+    /// filesystem is labelled `docker-images`, and `image/<driver>` below it names the driver.
+    pub docker_root: PathBuf,
 }
 
 impl HostPaths {
@@ -46,8 +52,15 @@ impl HostPaths {
             etc: root.join("etc"),
             var_lib: root.join("var/lib"),
             run: root.join("run"),
+            docker_root: PathBuf::from(DEFAULT_DOCKER_ROOT),
             root,
         }
+    }
+
+    /// The same paths with Docker's data root at `absolute` (a host path).
+    pub fn with_docker_root(mut self, absolute: impl AsRef<Path>) -> Self {
+        self.docker_root = absolute.as_ref().to_path_buf();
+        self
     }
 
     /// A path below the root, given as an absolute host path (`"/etc/os-release"`).

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 fn check_spec(spec: &Value) {
     assert_eq!(spec["labels"]["com.example.e2e"], "yes", "{spec}");
-    assert_eq!(spec["envs"], json!({"BPFA_E2E": "hello"}), "{spec}");
+    assert_eq!(spec["envs"], json!({"bpfa_e2e": "hello"}), "{spec}");
     assert_eq!(spec["image"], docker::BUSYBOX_IMAGE, "{spec}");
     assert_eq!(spec["has_memory"], true, "{spec}");
     assert_eq!(spec["memory"]["limit"], 64u64 << 20, "{spec}");

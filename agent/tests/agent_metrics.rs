@@ -182,7 +182,7 @@ fn docker_container_series_match_cadvisor_names_types_and_labels() {
             ));
         }
         if !labels.contains("container_label_com_example_e2e")
-            || !labels.contains("container_env_BPFA_E2E")
+            || !labels.contains("container_env_bpfa_e2e")
         {
             problems.push(format!(
                 "{family}: runtime label/env missing from {labels:?}"

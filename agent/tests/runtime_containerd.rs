@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bpfadvisor::host::HostPaths;
+use bpfadvisor::runtime::env::EnvWhitelist;
 use bpfadvisor::runtime::{self, RuntimeConfig, RuntimeKind};
 use docker::{BUSYBOX_IMAGE, Daemon};
 use tokio::sync::mpsc;
@@ -211,7 +212,7 @@ async fn kubernetes_container_in_k8s_io_namespace() {
         containerd_namespace: NS.into(),
         crio_endpoint: String::new(),
         crio_timeout: None,
-        env_whitelist: vec!["APP_".into()],
+        env_whitelist: EnvWhitelist::unified(vec!["APP_".into()]),
         request_timeout: Duration::from_secs(5),
         max_backoff: Duration::from_millis(500),
     };
@@ -230,6 +231,7 @@ async fn kubernetes_container_in_k8s_io_namespace() {
     assert_eq!(meta.namespace, "containerd");
     assert_eq!(meta.image, image);
     assert_eq!(meta.envs.len(), 1, "{:?}", meta.envs);
+    // Keys as written: cAdvisor lower-cases Docker's and Podman's, not containerd's.
     assert_eq!(meta.envs.get("APP_MODE").map(String::as_str), Some("test"));
     let k = meta.kubernetes().expect("kubernetes labels");
     assert_eq!((k.container, k.pod, k.namespace), ("app", "web-0", "prod"));

@@ -7,6 +7,7 @@ mod docker;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bpfadvisor::runtime::env::EnvWhitelist;
 use bpfadvisor::runtime::{
     self, ContainerMetadata, MetadataUpdate, RuntimeConfig, RuntimeHandle, RuntimeKind,
 };
@@ -18,7 +19,7 @@ fn config(host: &str) -> RuntimeConfig {
         docker_endpoint: host.to_string(),
         podman_endpoint: String::new(),
         containerd_endpoint: String::new(),
-        env_whitelist: vec!["BPFA_".into()],
+        env_whitelist: EnvWhitelist::unified(vec!["BPFA_".into()]),
         request_timeout: Duration::from_secs(5),
         max_backoff: Duration::from_millis(500),
         ..RuntimeConfig::default()
@@ -110,7 +111,8 @@ async fn named_container_has_aliases_labels_envs_image() {
     assert_eq!(meta.labels.get("app").map(String::as_str), Some("web"));
     assert!(!meta.labels.contains_key("restartcount"));
     assert_eq!(meta.envs.len(), 1, "only whitelisted envs: {:?}", meta.envs);
-    assert_eq!(meta.envs.get("BPFA_MODE").map(String::as_str), Some("test"));
+    // Keys lower-cased, as cAdvisor stores Docker's.
+    assert_eq!(meta.envs.get("bpfa_mode").map(String::as_str), Some("test"));
     assert!(meta.creation_time.is_some() && meta.start_time.is_some());
     let k = meta.kubernetes().expect("kubernetes labels");
     assert_eq!(

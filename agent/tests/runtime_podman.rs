@@ -152,7 +152,7 @@ fn memory_cgroup(host: &HostPaths, pid: &str) -> String {
 
 fn check_spec(spec: &Value) {
     assert_eq!(spec["labels"]["com.example.e2e"], "podman", "{spec}");
-    assert_eq!(spec["envs"], json!({"BPFA_E2E": "hello"}), "{spec}");
+    assert_eq!(spec["envs"], json!({"bpfa_e2e": "hello"}), "{spec}");
     assert_eq!(spec["image"], IMAGE, "{spec}");
 }
 
@@ -264,7 +264,7 @@ fn podman_container_has_metadata_and_type_podman_lookups() {
         line.contains("container_label_com_example_e2e=\"podman\""),
         "{line}"
     );
-    assert!(line.contains("container_env_BPFA_E2E=\"hello\""), "{line}");
+    assert!(line.contains("container_env_bpfa_e2e=\"hello\""), "{line}");
 
     // libpod's event stream is followed like Docker's: a rename shows up.
     let renamed = format!("{cname}-renamed");

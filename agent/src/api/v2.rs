@@ -285,7 +285,7 @@ fn storage(host: &HostPaths, snap: &Snapshot, query: &str) -> Result<Response, A
     let label = query_get(query, "label").unwrap_or_default();
     let uuid = query_get(query, "uuid").unwrap_or_default();
     let mounts = crate::fs::filesystems(host);
-    let labels = device_labels(&host.root, &mounts);
+    let labels = device_labels(host, &mounts);
     let all = fs_infos(snap, &mounts, &labels)?;
     if !uuid.is_empty() {
         let dev = device_by_uuid(&host.dev, &uuid)
@@ -368,23 +368,23 @@ fn fs_infos(
 
 /// cAdvisor's storage labels: `root` for `/`, `docker-images` / `crio-images` /
 /// `crio-containers` for the filesystem holding each runtime's storage directory (when present).
-fn device_labels(root: &Path, mounts: &[FsUsage]) -> Vec<(&'static str, String)> {
+fn device_labels(host: &HostPaths, mounts: &[FsUsage]) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
     if let Some(m) = mounts.iter().find(|m| m.is_root()) {
         out.push(("root", m.device.clone()));
     }
     for (label, dir) in [
-        ("docker-images", "/var/lib/docker"),
-        ("crio-containers", "/var/lib/containers/storage"),
-        ("crio-images", "/var/lib/containers/storage"),
+        ("docker-images", host.docker_root.as_path()),
+        ("crio-containers", Path::new("/var/lib/containers/storage")),
+        ("crio-images", Path::new("/var/lib/containers/storage")),
     ] {
-        if !root.join(dir.trim_start_matches('/')).is_dir() {
+        if !host.host_path(dir).is_dir() {
             continue;
         }
         // The longest mount point containing the directory.
         if let Some(m) = mounts
             .iter()
-            .filter(|m| Path::new(dir).starts_with(&m.mountpoint))
+            .filter(|m| dir.starts_with(&m.mountpoint))
             .max_by_key(|m| m.mountpoint.as_os_str().len())
         {
             out.push((label, m.device.clone()));

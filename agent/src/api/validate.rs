@@ -168,10 +168,10 @@ fn docker_version(version: &str) -> (&'static str, String) {
     )
 }
 
-/// Docker's storage driver, seen from its image store (`/var/lib/docker/image/<driver>`) so the
+/// Docker's storage driver, seen from its image store (`<docker root>/image/<driver>`) so the
 /// page never waits on the Docker socket.
 fn docker_driver(host: &HostPaths) -> (&'static str, String) {
-    let drivers: Vec<String> = std::fs::read_dir(host.host_path("/var/lib/docker/image"))
+    let drivers: Vec<String> = std::fs::read_dir(host.host_path(host.docker_root.join("image")))
         .map(|d| {
             d.flatten()
                 .filter_map(|e| e.file_name().to_str().map(str::to_owned))
@@ -317,6 +317,14 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         assert_eq!(
             docker_driver(&host),
             (RECOMMENDED, "Storage driver is overlay2.\n".to_owned())
+        );
+        // `--docker_root` moves where the driver is looked up.
+        let moved = host.clone().with_docker_root("/data/docker");
+        assert_eq!(docker_driver(&moved).0, UNKNOWN);
+        std::fs::create_dir_all(moved.host_path("/data/docker/image/btrfs")).expect("mkdir");
+        assert_eq!(
+            docker_driver(&moved),
+            (RECOMMENDED, "Storage driver is btrfs.\n".to_owned())
         );
     }
 

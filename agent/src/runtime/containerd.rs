@@ -17,8 +17,8 @@ use tonic::codegen::http::uri::PathAndQuery;
 use tonic::transport::{Channel, Endpoint, Uri};
 
 use super::cache::{MetadataCache, StatusBoard};
+use super::env::EnvFilter;
 use super::{ContainerMetadata, MetadataUpdate, RuntimeKind, id, retry};
-use crate::runtime::docker::whitelisted_envs;
 
 /// What a containerd `Containers.Get` and the OCI spec's `process.env` give.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,15 +31,11 @@ pub struct ContainerdContainer {
 
 /// cAdvisor's containerd view: aliases `[id, cgroup name]`, labels and image from containerd, envs
 /// filtered by `--env_metadata_whitelist`. containerd does not manage networking, so no IP.
-pub fn metadata(
-    cgroup_name: &str,
-    c: &ContainerdContainer,
-    env_whitelist: &[String],
-) -> ContainerMetadata {
+pub fn metadata(cgroup_name: &str, c: &ContainerdContainer, env: &EnvFilter) -> ContainerMetadata {
     ContainerMetadata {
         aliases: vec![c.id.clone(), cgroup_name.to_string()],
         labels: c.labels.clone(),
-        envs: whitelisted_envs(&c.env, env_whitelist),
+        envs: env.pick(&c.env),
         image: c.image.clone(),
         ..ContainerMetadata::new(RuntimeKind::Containerd, &c.id)
     }
@@ -156,7 +152,7 @@ pub struct Client {
     pub endpoint: String,
     /// containerd namespace to look containers up in (`k8s.io`).
     pub namespace: String,
-    pub env_whitelist: Vec<String>,
+    pub env: EnvFilter,
     pub request_timeout: Duration,
     pub max_backoff: Duration,
 }
@@ -361,7 +357,7 @@ impl Client {
                     match res {
                         Ok(Some(c)) => {
                             for name in targets {
-                                let (meta, changed) = cache.insert(metadata(&name, &c, &self.env_whitelist));
+                                let (meta, changed) = cache.insert(metadata(&name, &c, &self.env));
                                 if changed {
                                     tx.send(MetadataUpdate { name, meta: Some(meta) }).await.ok()?;
                                 }
@@ -390,6 +386,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::env::EnvWhitelist;
     use crate::runtime::{KUBE_CONTAINER_LABEL, KUBE_NAMESPACE_LABEL, KUBE_POD_LABEL};
 
     // OCI spec stored by containerd 1.6.20 (Debian 12) for a `ctr containers create --env APP_MODE=test`.
@@ -441,9 +438,11 @@ mod tests {
             image: "registry.k8s.io/pause:3.9".into(),
             env: vec!["PATH=/bin".into(), "APP_MODE=x".into()],
         };
-        let m = metadata(&name, &c, &["APP_".into()]);
+        let env = EnvWhitelist::unified(vec!["APP_".into()]).for_runtime(RuntimeKind::Containerd);
+        let m = metadata(&name, &c, &env);
         assert_eq!(m.aliases, vec![id, name]);
         assert_eq!(m.namespace, "containerd");
+        // cAdvisor keeps containerd's env keys as written (Docker's and Podman's are lower-cased).
         assert_eq!(m.envs.get("APP_MODE").map(String::as_str), Some("x"));
         let k = m.kubernetes().expect("kube labels");
         assert_eq!((k.container, k.pod, k.namespace), ("app", "web-0", "prod"));

@@ -18,6 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::mpsc;
 
 use super::cache::{MetadataCache, StatusBoard};
+use super::env::EnvFilter;
 use super::{ContainerMetadata, ContainerStorage, MetadataUpdate, RuntimeKind, id, retry};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,26 +75,12 @@ fn parse_time(s: &str) -> Option<SystemTime> {
         .map(SystemTime::from)
 }
 
-/// `KEY=value` pairs whose key starts with one of the non-empty `prefixes` (cAdvisor's
-/// `--env_metadata_whitelist` semantics).
-pub fn whitelisted_envs(env: &[String], prefixes: &[String]) -> BTreeMap<String, String> {
-    env.iter()
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| {
-            prefixes
-                .iter()
-                .any(|p| !p.is_empty() && k.starts_with(p.as_str()))
-        })
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
 /// Builds cAdvisor's view of a container from `GET /containers/{id}/json`. `ip` is filled by the caller
 /// when the container shares another container's network.
 pub fn metadata_from_inspect(
     kind: RuntimeKind,
     c: &ContainerInspectResponse,
-    env_whitelist: &[String],
+    env: &EnvFilter,
     endpoint: &str,
 ) -> Result<ContainerMetadata, DockerError> {
     let missing = |field| DockerError::Missing {
@@ -121,7 +108,7 @@ pub fn metadata_from_inspect(
     }
     let envs = config
         .and_then(|cfg| cfg.env.as_deref())
-        .map(|e| whitelisted_envs(e, env_whitelist))
+        .map(|e| env.pick(e))
         .unwrap_or_default();
     let state = c.state.as_ref();
     let health = state
@@ -242,7 +229,7 @@ pub fn classify_event(e: &EventMessage) -> EventAction {
 pub struct Client {
     pub kind: RuntimeKind,
     pub endpoint: String,
-    pub env_whitelist: Vec<String>,
+    pub env: EnvFilter,
     pub request_timeout: Duration,
     pub max_backoff: Duration,
 }
@@ -357,7 +344,7 @@ impl Client {
             }) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let mut meta = metadata_from_inspect(self.kind, &c, &self.env_whitelist, &self.endpoint)?;
+        let mut meta = metadata_from_inspect(self.kind, &c, &self.env, &self.endpoint)?;
         if meta.ip.is_empty()
             && let Some(peer) = network_peer(&c)
         {
@@ -581,7 +568,10 @@ mod tests {
         let m = metadata_from_inspect(
             RuntimeKind::Docker,
             &inspect(),
-            &["FOO".into()],
+            &EnvFilter {
+                prefixes: vec!["FOO".into()],
+                ..EnvFilter::default()
+            },
             "unix:///d",
         )
         .expect("complete");
@@ -595,7 +585,8 @@ mod tests {
                 ("tier".into(), "front".into())
             ])
         );
-        assert_eq!(m.envs, BTreeMap::from([("FOO_BAR".into(), "1".into())]));
+        // cAdvisor lower-cases Docker's env keys.
+        assert_eq!(m.envs, BTreeMap::from([("foo_bar".into(), "1".into())]));
         assert_eq!(m.image, "local/busybox:1");
         assert_eq!(m.health, "healthy");
         assert_eq!(m.ip, "172.17.0.2");
@@ -615,7 +606,8 @@ mod tests {
     #[test]
     fn storage_dirs_from_graph_driver_and_container_paths() {
         let mut c = inspect();
-        let m = metadata_from_inspect(RuntimeKind::Docker, &c, &[], "unix:///d").expect("complete");
+        let m = metadata_from_inspect(RuntimeKind::Docker, &c, &EnvFilter::default(), "unix:///d")
+            .expect("complete");
         let layer = "26c2cd27353f63b4867d38268db66c2feb118bc006737b2c6ceabed5387615a3";
         assert_eq!(
             m.storage.writable_layer,
@@ -634,7 +626,8 @@ mod tests {
         });
         c.hostname_path = None;
         c.log_path = Some(String::new());
-        let m = metadata_from_inspect(RuntimeKind::Docker, &c, &[], "unix:///d").expect("complete");
+        let m = metadata_from_inspect(RuntimeKind::Docker, &c, &EnvFilter::default(), "unix:///d")
+            .expect("complete");
         assert_eq!(m.storage.writable_layer, None);
         assert_eq!(
             m.storage.extra,
@@ -652,7 +645,8 @@ mod tests {
             s.finished_at = Some("2026-12-01T21:40:00.5Z".into());
             s.health = None;
         }
-        let m = metadata_from_inspect(RuntimeKind::Podman, &c, &[], "unix:///p").expect("complete");
+        let m = metadata_from_inspect(RuntimeKind::Podman, &c, &EnvFilter::default(), "unix:///p")
+            .expect("complete");
         assert_eq!(m.labels.get("restartcount").map(String::as_str), Some("3"));
         assert_eq!(m.restart_count, 3);
         assert_eq!(m.exit_code, Some(137));
@@ -661,22 +655,10 @@ mod tests {
         // No whitelist, no envs (cAdvisor's default).
         assert!(m.envs.is_empty());
         c.id = None;
-        assert!(metadata_from_inspect(RuntimeKind::Docker, &c, &[], "unix:///d").is_err());
-    }
-
-    #[test]
-    fn env_whitelist_is_by_prefix() {
-        let env = ["FOO_BAR=1", "FOO=2", "OTHER=x=y", "NOEQUALS"].map(String::from);
-        let got = whitelisted_envs(&env, &["FOO".into(), "OTH".into(), String::new()]);
-        assert_eq!(
-            got,
-            BTreeMap::from([
-                ("FOO".into(), "2".into()),
-                ("FOO_BAR".into(), "1".into()),
-                ("OTHER".into(), "x=y".into())
-            ])
+        assert!(
+            metadata_from_inspect(RuntimeKind::Docker, &c, &EnvFilter::default(), "unix:///d")
+                .is_err()
         );
-        assert!(whitelisted_envs(&env, &[String::new()]).is_empty());
     }
 
     #[test]

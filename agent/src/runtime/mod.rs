@@ -10,6 +10,7 @@ pub mod cache;
 pub mod containerd;
 pub mod crio;
 pub mod docker;
+pub mod env;
 pub mod id;
 mod retry;
 pub mod systemd;
@@ -24,6 +25,7 @@ use tokio::sync::mpsc;
 use crate::config::Config;
 use crate::model::v1;
 use cache::{MetadataCache, StatusBoard};
+use env::EnvWhitelist;
 
 /// Who owns a container cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -65,7 +67,8 @@ pub struct ContainerMetadata {
     pub namespace: String,
     /// Runtime labels, plus `restartcount` for Docker when it is above zero.
     pub labels: BTreeMap<String, String>,
-    /// Environment variables whose key starts with a `--env_metadata_whitelist` prefix.
+    /// Environment variables picked by `--env_metadata_whitelist` ([`env`]: Docker's and Podman's
+    /// keys lower-cased, as cAdvisor stores them).
     pub envs: BTreeMap<String, String>,
     pub image: String,
     pub creation_time: Option<SystemTime>,
@@ -176,8 +179,8 @@ pub struct RuntimeConfig {
     pub crio_endpoint: String,
     /// `--crio_client_timeout`; `None` (cAdvisor's 0) waits as long as CRI-O takes.
     pub crio_timeout: Option<Duration>,
-    /// `--env_metadata_whitelist`: env var key prefixes to keep.
-    pub env_whitelist: Vec<String>,
+    /// `--env_metadata_whitelist` and its deprecated per-runtime forerunners.
+    pub env_whitelist: EnvWhitelist,
     /// Longest wait for one runtime request before it counts as failed.
     pub request_timeout: Duration,
     /// Longest wait between reconnect attempts.
@@ -192,7 +195,11 @@ impl RuntimeConfig {
             containerd_endpoint: c.containerd_endpoint.clone(),
             containerd_namespace: c.containerd_namespace.clone(),
             crio_timeout: c.crio_client_timeout,
-            env_whitelist: c.env_metadata_whitelist.clone(),
+            env_whitelist: EnvWhitelist {
+                unified: c.env_metadata_whitelist.clone(),
+                docker: c.docker_env_metadata_whitelist.clone(),
+                containerd: c.containerd_env_metadata_whitelist.clone(),
+            },
             ..Self::default()
         }
     }
@@ -208,7 +215,7 @@ impl Default for RuntimeConfig {
             containerd_namespace: "k8s.io".into(),
             crio_endpoint: crio::DEFAULT_SOCKET.into(),
             crio_timeout: None,
-            env_whitelist: Vec::new(),
+            env_whitelist: EnvWhitelist::default(),
             request_timeout: Duration::from_secs(10),
             max_backoff: Duration::from_secs(30),
         }
@@ -276,7 +283,7 @@ pub fn start(cfg: RuntimeConfig, tx: mpsc::Sender<MetadataUpdate>) -> RuntimeHan
         let client = docker::Client {
             kind,
             endpoint: endpoint.to_string(),
-            env_whitelist: cfg.env_whitelist.clone(),
+            env: cfg.env_whitelist.for_runtime(kind),
             request_timeout: cfg.request_timeout,
             max_backoff: cfg.max_backoff,
         };
@@ -291,7 +298,7 @@ pub fn start(cfg: RuntimeConfig, tx: mpsc::Sender<MetadataUpdate>) -> RuntimeHan
         let client = containerd::Client {
             endpoint: cfg.containerd_endpoint.clone(),
             namespace: cfg.containerd_namespace.clone(),
-            env_whitelist: cfg.env_whitelist.clone(),
+            env: cfg.env_whitelist.for_runtime(RuntimeKind::Containerd),
             request_timeout: cfg.request_timeout,
             max_backoff: cfg.max_backoff,
         };
