@@ -1,7 +1,12 @@
 //! Prometheus `/metrics`, encoded at scrape time from the snapshot.
 //!
-//! cAdvisor's exposition is text format 0.0.4 with per-sample millisecond timestamps, which no Rust
-//! client library writes, so the text is encoded here from the static table in [`families`]:
+//! cAdvisor's exposition is text format 0.0.4 with per-sample millisecond timestamps. Its container
+//! and machine families are encoded here by hand rather than through a client library's registry:
+//! the values must be byte-identical to Go's float formatting (checked against cAdvisor's golden
+//! files), and a scrape streams every series straight from one immutable snapshot instead of first
+//! copying thousands of containers' values into registry metrics. The agent's own `bpfadvisor_*`
+//! families do go through `prometheus-client` (see `telemetry`). The text comes from the static
+//! table in [`families`]:
 //! families sorted by name, label pairs sorted by name, every container series labelled with the
 //! union of base label names over the exported containers (`""` where a container lacks one).
 //! Rendering reads only the snapshot (one `Samples::latest()` per container up front), never cgroup
