@@ -113,9 +113,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let hk =
         housekeeping::start(schedule, findings_tx, None, oom).context("starting housekeeping")?;
-    if oom_fallback {
-        forward_kernel_log(&config, hk.clone());
-    }
+    // After the probes attached (kills logged from then on are theirs) and before discovery (the
+    // counters' baselines are taken after it).
+    let kernel_log = read_kernel_log(&config, source_tx.clone(), oom_fallback.then(|| hk.clone()));
     let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
 
     let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
@@ -184,6 +184,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         } => info!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closing them"),
     }
     owner_task.abort();
+    drop(kernel_log);
     drop(source);
     info!("shut down");
     Ok(())
@@ -238,20 +239,37 @@ fn memory_root(layout: &Layout) -> Option<std::path::PathBuf> {
         .map(std::path::Path::to_path_buf)
 }
 
-/// Feeds kernel-log OOM lines to the housekeeper's OOM counters (fallback mode), when readable.
-fn forward_kernel_log(config: &Config, hk: housekeeping::HousekeepingHandle) {
-    let (tx, mut rx) = mpsc::channel(64);
-    match kmsg::start(&config.host.dev, kmsg::KmsgStart::End, tx) {
+/// Reads the OOM kills already in the kernel log (cAdvisor reports them at each start) and sends
+/// them as replayed events; in fallback mode (`counters` set) also feeds the kills logged from then
+/// on to the housekeeper's OOM counters. `None` when the log is not readable.
+fn read_kernel_log(
+    config: &Config,
+    events: mpsc::Sender<SourceEvent>,
+    counters: Option<housekeeping::HousekeepingHandle>,
+) -> Option<kmsg::KmsgHandle> {
+    let (live_tx, mut live_rx) = mpsc::channel(64);
+    let sinks = kmsg::KmsgSinks {
+        past: Some(events),
+        live: counters.is_some().then_some(live_tx),
+    };
+    match kmsg::start(&config.host.dev, sinks) {
         Ok(handle) => {
-            tokio::spawn(async move {
-                let _keep = handle;
-                while let Some(instance) = rx.recv().await {
-                    hk.send(Job::KernelLogOom(instance));
-                }
-            });
+            if let Some(hk) = counters {
+                tokio::spawn(async move {
+                    while let Some(instance) = live_rx.recv().await {
+                        hk.send(Job::KernelLogOom(instance));
+                    }
+                });
+            }
+            Some(handle)
+        }
+        Err(e) if counters.is_some() => {
+            warn!(error = %e, "kernel log not readable; OOM kills from before the start are not reported and OOM events carry no pid/process name");
+            None
         }
         Err(e) => {
-            warn!(error = %e, "kernel log not readable; OOM events carry no pid/process name")
+            warn!(error = %e, "kernel log not readable; OOM kills from before the start are not reported");
+            None
         }
     }
 }

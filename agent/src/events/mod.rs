@@ -6,6 +6,7 @@ pub mod ebpf;
 pub mod inotify;
 pub mod kmsg;
 pub mod oom_counters;
+pub mod oom_dedup;
 pub mod store;
 
 use std::time::SystemTime;
@@ -62,6 +63,9 @@ pub enum SourceEvent {
         /// `CONSTRAINT_MEMCG`, `CONSTRAINT_NONE`, ... when known, else empty.
         constraint: String,
         at: SystemTime,
+        /// Read back from the kernel log at start-up: the kill happened before the live sources
+        /// started (or while they were starting, so a live source may report it too).
+        replayed: bool,
     },
     /// The producer may have missed events (ring buffer overrun, inotify queue overflow): the registry
     /// should rescan now.
