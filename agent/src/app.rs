@@ -59,6 +59,14 @@ impl LiveSource {
             Self::Inotify(_) => false,
         }
     }
+
+    /// When this source started reporting OOM kills (time since boot).
+    fn oom_since(&self) -> Option<Duration> {
+        match self {
+            Self::Ebpf(h) => h.oom_since(),
+            Self::Inotify(_) => None,
+        }
+    }
 }
 
 /// Runs the agent until SIGINT/SIGTERM.
@@ -113,9 +121,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let hk =
         housekeeping::start(schedule, findings_tx, None, oom).context("starting housekeeping")?;
-    // After the probes attached (kills logged from then on are theirs) and before discovery (the
-    // counters' baselines are taken after it).
-    let kernel_log = read_kernel_log(&config, source_tx.clone(), oom_fallback.then(|| hk.clone()));
+    // Before discovery: in the fallback, kills logged from now on are paired with the counters,
+    // whose baselines discovery takes.
+    let kernel_log = read_kernel_log(
+        &config,
+        source_tx.clone(),
+        source.oom_since(),
+        oom_fallback.then(|| hk.clone()),
+    );
     let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
 
     let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
@@ -240,16 +253,19 @@ fn memory_root(layout: &Layout) -> Option<std::path::PathBuf> {
 }
 
 /// Reads the OOM kills already in the kernel log (cAdvisor reports them at each start) and sends
-/// them as replayed events; in fallback mode (`counters` set) also feeds the kills logged from then
-/// on to the housekeeper's OOM counters. `None` when the log is not readable.
+/// them as replayed events: those logged before `live_since` (when the live source started
+/// reporting kills), else before now. In fallback mode (`counters` set) also feeds the kills logged
+/// from then on to the housekeeper's OOM counters. `None` when the log is not readable.
 fn read_kernel_log(
     config: &Config,
     events: mpsc::Sender<SourceEvent>,
+    live_since: Option<Duration>,
     counters: Option<housekeeping::HousekeepingHandle>,
 ) -> Option<kmsg::KmsgHandle> {
     let (live_tx, mut live_rx) = mpsc::channel(64);
     let sinks = kmsg::KmsgSinks {
         past: Some(events),
+        past_until: live_since,
         live: counters.is_some().then_some(live_tx),
     };
     match kmsg::start(&config.host.dev, sinks) {

@@ -178,6 +178,7 @@ fn real_oom_kill_is_seen_by_the_counters_and_the_kernel_log() {
     let (ktx, mut krx) = mpsc::channel::<OomInstance>(64);
     let sinks = KmsgSinks {
         past: None,
+        past_until: None,
         live: Some(ktx),
     };
     let kmsg_reader = match kmsg::start(&HostPaths::local().dev, sinks) {

@@ -226,9 +226,12 @@ pub enum KmsgError {
 /// Where the reader sends the kills it parses. The reader starts at the beginning of the kernel's
 /// ring buffer when `past` is set, else at its end.
 pub struct KmsgSinks {
-    /// Kills logged before the reader started (what cAdvisor reports again at each start), as
-    /// replayed `OomKill` events.
+    /// Kills logged before the reader started, or before `past_until` (what cAdvisor reports again
+    /// at each start), as replayed `OomKill` events.
     pub past: Option<mpsc::Sender<SourceEvent>>,
+    /// Where "before" ends instead, as time since boot ([`super::since_boot`]): when the live
+    /// source started reporting kills.
+    pub past_until: Option<Duration>,
     /// Kills logged from then on. `None`: a live source reports those, and the reader stops once it
     /// has read the buffer.
     pub live: Option<mpsc::Sender<OomInstance>>,
@@ -266,10 +269,11 @@ pub fn start(dev: &Path, sinks: KmsgSinks) -> Result<KmsgHandle, KmsgError> {
         file.seek(SeekFrom::End(0)).map_err(open_err)?;
     }
     let (boot, since_boot) = kernel_log_clock();
+    let until = sinks.past_until.unwrap_or(since_boot);
     let split = Split {
         parser: OomParser::default(),
         boot,
-        start_usec: u64::try_from(since_boot.as_micros()).unwrap_or(u64::MAX),
+        start_usec: u64::try_from(until.as_micros()).unwrap_or(u64::MAX),
     };
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -308,20 +312,7 @@ impl NonBlock for std::fs::OpenOptions {
 /// taken as now − CLOCK_MONOTONIC: exact for every kill logged since the last resume (cAdvisor's
 /// now − uptime puts those early by the time spent suspended; the same on a machine never suspended).
 fn kernel_log_clock() -> (SystemTime, Duration) {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let since_boot = if rc == 0 {
-        Duration::new(
-            ts.tv_sec.max(0) as u64,
-            ts.tv_nsec.clamp(0, 999_999_999) as u32,
-        )
-    } else {
-        Duration::ZERO
-    };
+    let since_boot = super::since_boot();
     let boot = SystemTime::now()
         .checked_sub(since_boot)
         .unwrap_or(SystemTime::UNIX_EPOCH);
@@ -332,12 +323,12 @@ fn kernel_log_clock() -> (SystemTime, Duration) {
 struct Split {
     parser: OomParser,
     boot: SystemTime,
-    /// The kernel log's clock when the reader started (µs since boot).
+    /// Where "before" ends on the kernel log's clock (µs since boot).
     start_usec: u64,
 }
 
 impl Split {
-    /// A completed kill and whether it was logged before the start.
+    /// A completed kill and whether it was logged before the split.
     fn record(&mut self, rec: &KmsgRecord<'_>) -> Option<(OomInstance, bool)> {
         let at = self.boot + Duration::from_micros(rec.usec);
         let inst = self.parser.feed(rec.message, at)?;
@@ -578,6 +569,7 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let sinks = KmsgSinks {
             past: None,
+            past_until: None,
             live: Some(tx),
         };
         let err = start(Path::new("/nonexistent-dev"), sinks)
@@ -616,6 +608,7 @@ mod tests {
         let (live_tx, mut live_rx) = mpsc::channel(8);
         let sinks = KmsgSinks {
             past: Some(past_tx),
+            past_until: None,
             live: Some(live_tx),
         };
         let handle = start(dev.path(), sinks).expect("start");
@@ -650,6 +643,7 @@ mod tests {
         let (past_tx, mut past_rx) = mpsc::channel(8);
         let sinks = KmsgSinks {
             past: Some(past_tx),
+            past_until: Some(Duration::from_secs(3)),
             live: None,
         };
         let _handle = start(dev.path(), sinks).expect("start");

@@ -9,7 +9,7 @@ pub mod oom_counters;
 pub mod oom_dedup;
 pub mod store;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Which v1 hierarchy or the unified one an event came from; the registry deduplicates the same
 /// container name seen on several hierarchies.
@@ -70,6 +70,24 @@ pub enum SourceEvent {
     /// The producer may have missed events (ring buffer overrun, inotify queue overflow): the registry
     /// should rescan now.
     RescanNeeded { reason: &'static str },
+}
+
+/// Time since boot on CLOCK_MONOTONIC, the clock of the kernel log's record timestamps (both stop
+/// while the machine is suspended).
+pub fn since_boot() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// Which producer is feeding the registry; shown in the log, `/validate/` and a metric.

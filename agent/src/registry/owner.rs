@@ -276,15 +276,8 @@ impl Owner {
                 at,
                 replayed,
             } => {
-                if !self.oom_dedup.admit(pid, replayed, Instant::now()) {
-                    debug!(
-                        pid,
-                        "OOM kill reported by the start-up kernel log read and a live source; kept once"
-                    );
-                    return;
-                }
                 self.open_unread_now();
-                self.oom_kill(target, pid, process_name, constraint, at);
+                self.oom_kill(target, pid, process_name, constraint, at, replayed);
             }
             SourceEvent::RescanNeeded { reason } => {
                 debug!(reason, "rescan requested by a producer");
@@ -706,6 +699,7 @@ impl Owner {
         process_name: String,
         constraint: String,
         at: SystemTime,
+        replayed: bool,
     ) {
         let name = match target {
             CgroupRef::Name(n) => n,
@@ -714,6 +708,10 @@ impl Owner {
                 cgroup2_id,
             } => self.resolve_ids(memcg_ino, cgroup2_id),
         };
+        if !self.oom_dedup.admit(pid, &name, replayed, Instant::now()) {
+            debug!(pid, container = %name, "OOM kill reported by the start-up kernel log read and the live source; kept once");
+            return;
+        }
         // A container whose kill ended it may be gone by the time the kill is reported (the
         // counters' fallback pairs the kernel log line a little later): its count still goes up.
         let counted = self.containers.get(name.as_str()).or_else(|| {
