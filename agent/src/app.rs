@@ -71,6 +71,14 @@ impl LiveSource {
             Self::Inotify(_) => false,
         }
     }
+
+    /// When this source started reporting OOM kills (time since boot).
+    fn oom_since(&self) -> Option<Duration> {
+        match self {
+            Self::Ebpf(h) => h.oom_since(),
+            Self::Inotify(_) => None,
+        }
+    }
 }
 
 /// Runs the agent until SIGINT/SIGTERM.
@@ -125,9 +133,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let hk =
         housekeeping::start(schedule, findings_tx, None, oom).context("starting housekeeping")?;
-    if oom_fallback {
-        forward_kernel_log(&config, hk.clone());
-    }
+    // Before discovery: in the fallback, kills logged from now on are paired with the counters,
+    // whose baselines discovery takes.
+    let kernel_log = read_kernel_log(
+        &config,
+        source_tx.clone(),
+        source.oom_since(),
+        oom_fallback.then(|| hk.clone()),
+    );
     let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
 
     let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
@@ -196,6 +209,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         } => info!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closing them"),
     }
     owner_task.abort();
+    drop(kernel_log);
     drop(source);
     info!("shut down");
     Ok(())
@@ -250,20 +264,40 @@ fn memory_root(layout: &Layout) -> Option<std::path::PathBuf> {
         .map(std::path::Path::to_path_buf)
 }
 
-/// Feeds kernel-log OOM lines to the housekeeper's OOM counters (fallback mode), when readable.
-fn forward_kernel_log(config: &Config, hk: housekeeping::HousekeepingHandle) {
-    let (tx, mut rx) = mpsc::channel(64);
-    match kmsg::start(&config.host.dev, kmsg::KmsgStart::End, tx) {
+/// Reads the OOM kills already in the kernel log (cAdvisor reports them at each start) and sends
+/// them as replayed events: those logged before `live_since` (when the live source started
+/// reporting kills), else before now. In fallback mode (`counters` set) also feeds the kills logged
+/// from then on to the housekeeper's OOM counters. `None` when the log is not readable.
+fn read_kernel_log(
+    config: &Config,
+    events: mpsc::Sender<SourceEvent>,
+    live_since: Option<Duration>,
+    counters: Option<housekeeping::HousekeepingHandle>,
+) -> Option<kmsg::KmsgHandle> {
+    let (live_tx, mut live_rx) = mpsc::channel(64);
+    let sinks = kmsg::KmsgSinks {
+        past: Some(events),
+        past_until: live_since,
+        live: counters.is_some().then_some(live_tx),
+    };
+    match kmsg::start(&config.host.dev, sinks) {
         Ok(handle) => {
-            tokio::spawn(async move {
-                let _keep = handle;
-                while let Some(instance) = rx.recv().await {
-                    hk.send(Job::KernelLogOom(instance));
-                }
-            });
+            if let Some(hk) = counters {
+                tokio::spawn(async move {
+                    while let Some(instance) = live_rx.recv().await {
+                        hk.send(Job::KernelLogOom(instance));
+                    }
+                });
+            }
+            Some(handle)
+        }
+        Err(e) if counters.is_some() => {
+            warn!(error = %e, "kernel log not readable; OOM kills from before the start are not reported and OOM events carry no pid/process name");
+            None
         }
         Err(e) => {
-            warn!(error = %e, "kernel log not readable; OOM events carry no pid/process name")
+            warn!(error = %e, "kernel log not readable; OOM kills from before the start are not reported");
+            None
         }
     }
 }

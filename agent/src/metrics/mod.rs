@@ -266,7 +266,7 @@ fn render_into(
 struct Row<'a> {
     entry: &'a ContainerEntry,
     stats: Option<Arc<ContainerStats>>,
-    /// Deleted within the retention window: only its OOM counter is exported.
+    /// Deleted within the retention window and OOM-killed: only its OOM counter is exported.
     removed: bool,
     /// Sanitised base label name → value.
     labels: BTreeMap<String, String>,
@@ -278,11 +278,12 @@ fn rows<'a>(snapshot: &'a Snapshot, cfg: &MetricsConfig, sel: Selection) -> Vec<
         Selection::Runtime(ns) => e.reference.namespace == ns,
     };
     let live = snapshot.containers.values().map(|e| (e, false));
-    // A removed container whose name is live again (recreated cgroup) would duplicate series.
+    // A removed container whose name is live again (recreated cgroup) would duplicate series; one
+    // that was never OOM-killed has nothing left to report.
     let removed = snapshot
         .recently_removed
         .iter()
-        .filter(|e| !snapshot.containers.contains_key(e.name()))
+        .filter(|e| !snapshot.containers.contains_key(e.name()) && e.samples.oom_kills() > 0)
         .map(|e| (e, true));
     let include_oom = cfg.kinds.has(MetricKind::OomEvent);
     live.chain(removed)

@@ -222,6 +222,14 @@ impl Housekeeper {
             }
             Job::KernelLogOom(instance) => {
                 if let Some(oom) = &mut self.oom {
+                    // Read the victim's counter now rather than on its next sample, which dynamic
+                    // housekeeping may put after the pairing window: the increment would then be
+                    // reported a second time.
+                    let name = &instance.container_name;
+                    if self.slots.contains_key(name) {
+                        let dir = oom.memory_root.join(name.trim_start_matches('/'));
+                        let _ = oom.counters.observe(name, &dir);
+                    }
                     oom.counters.record_kmsg(instance);
                 }
             }
@@ -256,6 +264,7 @@ impl Housekeeper {
             .map(|(n, _)| n.clone())
             .collect();
         if due.is_empty() {
+            self.send_oom_kills();
             return;
         }
         let mut stats = PassStats::default();
@@ -266,12 +275,7 @@ impl Housekeeper {
                 Err(SampleError::Failed) => stats.failed += 1,
             }
         }
-        if let Some(oom) = &mut self.oom {
-            for ev in oom.counters.drain() {
-                // The owner drains continuously; blocking here would only delay sampling.
-                let _ = oom.tx.blocking_send(ev);
-            }
-        }
+        self.send_oom_kills();
         stats.duration = started.elapsed();
         HousekeepingDone {
             duration: stats.duration,
@@ -279,6 +283,16 @@ impl Housekeeper {
         .emit();
         if let Some(p) = &self.passes {
             let _ = p.send(stats);
+        }
+    }
+
+    /// OOM kills the fallback's counters and kernel log lines have settled.
+    fn send_oom_kills(&mut self) {
+        if let Some(oom) = &mut self.oom {
+            for ev in oom.counters.drain() {
+                // The owner drains continuously; blocking here would only delay sampling.
+                let _ = oom.tx.blocking_send(ev);
+            }
         }
     }
 

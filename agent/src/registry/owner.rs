@@ -19,6 +19,7 @@ use tracing::{debug, info, warn};
 use super::housekeeping::{Finding, HousekeepingHandle, Job};
 use super::opener::{self, Done, Opened, Reads, Unopened};
 use crate::cgroup::{ContainerReader, LateSpec, Layout};
+use crate::events::oom_dedup::OomDedup;
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
 use crate::fs::usage::FsUsageTracker;
@@ -135,6 +136,8 @@ pub struct Owner {
     /// eBPF OOM records.
     memcg_inodes: HashMap<u64, String>,
     unified_inodes: HashMap<u64, String>,
+    /// Kills both the start-up read of the kernel log and a live source reported.
+    oom_dedup: OomDedup,
     housekeeping: HousekeepingHandle,
     runtime: RuntimeHandle,
     events: Arc<EventStore>,
@@ -173,6 +176,7 @@ impl Owner {
             reads: Reads::default(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
+            oom_dedup: OomDedup::default(),
             housekeeping,
             runtime,
             events,
@@ -270,9 +274,10 @@ impl Owner {
                 process_name,
                 constraint,
                 at,
+                replayed,
             } => {
                 self.open_unread_now();
-                self.oom_kill(target, pid, process_name, constraint, at);
+                self.oom_kill(target, pid, process_name, constraint, at, replayed);
             }
             SourceEvent::RescanNeeded { reason } => {
                 debug!(reason, "rescan requested by a producer");
@@ -694,6 +699,7 @@ impl Owner {
         process_name: String,
         constraint: String,
         at: SystemTime,
+        replayed: bool,
     ) {
         let name = match target {
             CgroupRef::Name(n) => n,
@@ -702,7 +708,19 @@ impl Owner {
                 cgroup2_id,
             } => self.resolve_ids(memcg_ino, cgroup2_id),
         };
-        if let Some(c) = self.containers.get(name.as_str()) {
+        if !self.oom_dedup.admit(pid, &name, replayed, Instant::now()) {
+            debug!(pid, container = %name, "OOM kill reported by the start-up kernel log read and the live source; kept once");
+            return;
+        }
+        // A container whose kill ended it may be gone by the time the kill is reported (the
+        // counters' fallback pairs the kernel log line a little later): its count still goes up.
+        let counted = self.containers.get(name.as_str()).or_else(|| {
+            self.removed
+                .iter()
+                .rev()
+                .find_map(|(_, e)| (e.name() == name).then_some(e))
+        });
+        if let Some(c) = counted {
             c.samples.record_oom_kill();
         }
         let ts = Timestamp::from(at);

@@ -111,6 +111,7 @@ pub fn decode(bytes: &[u8], hier: &Hierarchies, clock: &BootClock) -> Option<Dec
                 }
                 .to_string(),
                 at: clock.wall(r.ktime_ns),
+                replayed: false,
             }))
         }
         _ => None,
