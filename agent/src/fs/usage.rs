@@ -702,6 +702,42 @@ mod tests {
     }
 
     #[test]
+    fn walked_again_each_period() {
+        let t = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(t.path().join("layer")).expect("mkdir");
+        let cfg = UsageConfig {
+            period: Duration::from_millis(50),
+            ..UsageConfig::default()
+        };
+        let tracker = FsUsageTracker::start(HostPaths::under(t.path()), cfg).expect("thread");
+        let meta = ContainerMetadata {
+            storage: ContainerStorage {
+                writable_layer: Some("/layer".into()),
+                extra: None,
+            },
+            ..meta()
+        };
+        assert!(tracker.attach("/docker/c", &meta));
+        let wait_for = |inodes: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if tracker
+                    .latest("/docker/c")
+                    .is_some_and(|f| f.inodes == inodes)
+                {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "no walk found {inodes} inodes");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait_for(1);
+        // Written after the first walk: only a later, periodic walk sees it.
+        write(&t.path().join("layer/new"), 4096);
+        wait_for(2);
+    }
+
+    #[test]
     fn a_walk_for_a_forgotten_or_replaced_attach_does_not_publish() {
         let t = tempfile::tempdir().expect("tempdir");
         let tracker = FsUsageTracker::start(HostPaths::under(t.path()), UsageConfig::default())

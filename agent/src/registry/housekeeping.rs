@@ -534,6 +534,117 @@ mod tests {
         assert_eq!(check.every, LATE_SPEC_MAX_INTERVAL);
     }
 
+    /// Housekeeping over the fixture container; returns its handle, the findings and the samples.
+    fn fixture_housekeeping(
+        await_metadata: bool,
+    ) -> (
+        HousekeepingHandle,
+        tokio::sync::mpsc::UnboundedReceiver<Finding>,
+        Arc<Samples>,
+    ) {
+        use crate::cgroup::Layout;
+        use crate::host::HostPaths;
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-docs");
+        let host = HostPaths::under(&root);
+        let layout = Layout::detect(&host).expect("fixture layout");
+        let name = "/system.slice/docker-0123abcd.scope";
+        let reader = ContainerReader::new(&layout, &host, name).expect("fixture container");
+        let spec = crate::model::v1::ContainerSpec::default();
+        let samples = Arc::new(Samples::new(Duration::from_secs(60), &spec));
+        let schedule = Schedule {
+            interval: Duration::from_secs(60),
+            max_interval: Duration::from_secs(60),
+            dynamic: false,
+            kinds: MetricKinds::default(),
+            fs_usage: None,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let hk = start(schedule, tx, None, None).expect("thread");
+        hk.send(Job::Add {
+            name: name.into(),
+            reader: Box::new(reader),
+            samples: samples.clone(),
+            late_spec: Some(LateSpec::of(&spec)),
+            machine_memory: 1 << 30,
+            await_metadata,
+        });
+        (hk, rx, samples)
+    }
+
+    fn next_finding(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Finding>) -> Finding {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(f) = rx.try_recv() {
+                return f;
+            }
+            assert!(Instant::now() < deadline, "no finding within 10 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_container_awaiting_its_metadata_is_sampled_with_the_respec() {
+        let (hk, mut rx, samples) = fixture_housekeeping(true);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(samples.latest().is_none(), "sampled before its metadata");
+        let name = "/system.slice/docker-0123abcd.scope".to_string();
+        hk.send(Job::Respec { name: name.clone() });
+        match next_finding(&mut rx) {
+            Finding::Respecced { name: n, late } => {
+                assert_eq!(n, name);
+                // The fixture's limits differ from the default spec the slot started with.
+                assert!(late.is_some_and(|l| l.memory.limit != 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(samples.latest().is_some(), "first sample with the respec");
+        // Again: limits unchanged now, still answered.
+        hk.send(Job::Respec { name: name.clone() });
+        assert_eq!(
+            next_finding(&mut rx),
+            Finding::Respecced { name, late: None }
+        );
+        hk.send(Job::Respec {
+            name: "/unknown".into(),
+        });
+        assert_eq!(
+            next_finding(&mut rx),
+            Finding::Respecced {
+                name: "/unknown".into(),
+                late: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_container_whose_metadata_does_not_come_is_sampled_after_the_wait() {
+        let (_hk, mut rx, samples) = fixture_housekeeping(true);
+        let started = Instant::now();
+        // The fixture's limits, read with that first sample: by the late check due since 1 s, or
+        // for the listing that sample brings.
+        let mut limits = None;
+        loop {
+            match next_finding(&mut rx) {
+                Finding::Spec { late, .. } => limits = Some(late),
+                Finding::Respecced { late, .. } => {
+                    limits = late.or(limits);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(limits.is_some_and(|l| l.memory.limit != 0));
+        assert!(started.elapsed() >= METADATA_WAIT - Duration::from_millis(200));
+        assert!(samples.latest().is_some());
+        let (_hk, _rx, samples) = fixture_housekeeping(false);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while samples.latest().is_none() {
+            assert!(Instant::now() < deadline, "not sampled at once");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     #[test]
     fn jitter_stays_within_ten_percent() {
         for _ in 0..100 {

@@ -6,6 +6,13 @@
 //! tasks that event woke write it first, on this same worker thread. The owner itself never waits on
 //! kernfs for a container the kernel just announced: the next event is never stuck behind the
 //! previous container's reads.
+//!
+//! A container a runtime will describe (Docker's, Podman's, ...) is listed in the snapshot once
+//! its runtime has answered and housekeeping has read its limits again, or `METADATA_WAIT` after
+//! it was read when the runtime does not answer: a runtime answers once the container is set up
+//! (Docker's inspect waits for the start to finish), limits written, so a client never sees the
+//! defaults of the cgroup runc just made, and the container's first sample has what the metadata
+//! brings (its filesystem entry). Its creation event is streamed at mkdir all the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -768,13 +775,11 @@ impl Owner {
         self.dirty = true;
     }
 
-    /// Runtime metadata for a container. A runtime answers once the container is set up (Docker's
-    /// inspect waits for a start to finish), its limits written, which they may not have been when
-    /// the container was first read: the update is held until housekeeping has read the limits
-    /// again, and both are published together. A client that finds the container under its
-    /// runtime's name (`/api/v1.3/docker/<id>`, `?type=docker`) right after `docker run` returns so
-    /// sees its limits, and a first sample taken with that read, which has the filesystem entry
-    /// the metadata brings (its walk is started here, before the read).
+    /// Runtime metadata for a container (see the module docs). Its limits may not have been written
+    /// when the container was first read: the update is held until housekeeping has read them
+    /// again, and both are published together (with the container itself, if it was not listed
+    /// yet). The layer's walk starts here, before that read, so a first sample taken with it has
+    /// the filesystem entry.
     fn apply_metadata(&mut self, update: MetadataUpdate) {
         if let Some((at, _)) = self.pending_deletions.remove(&update.name) {
             let exit_code = update.meta.as_ref().and_then(|m| m.exit_code);

@@ -423,6 +423,25 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn only_configured_runtimes_will_describe_their_containers() {
+        let (tx, _rx) = mpsc::channel(8);
+        let cfg = RuntimeConfig {
+            docker_endpoint: "unix:///nonexistent/docker.sock".into(),
+            podman_endpoint: String::new(),
+            containerd_endpoint: String::new(),
+            crio_endpoint: String::new(),
+            ..RuntimeConfig::default()
+        };
+        let h = start(cfg, tx);
+        let id = "a".repeat(64);
+        assert!(h.will_describe(&format!("/docker/{id}")));
+        // A bare id below kubepods: Docker is asked.
+        assert!(h.will_describe(&format!("/kubepods/besteffort/pod1/{id}")));
+        assert!(!h.will_describe(&format!("/machine.slice/libpod-{id}.scope")));
+        assert!(!h.will_describe("/system.slice/ssh.service"));
+    }
+
     #[test]
     fn kubernetes_names_from_labels() {
         let m = meta(
