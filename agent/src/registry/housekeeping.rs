@@ -342,27 +342,11 @@ impl Housekeeper {
     /// Samples `name`. A container whose metadata did not come in time is listed with this first
     /// sample: its late spec is read again and [`Finding::Respecced`] sent, as for [`Job::Respec`].
     fn sample(&mut self, name: &str, now: Instant) -> Result<(), SampleError> {
-        let waited = self
-            .slots
-            .get_mut(name)
-            .is_some_and(|s| std::mem::take(&mut s.awaits_metadata));
-        let sampled = self.sample_stats(name, now);
-        if waited && !matches!(sampled, Err(SampleError::Gone)) {
-            let late = self.slots.get_mut(name).and_then(|s| {
-                let reader = &mut s.reader;
-                s.late_spec.as_mut()?.read_now(reader)
-            });
-            let name = name.to_string();
-            let _ = self.findings.send(Finding::Respecced { name, late });
-        }
-        sampled
-    }
-
-    fn sample_stats(&mut self, name: &str, now: Instant) -> Result<(), SampleError> {
         let Some(slot) = self.slots.get_mut(name) else {
             return Ok(());
         };
-        match slot.reader.read_stats(&self.schedule.kinds) {
+        let waited = std::mem::take(&mut slot.awaits_metadata);
+        let sampled = match slot.reader.read_stats(&self.schedule.kinds) {
             Ok(mut stats) => {
                 if let Some(oom) = &mut self.oom {
                     let dir = oom.memory_root.join(name.trim_start_matches('/'));
@@ -392,14 +376,23 @@ impl Housekeeper {
             Err(CgroupError::Gone { .. }) => {
                 self.slots.remove(name);
                 let _ = self.findings.send(Finding::Gone(name.to_string()));
-                Err(SampleError::Gone)
+                return Err(SampleError::Gone);
             }
             Err(e) => {
                 debug!(container = name, error = %e, "reading stats failed");
                 slot.due = now + slot.interval;
                 Err(SampleError::Failed)
             }
+        };
+        if waited {
+            let late = slot
+                .late_spec
+                .as_mut()
+                .and_then(|check| check.read_now(&mut slot.reader));
+            let name = name.to_string();
+            let _ = self.findings.send(Finding::Respecced { name, late });
         }
+        sampled
     }
 }
 

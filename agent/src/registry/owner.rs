@@ -677,13 +677,8 @@ impl Owner {
         self.housekeeping.send(Job::Remove {
             name: name.to_string(),
         });
-        // Only containers `attach_fs` tracked are walked; the others need no wake-up of the walker.
-        if let Some(t) = self
-            .cfg
-            .fs_usage
-            .as_ref()
-            .filter(|_| entry.spec.has_filesystem)
-        {
+        // Also when its metadata, which started the walks, was not published yet (one map removal).
+        if let Some(t) = &self.cfg.fs_usage {
             t.forget(name);
         }
         self.tombstones.insert(name.to_string(), Instant::now());
