@@ -126,19 +126,21 @@ pub struct Cli {
     #[arg(long = "crio_client_timeout", default_value = "0s")]
     pub crio_client_timeout: String,
 
-    /// HTTP auth file for the web UI.
+    /// HTTP auth file (htpasswd: bcrypt, MD5 `$apr1$`, SHA-256/512-crypt or `{SHA}` entries)
+    /// guarding every route but /healthz; re-read when it changes.
     #[arg(long = "http_auth_file", default_value = "")]
     pub http_auth_file: String,
 
-    /// HTTP auth realm for the web UI.
+    /// HTTP auth realm.
     #[arg(long = "http_auth_realm", default_value = "localhost")]
     pub http_auth_realm: String,
 
-    /// HTTP digest file for the web UI.
+    /// HTTP digest file (htdigest) guarding every route but /healthz, used when --http_auth_file
+    /// is empty; re-read when it changes.
     #[arg(long = "http_digest_file", default_value = "")]
     pub http_digest_file: String,
 
-    /// HTTP digest realm for the web UI.
+    /// HTTP digest realm.
     #[arg(long = "http_digest_realm", default_value = "localhost")]
     pub http_digest_realm: String,
 
@@ -195,6 +197,26 @@ pub struct Cli {
     #[arg(long = "logtostderr", default_value_t = true, action = ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub logtostderr: bool,
+
+    // Access control beyond cAdvisor's flags (README "Security").
+    /// PEM certificate chain to serve HTTPS with (with --tls_key_file); re-read when it changes, so
+    /// a rotated certificate needs no restart.
+    #[arg(long = "tls_cert_file", default_value = "")]
+    pub tls_cert_file: String,
+
+    /// PEM private key of --tls_cert_file; re-read when it changes.
+    #[arg(long = "tls_key_file", default_value = "")]
+    pub tls_key_file: String,
+
+    /// PEM CA certificates: a client certificate signed by one of them authenticates its requests
+    /// (asked for, not required, so /healthz probes connect without one). Needs --tls_cert_file.
+    #[arg(long = "tls_client_ca_file", default_value = "")]
+    pub tls_client_ca_file: String,
+
+    /// File of bearer tokens, one per line, accepted (`Authorization: Bearer <token>`) on every route
+    /// but /healthz; re-read when it changes.
+    #[arg(long = "http_bearer_token_file", default_value = "")]
+    pub http_bearer_token_file: String,
 }
 
 impl Cli {

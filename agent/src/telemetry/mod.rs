@@ -71,6 +71,71 @@ pub struct Telemetry {
     scrape: Histogram,
     creation_delay: Histogram,
     stream_delay: Histogram,
+    http_auth_failures: [AtomicU64; AuthFailure::ALL.len()],
+    http_refused: [AtomicU64; Refusal::ALL.len()],
+}
+
+/// Why a request failed authentication (`bpfadvisor_http_auth_failures_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No usable credentials (no `Authorization` header, another scheme, no client certificate).
+    Missing,
+    /// Credentials that did not verify.
+    Invalid,
+}
+
+impl AuthFailure {
+    pub const ALL: [Self; 2] = [Self::Missing, Self::Invalid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// Why a request or connection was refused by a limit (`bpfadvisor_http_requests_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A request body over the size limit (413).
+    BodyTooLarge,
+    /// A client too slow with its TLS handshake, headers (connection closed) or body (408).
+    SlowClient,
+    /// `count`, `num_stats` or `max_events` over the limit (400).
+    Count,
+    /// An end time before the start time (400).
+    TimeRange,
+    /// Too many event streams open (429).
+    EventStreams,
+    /// The connection limit was reached (accepting paused).
+    Connections,
+    /// Too many password checks waiting (503).
+    AuthBusy,
+}
+
+impl Refusal {
+    pub const ALL: [Self; 7] = [
+        Self::BodyTooLarge,
+        Self::SlowClient,
+        Self::Count,
+        Self::TimeRange,
+        Self::EventStreams,
+        Self::Connections,
+        Self::AuthBusy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BodyTooLarge => "body_too_large",
+            Self::SlowClient => "slow_client",
+            Self::Count => "count",
+            Self::TimeRange => "time_range",
+            Self::EventStreams => "event_streams",
+            Self::Connections => "connections",
+            Self::AuthBusy => "auth_busy",
+        }
+    }
 }
 
 /// The process-wide telemetry instance.
@@ -120,6 +185,21 @@ impl Telemetry {
     /// A watch handed an event to its client's connection `d` after it was recorded.
     pub fn event_streamed(&self, d: Duration) {
         self.stream_delay.observe(d);
+    }
+
+    /// A request failed authentication.
+    pub fn http_auth_failed(&self, why: AuthFailure) {
+        self.http_auth_failures[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A request or connection was refused by a limit.
+    pub fn http_refused(&self, why: Refusal) {
+        self.http_refused[why as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Requests that failed authentication for `why` since start.
+    pub fn http_auth_failures(&self, why: AuthFailure) -> u64 {
+        self.http_auth_failures[why as usize].load(Ordering::Relaxed)
     }
 
     /// One `/metrics` render took `d`.
@@ -202,7 +282,34 @@ impl Telemetry {
             "bpfadvisor_event_stream_delay_seconds",
             "Time from an event being recorded to its line being handed to a streaming client's connection.",
             &self.stream_delay,
-        )
+        )?;
+        writeln!(
+            out,
+            "# HELP bpfadvisor_http_auth_failures_total HTTP requests refused for missing or invalid credentials.\n\
+             # TYPE bpfadvisor_http_auth_failures_total counter"
+        )?;
+        for r in AuthFailure::ALL {
+            writeln!(
+                out,
+                "bpfadvisor_http_auth_failures_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.http_auth_failures[r as usize].load(Ordering::Relaxed)
+            )?;
+        }
+        writeln!(
+            out,
+            "# HELP bpfadvisor_http_requests_refused_total HTTP requests and connections refused by a request limit.\n\
+             # TYPE bpfadvisor_http_requests_refused_total counter"
+        )?;
+        for r in Refusal::ALL {
+            writeln!(
+                out,
+                "bpfadvisor_http_requests_refused_total{{reason=\"{}\"}} {}",
+                r.as_str(),
+                self.http_refused[r as usize].load(Ordering::Relaxed)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -261,5 +368,7 @@ mod tests {
         assert!(s.contains("bpfadvisor_scrape_duration_seconds_count 0\n"));
         assert!(s.contains("bpfadvisor_creation_event_delay_seconds_count 0\n"));
         assert!(s.contains("bpfadvisor_event_stream_delay_seconds_count 0\n"));
+        assert!(s.contains("bpfadvisor_http_auth_failures_total{reason=\"missing\"} 0\n"));
+        assert!(s.contains("bpfadvisor_http_requests_refused_total{reason=\"auth_busy\"} 0\n"));
     }
 }
