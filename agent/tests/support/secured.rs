@@ -168,7 +168,11 @@ impl Served {
         let _ = fs::remove_file(&body);
         let mut cmd = Command::new("curl");
         // An event stream never ends: its headers are all there is to see.
-        let limit = if url.contains("stream=true") { "1" } else { "5" };
+        let limit = if url.contains("stream=true") {
+            "1"
+        } else {
+            "5"
+        };
         cmd.args(["-s", "-m", limit, "-D"])
             .arg(&headers)
             .arg("-o")
