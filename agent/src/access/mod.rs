@@ -481,3 +481,152 @@ pub fn protect(
     let inner = router.layer(from_fn_with_state(limit_state, limits::limit));
     Router::new().fallback_service(inner.layer(from_fn_with_state(access, guard)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    fn app(access: Arc<Access>, limits: Limits, prefix: &str) -> Router {
+        let never_ends = || async {
+            Body::from_stream(futures::stream::pending::<
+                Result<axum::body::Bytes, std::io::Error>,
+            >())
+        };
+        let routes = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(|| async { "m" }))
+            .route("/api/{*rest}", get(never_ends));
+        let routes = if prefix.is_empty() {
+            routes
+        } else {
+            Router::new().nest(prefix, routes)
+        };
+        protect(routes, access, limits, prefix)
+    }
+
+    async fn status(app: &Router, path: &str, auth: Option<&str>) -> StatusCode {
+        let mut req = Request::builder().uri(path);
+        if let Some(a) = auth {
+            req = req.header(header::AUTHORIZATION, a);
+        }
+        let req = req.body(Body::empty()).expect("request");
+        app.clone().oneshot(req).await.expect("infallible").status()
+    }
+
+    fn basic(user_pw: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(user_pw)
+        )
+    }
+
+    // `htpasswd -nbs alice secret` (Debian 12).
+    const HTPASSWD: &str = "alice:{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=\n";
+
+    #[tokio::test]
+    async fn everything_but_healthz_under_the_prefix_is_guarded() {
+        let a = Access::fixed("/cadvisor", "r", Some(HTPASSWD), None, Some("tok"));
+        let app = app(a, Limits::default(), "/cadvisor");
+        assert_eq!(
+            status(&app, "/cadvisor/healthz", None).await,
+            StatusCode::OK
+        );
+        for path in [
+            "/cadvisor/metrics",
+            "/healthz",
+            "/cadvisor/healthz/",
+            "/elsewhere",
+        ] {
+            assert_eq!(
+                status(&app, path, None).await,
+                StatusCode::UNAUTHORIZED,
+                "{path}"
+            );
+        }
+        let right = basic("alice:secret");
+        assert_eq!(
+            status(&app, "/cadvisor/metrics", Some(&right)).await,
+            StatusCode::OK
+        );
+        // Remembered: the second check needs no hashing, and a wrong one is still refused.
+        assert_eq!(
+            status(&app, "/cadvisor/metrics", Some(&right)).await,
+            StatusCode::OK
+        );
+        let wrong = basic("alice:secreT");
+        assert_eq!(
+            status(&app, "/cadvisor/metrics", Some(&wrong)).await,
+            StatusCode::UNAUTHORIZED
+        );
+        // Any configured method will do.
+        assert_eq!(
+            status(&app, "/cadvisor/metrics", Some("Bearer tok")).await,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(&app, "/cadvisor/metrics", Some("bearer  tok ")).await,
+            StatusCode::OK
+        );
+        for junk in [
+            "Basic !!!",
+            "Basic",
+            "Digest x=1",
+            "Bearer",
+            "Negotiate abc",
+        ] {
+            assert_eq!(
+                status(&app, "/cadvisor/metrics", Some(junk)).await,
+                StatusCode::UNAUTHORIZED,
+                "{junk}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn open_without_configuration() {
+        let a = Access::fixed("", "r", None, None, None);
+        assert!(a.is_open() && a.methods().is_empty());
+        let app = app(a, Limits::default(), "");
+        assert_eq!(status(&app, "/metrics", None).await, StatusCode::OK);
+        assert_eq!(status(&app, "/nope", None).await, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn event_streams_are_capped_until_one_closes() {
+        let a = Access::fixed("", "r", None, None, None);
+        let limits = Limits {
+            max_event_streams: 1,
+            ..Limits::default()
+        };
+        let app = app(a, limits, "");
+        let stream = "/api/v1.3/events/?stream=true";
+        let open = |app: Router| async move {
+            let req = Request::builder()
+                .uri(stream)
+                .body(Body::empty())
+                .expect("req");
+            app.oneshot(req).await.expect("infallible")
+        };
+        let first = open(app.clone()).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let second = open(app.clone()).await;
+        assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+        let msg = axum::body::to_bytes(second.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(
+            &msg[..],
+            b"too many event streams open (limit 1); close one and retry\n"
+        );
+        assert_eq!(
+            status(&app, "/api/v1.3/events/", None).await,
+            StatusCode::OK,
+            "a non-streaming query takes no slot"
+        );
+        drop(first);
+        assert_eq!(open(app).await.status(), StatusCode::OK, "slot freed");
+    }
+}
