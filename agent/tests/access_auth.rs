@@ -274,7 +274,10 @@ fn unusable_files_refuse_to_start() {
     );
     let missing = dir.path().join("missing");
     let log = Served::refuses(&[format!("--http_digest_file={}", missing.display())]);
-    assert!(log.contains("missing"), "{log}");
+    assert!(
+        log.contains("loading the HTTP authentication files"),
+        "{log}"
+    );
     let log = Served::refuses(&["--tls_cert_file=/nonexistent.crt".into()]);
     assert!(log.contains("tls_key_file"), "{log}");
 }

@@ -86,9 +86,11 @@ pub struct DigestAuth {
     realm: String,
     key: ring::hmac::Key,
     opaque: String,
-    /// Highest nonce count per nonce (issue time in ns, tag), and the newest issue time evicted.
-    seen: Mutex<(HashMap<(u64, [u8; 16]), u64>, u64)>,
+    seen: Mutex<Seen>,
 }
+
+/// Highest nonce count per nonce (issue time in ns, tag), and the newest issue time evicted.
+type Seen = (HashMap<(u64, [u8; 16]), u64>, u64);
 
 fn now_nanos() -> u64 {
     SystemTime::now()
@@ -211,7 +213,7 @@ impl DigestAuth {
         }
         let issued = u64::from_str_radix(&nonce[..16], 16).ok()?;
         let tag = self.tag(issued);
-        bool::from(hex(&tag).as_bytes().ct_eq(nonce[16..].as_bytes())).then_some((issued, tag))
+        bool::from(hex(&tag).as_bytes().ct_eq(&nonce.as_bytes()[16..])).then_some((issued, tag))
     }
 
     /// Checks the parameters of an `Authorization: Digest` header for a request with `method` and

@@ -85,9 +85,12 @@ enum Password {
     },
     Digest {
         file: Arc<Watched<Htdigest>>,
-        auth: DigestAuth,
+        auth: Box<DigestAuth>,
     },
 }
+
+/// A verified password: keyed hash of `user:password`, when, and the file it verified against.
+type Remembered = (ring::hmac::Tag, Instant, Arc<Htpasswd>);
 
 /// The authentication state shared by every request.
 pub struct Access {
@@ -101,7 +104,7 @@ pub struct Access {
     waiting: AtomicUsize,
     key: ring::hmac::Key,
     /// user → (keyed hash of user and password, when verified, the file it verified against).
-    remembered: Mutex<HashMap<String, (ring::hmac::Tag, Instant, Arc<Htpasswd>)>>,
+    remembered: Mutex<HashMap<String, Remembered>>,
 }
 
 fn read_text(path: &Path) -> Result<String, String> {
@@ -209,7 +212,7 @@ impl Access {
             })?;
             Some(Password::Digest {
                 file,
-                auth: DigestAuth::new(&config.digest_realm),
+                auth: Box::new(DigestAuth::new(&config.digest_realm)),
             })
         } else {
             None
@@ -274,7 +277,7 @@ impl Access {
             }),
             (None, Some(d)) => Some(Password::Digest {
                 file: Watched::fixed("htdigest", Htdigest::parse(d)),
-                auth: DigestAuth::new(realm),
+                auth: Box::new(DigestAuth::new(realm)),
             }),
             (None, None) => None,
         };
