@@ -65,6 +65,22 @@ impl LiveSource {
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let host = config.host.clone();
+    // Credentials and certificates first: an unusable file stops the agent before anything starts.
+    let access = Access::start(&config.access, &config.url_base_prefix)
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("loading the HTTP authentication files")?;
+    let tls = match &config.access.tls {
+        Some(files) => {
+            let files = files.clone();
+            let paths = files.paths();
+            Some(
+                Watched::start("TLS certificate", paths, move || tls::load(&files))
+                    .map_err(|e| anyhow::anyhow!(e))
+                    .context("loading the TLS certificate")?,
+            )
+        }
+        None => None,
+    };
     match crate::cgroup::files::raise_fd_limit() {
         Ok(n) => info!(open_files = n, "file descriptor limit"),
         Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
@@ -153,21 +169,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let owner_task = tokio::spawn(owner.run(inputs));
     let handle = RegistryHandle::new(published, events.clone(), hk);
 
-    let access = Access::start(&config.access, &config.url_base_prefix)
-        .map_err(|e| anyhow::anyhow!(e))
-        .context("loading the HTTP authentication files")?;
-    let tls = match &config.access.tls {
-        Some(files) => {
-            let files = files.clone();
-            let paths = files.paths();
-            Some(
-                Watched::start("TLS certificate", paths, move || tls::load(&files))
-                    .map_err(|e| anyhow::anyhow!(e))
-                    .context("loading the TLS certificate")?,
-            )
-        }
-        None => None,
-    };
     let router = access::protect(
         http_router(&config, handle, events),
         access.clone(),
