@@ -14,7 +14,7 @@
 //! same body, whatever was wrong (user, password, token, nonce), and is counted in
 //! `bpfadvisor_http_auth_failures_total{reason="missing"|"invalid"}`. Credentials are never logged.
 //! Password checks (bcrypt, SHA-crypt) run on a blocking thread, one at a time, with a bounded
-//! queue; a password that verified is remembered (as a keyed hash, until the file changes or ten
+//! queue and a CPU budget (503 past either); a password that verified is remembered (as a keyed hash, until the file changes or ten
 //! minutes pass) so a scraper's every request does not pay for bcrypt again.
 
 pub mod bearer;
@@ -73,6 +73,11 @@ pub struct AccessConfig {
 const CHECKS_AT_ONCE: usize = 1;
 /// Password checks allowed to wait for one; past it a request gets 503.
 const CHECKS_WAITING: usize = 32;
+/// Share of one core that password checks may take over time, and the burst allowed; past it, a
+/// request that needs a check gets 503 (remembered passwords still pass), so a flood of wrong
+/// passwords cannot take the CPU collection needs, whatever the hashes' cost.
+const CHECK_SHARE: f64 = 0.25;
+const CHECK_BURST: Duration = Duration::from_secs(1);
 /// How long a verified password is remembered.
 const REMEMBER: Duration = Duration::from_secs(600);
 /// Verified passwords remembered at once.
@@ -102,6 +107,7 @@ pub struct Access {
     client_certs: bool,
     checks: Semaphore,
     waiting: AtomicUsize,
+    budget: Mutex<Budget>,
     key: ring::hmac::Key,
     /// user → (keyed hash of user and password, when verified, the file it verified against).
     remembered: Mutex<HashMap<String, Remembered>>,
@@ -183,6 +189,22 @@ enum Outcome {
     Busy,
 }
 
+/// Password-check time left (seconds; may go below zero after an expensive check), refilled at
+/// [`CHECK_SHARE`] per second up to [`CHECK_BURST`].
+struct Budget {
+    left: f64,
+    at: Instant,
+}
+
+impl Budget {
+    fn refill(&mut self, now: Instant) -> f64 {
+        let earned = now.duration_since(self.at).as_secs_f64() * CHECK_SHARE;
+        self.left = (self.left + earned).min(CHECK_BURST.as_secs_f64());
+        self.at = now;
+        self.left
+    }
+}
+
 /// Decrements the waiting count when a waiting check ends (or its request is dropped).
 struct Waiting<'a>(&'a AtomicUsize);
 
@@ -256,6 +278,10 @@ impl Access {
             client_certs,
             checks: Semaphore::new(CHECKS_AT_ONCE),
             waiting: AtomicUsize::new(0),
+            budget: Mutex::new(Budget {
+                left: CHECK_BURST.as_secs_f64(),
+                at: Instant::now(),
+            }),
             key,
             remembered: Mutex::new(HashMap::new()),
         }
@@ -372,9 +398,14 @@ impl Access {
             return Outcome::Busy;
         };
         drop(waiting);
+        if self.budget().refill(Instant::now()) <= 0.0 {
+            return Outcome::Busy;
+        }
+        let started = Instant::now();
         let ok = tokio::task::spawn_blocking(move || hash.verify(&password))
             .await
             .unwrap_or(false);
+        self.budget().left -= started.elapsed().as_secs_f64();
         if !(ok && known) {
             return Outcome::Invalid;
         }
@@ -384,6 +415,10 @@ impl Access {
         }
         r.insert(user, (tag, Instant::now(), file));
         Outcome::Ok(None)
+    }
+
+    fn budget(&self) -> std::sync::MutexGuard<'_, Budget> {
+        self.budget.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn remembers(&self, user: &str, tag: &ring::hmac::Tag, file: &Arc<Htpasswd>) -> bool {
@@ -452,7 +487,7 @@ pub async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) 
                     header::CONTENT_TYPE,
                     HeaderValue::from_static("text/plain; charset=utf-8"),
                 )],
-                "too many password checks waiting; retry shortly\n",
+                "too many password checks; retry shortly\n",
             )
                 .into_response();
             resp.headers_mut()
