@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -162,7 +163,10 @@ async fn serve_conn<I>(
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let served_one = Arc::new(AtomicBool::new(false));
+    let seen = served_one.clone();
     let svc = router.map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+        seen.store(true, Ordering::Relaxed);
         req.extensions_mut().insert(conn);
         req
     });
@@ -173,7 +177,9 @@ async fn serve_conn<I>(
         .max_headers(limits.max_headers);
     let served = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(svc));
     if let Err(e) = watcher.watch(served).await {
-        if e.is_timeout() {
+        // The header timer also closes idle keep-alive connections: only a connection that never
+        // completed a request's headers was a slow client.
+        if e.is_timeout() && !served_one.load(Ordering::Relaxed) {
             limits::refused(Refusal::SlowClient);
         }
         debug!(peer = %conn.peer, error = %e, "connection ended with an error");
