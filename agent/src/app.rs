@@ -8,11 +8,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::access::watched::Watched;
+use crate::access::{self, Access, tls};
 use crate::api::{self, ApiContext};
 use crate::cgroup::Layout;
 use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
@@ -84,6 +85,22 @@ impl LiveSource {
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let host = config.host.clone();
+    // Credentials and certificates first: an unusable file stops the agent before anything starts.
+    let access = Access::start(&config.access, &config.url_base_prefix)
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("loading the HTTP authentication files")?;
+    let tls = match &config.access.tls {
+        Some(files) => {
+            let files = files.clone();
+            let paths = files.paths();
+            Some(
+                Watched::start("TLS certificate", paths, move || tls::load(&files))
+                    .map_err(|e| anyhow::anyhow!(e))
+                    .context("loading the TLS certificate")?,
+            )
+        }
+        None => None,
+    };
     match crate::cgroup::files::raise_fd_limit() {
         Ok(n) => info!(open_files = n, "file descriptor limit"),
         Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
@@ -177,37 +194,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let owner_task = tokio::spawn(owner.run(inputs));
     let handle = RegistryHandle::new(published, events.clone(), hk);
 
-    let router = http_router(&config, handle, events);
+    let router = access::protect(
+        http_router(&config, handle, events),
+        access.clone(),
+        config.access.limits.clone(),
+        &config.url_base_prefix,
+    );
     let addr = match config.listen.0 {
         Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
     };
-    // No Nagle delay, as Go's listeners (cAdvisor's included) by default: an event stream writes one
-    // small line at a time, and over a real network a line written while the previous one is still
-    // unacknowledged would wait for the client's delayed ACK.
     let listener = TcpListener::bind(addr)
         .await
-        .with_context(|| format!("listening on {addr}"))?
-        .tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-            }
-        });
-    info!(%addr, "serving HTTP");
-    // Graceful shutdown waits for open connections, and an event stream never ends by itself: give
-    // in-flight requests a moment, then stop anyway.
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    tokio::select! {
-        served = server => served?,
-        () = async {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => info!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closing them"),
-    }
+        .with_context(|| format!("listening on {addr}"))?;
+    info!(
+        %addr,
+        scheme = if tls.is_some() { "https" } else { "http" },
+        authentication = ?access.methods(),
+        "serving"
+    );
+    // Graceful shutdown waits for open connections, and an event stream never ends by itself: the
+    // server gives in-flight requests a moment, then stops anyway.
+    let options = access::ServeOptions {
+        tls,
+        limits: config.access.limits.clone(),
+    };
+    access::serve(listener, router, options, shutdown_signal(), SHUTDOWN_GRACE).await;
     owner_task.abort();
     drop(kernel_log);
     drop(source);

@@ -5,6 +5,7 @@
 //! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, later `ui` and `storage`).
 //! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cgroup;

@@ -42,6 +42,76 @@ pub struct Telemetry {
     scrape: Histogram,
     creation_delay: Histogram,
     stream_delay: Histogram,
+    http_auth_failures: Family<ReasonLabel, Counter>,
+    http_refused: Family<ReasonLabel, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+/// Why a request failed authentication (`bpfadvisor_http_auth_failures_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No usable credentials (no `Authorization` header, another scheme, no client certificate).
+    Missing,
+    /// Credentials that did not verify.
+    Invalid,
+}
+
+impl AuthFailure {
+    pub const ALL: [Self; 2] = [Self::Missing, Self::Invalid];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Invalid => "invalid",
+        }
+    }
+}
+
+/// Why a request or connection was refused by a limit (`bpfadvisor_http_requests_refused_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A request body over the size limit (413).
+    BodyTooLarge,
+    /// A client too slow with its TLS handshake, headers (connection closed) or body (408).
+    SlowClient,
+    /// `count`, `num_stats` or `max_events` over the limit (400).
+    Count,
+    /// An end time before the start time (400).
+    TimeRange,
+    /// Too many event streams open (429).
+    EventStreams,
+    /// The connection limit was reached (accepting paused).
+    Connections,
+    /// Too many password checks waiting (503).
+    AuthBusy,
+}
+
+impl Refusal {
+    pub const ALL: [Self; 7] = [
+        Self::BodyTooLarge,
+        Self::SlowClient,
+        Self::Count,
+        Self::TimeRange,
+        Self::EventStreams,
+        Self::Connections,
+        Self::AuthBusy,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BodyTooLarge => "body_too_large",
+            Self::SlowClient => "slow_client",
+            Self::Count => "count",
+            Self::TimeRange => "time_range",
+            Self::EventStreams => "event_streams",
+            Self::Connections => "connections",
+            Self::AuthBusy => "auth_busy",
+        }
+    }
 }
 
 impl Default for Telemetry {
@@ -56,10 +126,24 @@ impl Default for Telemetry {
             scrape: histogram(),
             creation_delay: histogram(),
             stream_delay: histogram(),
+            http_auth_failures: Family::default(),
+            http_refused: Family::default(),
         };
-        // Both series exist from the start, so a dashboard sees 0 rather than nothing.
+        // Every series exists from the start, so a dashboard sees 0 rather than nothing.
         for s in [SourceKind::Ebpf, SourceKind::Inotify] {
-            let _ = t.event_source.get_or_create(&SourceLabel { source: s.as_str() });
+            let _ = t
+                .event_source
+                .get_or_create(&SourceLabel { source: s.as_str() });
+        }
+        for r in AuthFailure::ALL {
+            let _ = t
+                .http_auth_failures
+                .get_or_create(&ReasonLabel { reason: r.as_str() });
+        }
+        for r in Refusal::ALL {
+            let _ = t
+                .http_refused
+                .get_or_create(&ReasonLabel { reason: r.as_str() });
         }
         let mut t = t;
         t.register();
@@ -112,6 +196,16 @@ impl Telemetry {
             "Time from an event being recorded to its line being handed to a streaming client's connection",
             self.stream_delay.clone(),
         );
+        r.register(
+            "bpfadvisor_http_auth_failures",
+            "HTTP requests refused for missing or invalid credentials",
+            self.http_auth_failures.clone(),
+        );
+        r.register(
+            "bpfadvisor_http_requests_refused",
+            "HTTP requests and connections refused by a request limit",
+            self.http_refused.clone(),
+        );
     }
 
     pub fn set_event_source(&self, s: SourceKind) {
@@ -124,12 +218,14 @@ impl Telemetry {
     }
 
     pub fn event_source(&self) -> Option<SourceKind> {
-        [SourceKind::Ebpf, SourceKind::Inotify].into_iter().find(|k| {
-            self.event_source
-                .get_or_create(&SourceLabel { source: k.as_str() })
-                .get()
-                == 1
-        })
+        [SourceKind::Ebpf, SourceKind::Inotify]
+            .into_iter()
+            .find(|k| {
+                self.event_source
+                    .get_or_create(&SourceLabel { source: k.as_str() })
+                    .get()
+                    == 1
+            })
     }
 
     /// Number of containers the registry currently tracks.
@@ -155,6 +251,33 @@ impl Telemetry {
     /// A watch handed an event to its client's connection `d` after it was recorded.
     pub fn event_streamed(&self, d: Duration) {
         self.stream_delay.observe(d.as_secs_f64());
+    }
+
+    /// A request failed authentication.
+    pub fn http_auth_failed(&self, why: AuthFailure) {
+        self.http_auth_failures
+            .get_or_create(&ReasonLabel {
+                reason: why.as_str(),
+            })
+            .inc();
+    }
+
+    /// A request or connection was refused by a limit.
+    pub fn http_refused(&self, why: Refusal) {
+        self.http_refused
+            .get_or_create(&ReasonLabel {
+                reason: why.as_str(),
+            })
+            .inc();
+    }
+
+    /// Requests that failed authentication for `why` since start.
+    pub fn http_auth_failures(&self, why: AuthFailure) -> u64 {
+        self.http_auth_failures
+            .get_or_create(&ReasonLabel {
+                reason: why.as_str(),
+            })
+            .get()
     }
 
     /// One `/metrics` render took `d`.
@@ -207,7 +330,11 @@ fn openmetrics_as_text_004(text: &str) -> String {
         match meta {
             Some((prefix, rest)) => {
                 let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-                let suffix = if counters.contains(&name) { "_total" } else { "" };
+                let suffix = if counters.contains(&name) {
+                    "_total"
+                } else {
+                    ""
+                };
                 out.push_str(prefix);
                 out.push_str(name);
                 out.push_str(suffix);
@@ -265,5 +392,7 @@ mod tests {
         assert!(s.contains("# HELP bpfadvisor_events_dropped_total Lifecycle"));
         assert!(!s.contains("_total_total"));
         assert!(!s.contains("# EOF"));
+        assert!(s.contains("bpfadvisor_http_auth_failures_total{reason=\"missing\"} 0\n"));
+        assert!(s.contains("bpfadvisor_http_requests_refused_total{reason=\"auth_busy\"} 0\n"));
     }
 }
