@@ -173,8 +173,9 @@ pub struct Cli {
           num_args = 0..=1, default_missing_value = "true")]
     pub profiling: bool,
 
-    /// Root of the host file system as seen by this process (`/rootfs` in a container). All of
-    /// /proc, /sys, /etc and the cgroup hierarchies are read below it.
+    /// Root of the host file system as seen by this process. All of /proc, /sys, /etc and the
+    /// cgroup hierarchies are read below it. Left at `/`, `/rootfs` is used when `/rootfs/proc`
+    /// exists (the host's root mounted into the agent's container).
     #[arg(long = "rootfs", default_value = "/")]
     pub rootfs: String,
 
