@@ -4,12 +4,16 @@
 #   - bpf-linker, built against the Rust toolchain's own libLLVM
 #   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool,
 #     podman for the libpod API)
+#   - kubernetes-validate (PyPI), in a virtualenv of its own, for the deploy/kubernetes manifests
 # A second run does nothing and takes well under a second.
 #
 # Usage: scripts/setup.sh [--build-only]   (--build-only skips the test packages)
 set -euo pipefail
 
 BPF_LINKER_VERSION=0.13.0
+KUBERNETES_VALIDATE_VERSION=1.37.0
+# agent/tests/deploy_manifests.rs looks for the validator here.
+KUBERNETES_VALIDATE_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/bpfadvisor/kubernetes-validate"
 want_test_pkgs=1
 [ "${1:-}" = "--build-only" ] && want_test_pkgs=0
 
@@ -64,8 +68,24 @@ ensure_debs() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# A virtualenv of its own: neither the system's (externally managed) nor any other Python's
+# site-packages change.
+ensure_kubernetes_validate() {
+    local bin="$KUBERNETES_VALIDATE_VENV/bin/kubernetes-validate"
+    if [ "$("$bin" --version 2>/dev/null)" = "$KUBERNETES_VALIDATE_VERSION" ]; then
+        return
+    fi
+    python3 -m venv --help >/dev/null 2>&1 || ensure_debs python3-venv
+    log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
+    python3 -m venv "$KUBERNETES_VALIDATE_VENV"
+    "$KUBERNETES_VALIDATE_VENV/bin/pip" install -q --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    "$bin" --version >/dev/null
+}
+
 ensure_rust_src
 ensure_bpf_linker
 if [ "$want_test_pkgs" = 1 ]; then
     ensure_debs docker.io busybox-static prometheus iproute2 podman
+    ensure_kubernetes_validate
 fi

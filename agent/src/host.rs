@@ -208,7 +208,10 @@ mod tests {
         std::fs::create_dir_all(root.join("run/bpfa-no-such-dir")).expect("mkdir");
         assert_eq!(
             h.endpoint("unix:///var/run/bpfa-no-such-dir/x.sock"),
-            format!("unix://{}", root.join("run/bpfa-no-such-dir/x.sock").display())
+            format!(
+                "unix://{}",
+                root.join("run/bpfa-no-such-dir/x.sock").display()
+            )
         );
         assert_eq!(h.endpoint("tcp://127.0.0.1:2375"), "tcp://127.0.0.1:2375");
         // A socket that exists as given (mounted into the container) is used as given.

@@ -98,6 +98,9 @@ pub struct Situation {
     /// Whether the agent sees the host's pid namespace (else `cgroup.procs` of other containers
     /// lists none of their processes).
     pub host_pid_namespace: bool,
+    /// Whether the agent sees the host's cgroup namespace (else `/proc/<pid>/cgroup` names other
+    /// containers' cgroups relative to its own).
+    pub host_cgroup_namespace: bool,
     /// Whether a seccomp filter is on (it may refuse `bpf()` even with `CAP_BPF`).
     pub seccomp_filter: bool,
     /// Whether eBPF was asked for (`--event_source` other than `inotify`).
@@ -116,6 +119,7 @@ impl Situation {
         Self {
             caps,
             host_pid_namespace: in_host_pid_namespace(host),
+            host_cgroup_namespace: in_host_cgroup_namespace(host),
             seccomp_filter: seccomp_filter(),
             ebpf_wanted,
             ebpf_live,
@@ -130,6 +134,18 @@ fn in_host_pid_namespace(host: &HostPaths) -> bool {
         .ok()
         .and_then(|p| p.to_str()?.parse::<u32>().ok())
         .is_none_or(|pid| pid == std::process::id())
+}
+
+/// Whether kthreadd's cgroups (pid 2, in the root cgroups) read as inside our cgroup namespace:
+/// `/proc/<pid>/cgroup` shows a cgroup outside the reader's namespace as `/..`. Readable without
+/// any capability; an unreadable file counts as yes.
+fn in_host_cgroup_namespace(host: &HostPaths) -> bool {
+    std::fs::read_to_string(host.proc.join("2/cgroup")).map_or(true, |text| {
+        !text
+            .lines()
+            .filter_map(|l| l.splitn(3, ':').nth(2))
+            .any(|path| path.starts_with("/.."))
+    })
 }
 
 fn seccomp_filter() -> bool {
@@ -213,6 +229,13 @@ impl Report {
                 fallback: "containers report no network statistics, process counts or schedstat",
             });
         }
+        if !s.host_cgroup_namespace {
+            findings.push(Finding {
+                missing: "the host's cgroup namespace (docker run --cgroupns=host)".to_string(),
+                needed_for: "matching processes to containers by /proc/<pid>/cgroup",
+                fallback: "/api/v2.0/ps lists no processes",
+            });
+        }
         Self {
             held: Capability::USED.into_iter().filter(|&c| has(c)).collect(),
             findings,
@@ -263,6 +286,7 @@ mod tests {
         Situation {
             caps: CapSet::of(caps),
             host_pid_namespace: true,
+            host_cgroup_namespace: true,
             seccomp_filter: true,
             ebpf_wanted: true,
             ebpf_live: false,
@@ -328,13 +352,17 @@ mod tests {
     }
 
     #[test]
-    fn a_private_pid_namespace_is_a_finding() {
+    fn private_pid_and_cgroup_namespaces_are_findings() {
         let mut s = situation(&[SysAdmin, SysPtrace, DacReadSearch]);
         s.ebpf_live = true;
         s.host_pid_namespace = false;
+        s.host_cgroup_namespace = false;
         assert_eq!(
             missing(&Report::new(&s)),
-            ["the host's pid namespace (docker run --pid=host, Kubernetes hostPID)"]
+            [
+                "the host's pid namespace (docker run --pid=host, Kubernetes hostPID)",
+                "the host's cgroup namespace (docker run --cgroupns=host)"
+            ]
         );
     }
 
@@ -355,5 +383,16 @@ mod tests {
             std::process::id() == 1
         );
         assert!(in_host_pid_namespace(&HostPaths::local()));
+        // No file: no evidence. Then kthreadd's /proc/2/cgroup as read from a Docker container
+        // with --cgroupns=private (hybrid host, kernel 6.18), and as read on the host.
+        let fixture = HostPaths::under(tmp.path());
+        assert!(in_host_cgroup_namespace(&fixture));
+        std::fs::create_dir_all(fixture.proc.join("2")).expect("mkdir");
+        let write =
+            |text: &str| std::fs::write(fixture.proc.join("2/cgroup"), text).expect("write");
+        write("9:name=systemd:/../..\n8:pids:/../..\n0::/../..\n");
+        assert!(!in_host_cgroup_namespace(&fixture));
+        write("9:name=systemd:/\n8:pids:/\n0::/\n");
+        assert!(in_host_cgroup_namespace(&fixture));
     }
 }

@@ -353,6 +353,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
         let report = Report::new(&Situation {
             caps: CapSet::of(&[Capability::SysPtrace, Capability::DacReadSearch]),
             host_pid_namespace: true,
+            host_cgroup_namespace: true,
             seccomp_filter: true,
             ebpf_wanted: true,
             ebpf_live: false,
