@@ -206,10 +206,10 @@ impl Report {
         if !has(Capability::SysPtrace) {
             findings.push(Finding {
                 missing: Capability::SysPtrace.name().to_string(),
-                needed_for: "reading /proc/<pid>/ns/net, fd links and smaps of processes holding \
+                needed_for: "reading /proc/<pid>/ns/net and fd links of processes holding \
                              capabilities the agent lacks (other containers, the host's daemons)",
-                fallback: "those containers report no network statistics; socket counts and \
-                           referenced memory stay 0",
+                fallback: "those containers report no network statistics; their processes' \
+                           socket counts stay 0",
             });
         }
         if !has(Capability::DacReadSearch) && !has(Capability::DacOverride) {
