@@ -7,7 +7,8 @@
 #   - kubernetes-validate (PyPI), in a virtualenv of its own, for the deploy/kubernetes manifests
 # A second run does nothing and takes well under a second.
 #
-# Usage: scripts/setup.sh [--build-only]   (--build-only skips the test packages)
+# Usage: scripts/setup.sh [--build-only|--image]   (--build-only skips the test packages; --image
+# installs only what `cargo xtask image` needs besides the build toolchain: docker.io, busybox-static)
 set -euo pipefail
 
 BPF_LINKER_VERSION=0.13.0
@@ -15,7 +16,9 @@ KUBERNETES_VALIDATE_VERSION=1.37.0
 # agent/tests/deploy_manifests.rs looks for the validator here.
 KUBERNETES_VALIDATE_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/bpfadvisor/kubernetes-validate"
 want_test_pkgs=1
+want_image_pkgs=0
 [ "${1:-}" = "--build-only" ] && want_test_pkgs=0
+[ "${1:-}" = "--image" ] && want_test_pkgs=0 && want_image_pkgs=1
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -88,4 +91,7 @@ ensure_bpf_linker
 if [ "$want_test_pkgs" = 1 ]; then
     ensure_debs docker.io busybox-static prometheus iproute2 podman
     ensure_kubernetes_validate
+fi
+if [ "$want_image_pkgs" = 1 ]; then
+    ensure_debs docker.io busybox-static
 fi

@@ -84,7 +84,9 @@ fn main() -> anyhow::Result<()> {
             test(&root, true)
         }
         Cmd::Image { tag, binary } => {
-            setup(&root, false)?;
+            let mut setup = Command::new("bash");
+            setup.arg(root.join("scripts/setup.sh")).arg("--image");
+            run(setup)?;
             ensure_dockerd()?;
             let binary = match binary {
                 Some(b) => b,
