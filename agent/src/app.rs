@@ -22,6 +22,7 @@ use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::
 use crate::fs::usage::{FsUsageTracker, UsageConfig};
 use crate::machine::{MachineOptions, machine_info, version_info};
 use crate::metrics::{self, MetricsConfig};
+use crate::privileges;
 use crate::query::Snapshot;
 use crate::registry::housekeeping::{self, Job, OomFallback, Schedule};
 use crate::registry::owner::{Admission, Owner, OwnerConfig, OwnerInputs};
@@ -122,6 +123,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let kind = source.kind();
     let oom_fallback = !source.detects_oom();
     EventSourceSelected { source: kind }.emit();
+    let privileges = privileges::Report::new(&privileges::Situation::current(
+        &host,
+        config.event_source != EventSourceMode::Inotify,
+        kind == SourceKind::Ebpf,
+    ));
+    privileges.log();
+    privileges::publish(privileges);
     info!(oom_from_counters = oom_fallback, "OOM detection");
 
     let oom = if oom_fallback {

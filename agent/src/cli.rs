@@ -190,8 +190,9 @@ pub struct Cli {
     #[arg(long = "referenced_reset_interval", default_value_t = 0)]
     pub referenced_reset_interval: u64,
 
-    /// Root of the host file system as seen by this process (`/rootfs` in a container). All of
-    /// /proc, /sys, /etc and the cgroup hierarchies are read below it.
+    /// Root of the host file system as seen by this process. All of /proc, /sys, /etc and the
+    /// cgroup hierarchies are read below it. Left at `/`, `/rootfs` is used when `/rootfs/proc`
+    /// exists (the host's root mounted into the agent's container).
     #[arg(long = "rootfs", default_value = "/")]
     pub rootfs: String,
 

@@ -326,9 +326,9 @@ impl Config {
                 });
             }
         };
-        let host = HostPaths::under(&cli.rootfs).with_docker_root(&cli.docker_root);
+        let host = HostPaths::detect(&cli.rootfs).with_docker_root(&cli.docker_root);
         // Files named by flags are host paths: read them below the root.
-        let host_files = |s: &str| comma_list(s).iter().map(|p| host.host_path(p)).collect();
+        let host_files = |s: &str| comma_list(s).iter().map(|p| host.resolve(p)).collect();
         let prefix = cli.url_base_prefix.trim_end_matches('/').to_string();
         let housekeeping_interval = dur("housekeeping_interval", &cli.housekeeping_interval)?;
         let mut warnings = compat::check(&cli.compat)?;

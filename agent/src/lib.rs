@@ -18,6 +18,7 @@ pub mod machine;
 pub mod metrics;
 pub mod model;
 pub mod priority;
+pub mod privileges;
 pub mod query;
 pub mod registry;
 pub mod runtime;

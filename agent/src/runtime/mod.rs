@@ -188,11 +188,14 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// Socket endpoints missing where they are given are looked for below `--rootfs` (a
+    /// containerised agent without a `/var/run` mount).
     pub fn from_config(c: &Config) -> Self {
         Self {
-            docker_endpoint: c.docker_endpoint.clone(),
-            podman_endpoint: c.podman_endpoint.clone(),
-            containerd_endpoint: c.containerd_endpoint.clone(),
+            docker_endpoint: c.host.endpoint(&c.docker_endpoint),
+            podman_endpoint: c.host.endpoint(&c.podman_endpoint),
+            containerd_endpoint: c.host.endpoint(&c.containerd_endpoint),
+            crio_endpoint: c.host.endpoint(crio::DEFAULT_SOCKET),
             containerd_namespace: c.containerd_namespace.clone(),
             crio_timeout: c.crio_client_timeout,
             env_whitelist: EnvWhitelist {
