@@ -3,7 +3,8 @@
 #   - rust-src (the eBPF crate is built with -Z build-std=core)
 #   - bpf-linker, built against the Rust toolchain's own libLLVM
 #   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool,
-#     podman for the libpod API)
+#     podman for the libpod API, qemu-system-x86 for the VM test; its kernel is fetched by
+#     `cargo xtask test-vm` into target/vm/)
 # A second run does nothing and takes well under a second.
 #
 # Usage: scripts/setup.sh [--build-only]   (--build-only skips the test packages)
@@ -67,5 +68,5 @@ ensure_debs() {
 ensure_rust_src
 ensure_bpf_linker
 if [ "$want_test_pkgs" = 1 ]; then
-    ensure_debs docker.io busybox-static prometheus iproute2 podman
+    ensure_debs docker.io busybox-static prometheus iproute2 podman qemu-system-x86
 fi
