@@ -7,7 +7,6 @@ mod fake_query;
 #[path = "support/prereq.rs"]
 mod prereq;
 
-
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;

@@ -426,13 +426,12 @@ mod tests {
     fn a_late_spec_is_reported_once_when_it_changes_and_checked_less_often() {
         use crate::cgroup::Layout;
         use crate::host::HostPaths;
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-docs");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cgroup-v2-kernel61");
         let host = HostPaths::under(&root);
         let layout = Layout::detect(&host).expect("fixture layout");
         let mut reader =
-            ContainerReader::new(&layout, &host, "/system.slice/docker-0123abcd.scope")
-                .expect("fixture container");
+            ContainerReader::new(&layout, &host, "/vmtest-pids").expect("fixture container");
         let now = Instant::now();
         let mut check = LateSpecCheck {
             late: LateSpec::default(),

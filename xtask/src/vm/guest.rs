@@ -708,7 +708,12 @@ fn capture_fixture(report: &mut Report) -> anyhow::Result<()> {
     }
     let mut cgroups = vec!["/".to_string()];
     cgroups.extend(slice_path());
-    cgroups.extend([scope(CONTAINER_ID), "/vmtest-pids".into()]);
+    cgroups.extend([
+        scope(CONTAINER_ID),
+        "/vmtest-pids".into(),
+        "/vmtest-oom".into(),
+        "/vmtest-oom/victim".into(),
+    ]);
     let mut pids = Vec::new();
     for cg in &cgroups {
         let src = PathBuf::from(format!("{CG}{cg}"));
