@@ -50,6 +50,8 @@ pub enum Check {
     Psi,
     DiskIo,
     Metrics,
+    FentryProbe,
+    FentryOomKillVictim,
     InotifySource,
     InotifyCreation,
     InotifyDeletion,
@@ -60,7 +62,7 @@ pub enum Check {
 
 impl Check {
     /// Every check a passing run reports (without `--capture-fixture`).
-    pub const EXPECTED: [Check; 16] = [
+    pub const EXPECTED: [Check; 18] = [
         Check::EbpfSource,
         Check::EbpfCreation,
         Check::EbpfDeletion,
@@ -73,6 +75,8 @@ impl Check {
         Check::Psi,
         Check::DiskIo,
         Check::Metrics,
+        Check::FentryProbe,
+        Check::FentryOomKillVictim,
         Check::InotifySource,
         Check::InotifyCreation,
         Check::InotifyDeletion,
@@ -94,6 +98,8 @@ impl Check {
             Check::Psi => "psi",
             Check::DiskIo => "diskio",
             Check::Metrics => "metrics",
+            Check::FentryProbe => "fentry-oom-probe",
+            Check::FentryOomKillVictim => "fentry-oom-kill-victim-cgroup",
             Check::InotifySource => "inotify-source",
             Check::InotifyCreation => "inotify-creation-event",
             Check::InotifyDeletion => "inotify-deletion-event",
