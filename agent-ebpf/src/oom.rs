@@ -6,9 +6,10 @@
 //! - `tp_btf/mark_victim` `(struct task_struct *task, uid_t uid)`: the `oom:mark_victim` tracepoint,
 //!   fired inside `mark_oom_victim()` once per victim (after its `TIF_MEMDIE` test). It passes the
 //!   task from upstream 6.9 ("mm: update mark_victim tracepoints fields"), and in stable kernels
-//!   that took that change: Debian 12's 6.1.0-57 (6.1.192) has it. Before, it passed only
-//!   `int pid` (Ubuntu 22.04's 5.15, 24.04's 6.8, RHEL 9's 5.14, older 6.1/6.6 stable builds),
-//!   from which a tracing program cannot get the task below 6.2 (`bpf_task_from_pid`).
+//!   that took that change: 6.1 from 6.1.130 (Debian 12 from 6.1.133-1; the VM test's 6.1.192 has
+//!   it). Before, it passed only `int pid` (Ubuntu 22.04's 5.15, 24.04's 6.8, RHEL 9's 5.14, older
+//!   6.1/6.6 builds), from which a tracing program cannot get the task below 6.2
+//!   (`bpf_task_from_pid`).
 //! - `fentry/mark_oom_victim` `(struct task_struct *tsk)`: the kernel function that marks the
 //!   victim and fires that tracepoint. Static, but not inlined on x86-64 from 4.10 to 6.x (it has
 //!   three callers), and in BTF as a FUNC. Minimum kernel 5.5 (fentry) and an ftrace-enabled

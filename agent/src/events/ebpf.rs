@@ -165,6 +165,7 @@ pub async fn start_with(
     let btf_path = host.sys.join("kernel/btf/vmlinux");
     let kernel = Btf::read(&btf_path)?;
     let offsets = kernel.offsets()?;
+    tracing::debug!(?offsets, "kernel struct offsets from BTF");
     let oom_candidates = oom.candidates(&kernel);
     drop(kernel);
     let aya_btf =

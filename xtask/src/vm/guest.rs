@@ -154,7 +154,17 @@ fn run(report: &mut Report, capture: bool) -> anyhow::Result<()> {
         t0.elapsed()
     ));
 
-    let agent = Agent::start("ebpf", "/tmp/agent-ebpf.log", &[])?;
+    let agent = Agent::start(
+        "ebpf",
+        "/tmp/agent-ebpf.log",
+        &["--log_level=info,bpfadvisor::events::ebpf=debug"],
+    )?;
+    // What this kernel's BTF gave the probes, for the record.
+    for l in fs::read_to_string("/tmp/agent-ebpf.log")?.lines() {
+        if l.contains("offsets from BTF") || l.contains("probe") {
+            info(l);
+        }
+    }
     info(&format!("eBPF agent serving after {:?}", t0.elapsed()));
     ebpf_phase(report, &agent, &mut work)?;
     if capture {

@@ -273,7 +273,22 @@ impl Btf {
         Ok(s.kind == KIND_STRUCT && self.name(s.name_off) == target.as_bytes())
     }
 
-    /// The offsets the programs in `agent-ebpf` read.
+    /// The offsets the programs in `agent-ebpf` read. They move between kernels and configs; as
+    /// measured (bytes):
+    ///
+    /// | field | 6.1.192 Debian cloud | 6.18 development VM |
+    /// |---|---|---|
+    /// | `task_struct::pid` / `comm` / `cgroups` | 2416 / 2976 / 3600 | 1264 / 1752 / 2376 |
+    /// | `css_set::subsys[memory]` / `dfl_cgrp` | 32 / 128 | 32 / 112 |
+    /// | `cgroup::kn` / `level` / `root` | 248 / 208 / 656 | 256 / 216 / 696 |
+    /// | `cgroup_root::hierarchy_id` | 12 | 12 |
+    /// | `kernfs_node::id` | 104 | 96 |
+    ///
+    /// (`cargo xtask test-vm` prints the guest's line; `--log_level=bpfadvisor::events::ebpf=debug`
+    /// logs them.) The prototypes the programs rely on are the same on both: `cgroup_mkdir` and
+    /// `cgroup_rmdir` `(struct cgroup *, const char *)`, `mark_victim` `(struct task_struct *,
+    /// uid_t)` (6.1 through the 6.1.130 stable backport; upstream 6.1 passed `int pid`) and
+    /// `mark_oom_victim(struct task_struct *)`.
     pub fn offsets(&self) -> Result<Offsets, BtfError> {
         let memory_id = self.enum_value("cgroup_subsys_id", "memory_cgrp_id")?;
         let subsys = self.member_offset("css_set", "subsys")?;
