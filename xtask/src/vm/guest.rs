@@ -153,55 +153,18 @@ fn run(report: &mut Report, capture: bool) -> anyhow::Result<()> {
         "tree and workloads ready after {:?}",
         t0.elapsed()
     ));
-
-    let agent = Agent::start(
-        "ebpf",
-        "/tmp/agent-ebpf.log",
-        &["--log_level=info,bpfadvisor::events::ebpf=debug"],
-    )?;
-    // What this kernel's BTF gave the probes, for the record.
-    for l in fs::read_to_string("/tmp/agent-ebpf.log")?.lines() {
-        if l.contains("offsets from BTF") || l.contains("probe") {
-            info(l);
+    // A phase that cannot run (its agent does not start) fails; the next one still runs.
+    let phases: [(&str, Phase); 3] = [
+        ("eBPF", &|r, w| ebpf_phase(r, w, capture)),
+        ("fentry", &fentry_phase),
+        ("inotify", &|r, _| inotify_phase(r)),
+    ];
+    for (name, phase) in phases {
+        if let Err(e) = phase(report, &mut work) {
+            report.fail(Check::Setup, &format!("{name} phase: {e:#}"));
         }
+        info(&format!("{name} phase done after {:?}", t0.elapsed()));
     }
-    info(&format!("eBPF agent serving after {:?}", t0.elapsed()));
-    ebpf_phase(report, &agent, &mut work)?;
-    if capture {
-        capture_fixture(report)?;
-    }
-    agent.stop();
-    info(&format!("eBPF phase done after {:?}", t0.elapsed()));
-
-    // The OOM probe of kernels whose mark_victim tracepoint passes only the pid, forced here
-    // (this kernel's tracepoint passes the task, so `auto` takes the tracepoint).
-    let agent = Agent::start(
-        "ebpf",
-        "/tmp/agent-fentry.log",
-        &["--ebpf_oom_probe=fentry"],
-    )?;
-    info(&format!("fentry agent serving after {:?}", t0.elapsed()));
-    report.check(Check::FentryProbe, WAIT, || {
-        let log = fs::read_to_string("/tmp/agent-fentry.log").unwrap_or_default();
-        log.lines()
-            .find(|l| l.contains("eBPF probes attached"))
-            .filter(|l| l.contains("mark_oom_victim"))
-            .map(|l| l.trim().to_string())
-            .ok_or_else(|| format!("mark_oom_victim not attached: {}", agent.log_tail()))
-    });
-    oom_victim_not_allocator(
-        report,
-        &agent,
-        &mut work,
-        "/vmtest-oomf",
-        Check::FentryOomKillVictim,
-    )?;
-    agent.stop();
-
-    let agent = Agent::start("inotify", "/tmp/agent-inotify.log", &[])?;
-    info(&format!("inotify agent serving after {:?}", t0.elapsed()));
-    inotify_phase(report, &agent)?;
-    agent.stop();
     if report.failed {
         for log in [
             "/tmp/agent-ebpf.log",
@@ -215,9 +178,10 @@ fn run(report: &mut Report, capture: bool) -> anyhow::Result<()> {
             }
         }
     }
-    info(&format!("guest done after {:?}", t0.elapsed()));
     Ok(())
 }
+
+type Phase<'a> = &'a dyn Fn(&mut Report, &mut Workloads) -> anyhow::Result<()>;
 
 /// Processes started by the test; killed when dropped (the VM powers off anyway).
 #[derive(Default)]
@@ -431,7 +395,55 @@ fn has_event(events: &[Value], kind: &str, name: &str) -> bool {
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn ebpf_phase(report: &mut Report, agent: &Agent, work: &mut Workloads) -> anyhow::Result<()> {
+/// The default agent (`auto` picks eBPF; `--event_source=ebpf` makes a failed load fatal).
+fn ebpf_phase(report: &mut Report, work: &mut Workloads, capture: bool) -> anyhow::Result<()> {
+    let agent = Agent::start(
+        "ebpf",
+        "/tmp/agent-ebpf.log",
+        &["--log_level=info,bpfadvisor::events::ebpf=debug"],
+    )?;
+    // What this kernel's BTF gave the probes, for the record.
+    for l in fs::read_to_string("/tmp/agent-ebpf.log")?.lines() {
+        if l.contains("offsets from BTF") || l.contains("probe") {
+            info(l);
+        }
+    }
+    ebpf_checks(report, &agent, work)?;
+    if capture {
+        capture_fixture(report)?;
+    }
+    agent.stop();
+    Ok(())
+}
+
+/// The OOM probe of kernels whose mark_victim tracepoint passes only the pid, forced (a kernel
+/// whose tracepoint passes the task gets the tracepoint from `auto`).
+fn fentry_phase(report: &mut Report, work: &mut Workloads) -> anyhow::Result<()> {
+    let agent = Agent::start(
+        "ebpf",
+        "/tmp/agent-fentry.log",
+        &["--ebpf_oom_probe=fentry"],
+    )?;
+    report.check(Check::FentryProbe, WAIT, || {
+        let log = fs::read_to_string("/tmp/agent-fentry.log").unwrap_or_default();
+        log.lines()
+            .find(|l| l.contains("eBPF probes attached"))
+            .filter(|l| l.contains("mark_oom_victim"))
+            .map(|l| l.trim().to_string())
+            .ok_or_else(|| format!("mark_oom_victim not attached: {}", agent.log_tail()))
+    });
+    oom_victim_not_allocator(
+        report,
+        &agent,
+        work,
+        "/vmtest-oomf",
+        Check::FentryOomKillVictim,
+    )?;
+    agent.stop();
+    Ok(())
+}
+
+fn ebpf_checks(report: &mut Report, agent: &Agent, work: &mut Workloads) -> anyhow::Result<()> {
     let pod = scope(CONTAINER_ID);
     let late = scope(LATE_ID);
 
@@ -681,7 +693,9 @@ fn oom_victim_not_allocator(
     Ok(())
 }
 
-fn inotify_phase(report: &mut Report, agent: &Agent) -> anyhow::Result<()> {
+/// The fallback, forced: inotify watches, rescans and the memory cgroups' OOM counters.
+fn inotify_phase(report: &mut Report) -> anyhow::Result<()> {
+    let agent = Agent::start("inotify", "/tmp/agent-inotify.log", &[])?;
     let late = scope(INOTIFY_ID);
     report.check(Check::InotifySource, WAIT, || {
         let m = agent.get("/metrics")?;
@@ -732,6 +746,7 @@ fn inotify_phase(report: &mut Report, agent: &Agent) -> anyhow::Result<()> {
                 )
             })
     });
+    agent.stop();
     Ok(())
 }
 
