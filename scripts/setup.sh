@@ -3,16 +3,24 @@
 #   - rust-src (the eBPF crate is built with -Z build-std=core)
 #   - bpf-linker, built against the Rust toolchain's own libLLVM
 #   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool,
-#     podman for the libpod API, qemu-system-x86 for the VM test; its kernel is fetched by
+#     podman for the libpod API, apache2-utils for htpasswd/htdigest, curl and openssl for the
+#     access-control tests, qemu-system-x86 for the VM test; its kernel is fetched by
 #     `cargo xtask test-vm` into target/vm/)
+#   - kubernetes-validate (PyPI), in a virtualenv of its own, for the deploy/kubernetes manifests
 # A second run does nothing and takes well under a second.
 #
-# Usage: scripts/setup.sh [--build-only]   (--build-only skips the test packages)
+# Usage: scripts/setup.sh [--build-only|--image]   (--build-only skips the test packages; --image
+# installs only what `cargo xtask image` needs besides the build toolchain: docker.io, busybox-static)
 set -euo pipefail
 
 BPF_LINKER_VERSION=0.13.0
+KUBERNETES_VALIDATE_VERSION=1.37.0
+# agent/tests/deploy_manifests.rs looks for the validator here.
+KUBERNETES_VALIDATE_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/bpfadvisor/kubernetes-validate"
 want_test_pkgs=1
+want_image_pkgs=0
 [ "${1:-}" = "--build-only" ] && want_test_pkgs=0
+[ "${1:-}" = "--image" ] && want_test_pkgs=0 && want_image_pkgs=1
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -65,8 +73,28 @@ ensure_debs() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# A virtualenv of its own: neither the system's (externally managed) nor any other Python's
+# site-packages change.
+ensure_kubernetes_validate() {
+    local bin="$KUBERNETES_VALIDATE_VENV/bin/kubernetes-validate"
+    if [ "$("$bin" --version 2>/dev/null)" = "$KUBERNETES_VALIDATE_VERSION" ]; then
+        return
+    fi
+    python3 -m venv --help >/dev/null 2>&1 || ensure_debs python3-venv
+    log "installing kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
+    python3 -m venv "$KUBERNETES_VALIDATE_VENV"
+    "$KUBERNETES_VALIDATE_VENV/bin/pip" install -q --disable-pip-version-check \
+        "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    "$bin" --version >/dev/null
+}
+
 ensure_rust_src
 ensure_bpf_linker
 if [ "$want_test_pkgs" = 1 ]; then
-    ensure_debs docker.io busybox-static prometheus iproute2 podman qemu-system-x86
+    ensure_debs docker.io busybox-static prometheus iproute2 podman apache2-utils curl openssl \
+        qemu-system-x86
+    ensure_kubernetes_validate
+fi
+if [ "$want_image_pkgs" = 1 ]; then
+    ensure_debs docker.io busybox-static
 fi

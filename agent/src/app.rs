@@ -8,11 +8,12 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+use crate::access::watched::Watched;
+use crate::access::{self, Access, tls};
 use crate::api::{self, ApiContext};
 use crate::cgroup::Layout;
 use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
@@ -21,6 +22,7 @@ use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::
 use crate::fs::usage::{FsUsageTracker, UsageConfig};
 use crate::machine::{MachineOptions, machine_info, version_info};
 use crate::metrics::{self, MetricsConfig};
+use crate::privileges;
 use crate::query::Snapshot;
 use crate::registry::housekeeping::{self, Job, OomFallback, Schedule};
 use crate::registry::owner::{Admission, Owner, OwnerConfig, OwnerInputs};
@@ -71,11 +73,35 @@ impl LiveSource {
             Self::Inotify(_) => false,
         }
     }
+
+    /// When this source started reporting OOM kills (time since boot).
+    fn oom_since(&self) -> Option<Duration> {
+        match self {
+            Self::Ebpf(h) => h.oom_since(),
+            Self::Inotify(_) => None,
+        }
+    }
 }
 
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let host = config.host.clone();
+    // Credentials and certificates first: an unusable file stops the agent before anything starts.
+    let access = Access::start(&config.access, &config.url_base_prefix)
+        .map_err(|e| anyhow::anyhow!(e))
+        .context("loading the HTTP authentication files")?;
+    let tls = match &config.access.tls {
+        Some(files) => {
+            let files = files.clone();
+            let paths = files.paths();
+            Some(
+                Watched::start("TLS certificate", paths, move || tls::load(&files))
+                    .map_err(|e| anyhow::anyhow!(e))
+                    .context("loading the TLS certificate")?,
+            )
+        }
+        None => None,
+    };
     match crate::cgroup::files::raise_fd_limit() {
         Ok(n) => info!(open_files = n, "file descriptor limit"),
         Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
@@ -97,6 +123,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let kind = source.kind();
     let oom_fallback = !source.detects_oom();
     EventSourceSelected { source: kind }.emit();
+    let privileges = privileges::Report::new(&privileges::Situation::current(
+        &host,
+        config.event_source != EventSourceMode::Inotify,
+        kind == SourceKind::Ebpf,
+    ));
+    privileges.log();
+    privileges::publish(privileges);
     info!(oom_from_counters = oom_fallback, "OOM detection");
 
     let oom = if oom_fallback {
@@ -125,9 +158,14 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let hk =
         housekeeping::start(schedule, findings_tx, None, oom).context("starting housekeeping")?;
-    if oom_fallback {
-        forward_kernel_log(&config, hk.clone());
-    }
+    // Before discovery: in the fallback, kills logged from now on are paired with the counters,
+    // whose baselines discovery takes.
+    let kernel_log = read_kernel_log(
+        &config,
+        source_tx.clone(),
+        source.oom_since(),
+        oom_fallback.then(|| hk.clone()),
+    );
     let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
 
     let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
@@ -164,38 +202,34 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let owner_task = tokio::spawn(owner.run(inputs));
     let handle = RegistryHandle::new(published, events.clone(), hk);
 
-    let router = http_router(&config, handle, events);
+    let router = access::protect(
+        http_router(&config, handle, events),
+        access.clone(),
+        config.access.limits.clone(),
+        &config.url_base_prefix,
+    );
     let addr = match config.listen.0 {
         Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
         None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
     };
-    // No Nagle delay, as Go's listeners (cAdvisor's included) by default: an event stream writes one
-    // small line at a time, and over a real network a line written while the previous one is still
-    // unacknowledged would wait for the client's delayed ACK.
     let listener = TcpListener::bind(addr)
         .await
-        .with_context(|| format!("listening on {addr}"))?
-        .tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY on a connection");
-            }
-        });
-    info!(%addr, "serving HTTP");
-    // Graceful shutdown waits for open connections, and an event stream never ends by itself: give
-    // in-flight requests a moment, then stop anyway.
-    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = stop_tx.send(true);
-    });
-    tokio::select! {
-        served = server => served?,
-        () = async {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-            tokio::time::sleep(SHUTDOWN_GRACE).await;
-        } => info!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace; closing them"),
-    }
+        .with_context(|| format!("listening on {addr}"))?;
+    info!(
+        %addr,
+        scheme = if tls.is_some() { "https" } else { "http" },
+        authentication = ?access.methods(),
+        "serving"
+    );
+    // Graceful shutdown waits for open connections, and an event stream never ends by itself: the
+    // server gives in-flight requests a moment, then stops anyway.
+    let options = access::ServeOptions {
+        tls,
+        limits: config.access.limits.clone(),
+    };
+    access::serve(listener, router, options, shutdown_signal(), SHUTDOWN_GRACE).await;
     owner_task.abort();
+    drop(kernel_log);
     drop(source);
     info!("shut down");
     Ok(())
@@ -250,20 +284,40 @@ fn memory_root(layout: &Layout) -> Option<std::path::PathBuf> {
         .map(std::path::Path::to_path_buf)
 }
 
-/// Feeds kernel-log OOM lines to the housekeeper's OOM counters (fallback mode), when readable.
-fn forward_kernel_log(config: &Config, hk: housekeeping::HousekeepingHandle) {
-    let (tx, mut rx) = mpsc::channel(64);
-    match kmsg::start(&config.host.dev, kmsg::KmsgStart::End, tx) {
+/// Reads the OOM kills already in the kernel log (cAdvisor reports them at each start) and sends
+/// them as replayed events: those logged before `live_since` (when the live source started
+/// reporting kills), else before now. In fallback mode (`counters` set) also feeds the kills logged
+/// from then on to the housekeeper's OOM counters. `None` when the log is not readable.
+fn read_kernel_log(
+    config: &Config,
+    events: mpsc::Sender<SourceEvent>,
+    live_since: Option<Duration>,
+    counters: Option<housekeeping::HousekeepingHandle>,
+) -> Option<kmsg::KmsgHandle> {
+    let (live_tx, mut live_rx) = mpsc::channel(64);
+    let sinks = kmsg::KmsgSinks {
+        past: Some(events),
+        past_until: live_since,
+        live: counters.is_some().then_some(live_tx),
+    };
+    match kmsg::start(&config.host.dev, sinks) {
         Ok(handle) => {
-            tokio::spawn(async move {
-                let _keep = handle;
-                while let Some(instance) = rx.recv().await {
-                    hk.send(Job::KernelLogOom(instance));
-                }
-            });
+            if let Some(hk) = counters {
+                tokio::spawn(async move {
+                    while let Some(instance) = live_rx.recv().await {
+                        hk.send(Job::KernelLogOom(instance));
+                    }
+                });
+            }
+            Some(handle)
+        }
+        Err(e) if counters.is_some() => {
+            warn!(error = %e, "kernel log not readable; OOM kills from before the start are not reported and OOM events carry no pid/process name");
+            None
         }
         Err(e) => {
-            warn!(error = %e, "kernel log not readable; OOM events carry no pid/process name")
+            warn!(error = %e, "kernel log not readable; OOM kills from before the start are not reported");
+            None
         }
     }
 }

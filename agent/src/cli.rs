@@ -150,6 +150,24 @@ pub struct Cli {
     #[arg(long = "crio_client_timeout", default_value = "0s")]
     pub crio_client_timeout: String,
 
+    /// HTTP auth file (htpasswd: bcrypt, MD5 `$apr1$`, SHA-256/512-crypt or `{SHA}` entries)
+    /// guarding every route but /healthz; re-read when it changes.
+    #[arg(long = "http_auth_file", default_value = "")]
+    pub http_auth_file: String,
+
+    /// HTTP auth realm.
+    #[arg(long = "http_auth_realm", default_value = "localhost")]
+    pub http_auth_realm: String,
+
+    /// HTTP digest file (htdigest) guarding every route but /healthz, used when --http_auth_file
+    /// is empty; re-read when it changes.
+    #[arg(long = "http_digest_file", default_value = "")]
+    pub http_digest_file: String,
+
+    /// HTTP digest realm.
+    #[arg(long = "http_digest_realm", default_value = "localhost")]
+    pub http_digest_realm: String,
+
     /// Comma-separated list of files to check for machine-id. Use the first one that exists.
     #[arg(
         long = "machine_id_file",
@@ -172,8 +190,9 @@ pub struct Cli {
     #[arg(long = "referenced_reset_interval", default_value_t = 0)]
     pub referenced_reset_interval: u64,
 
-    /// Root of the host file system as seen by this process (`/rootfs` in a container). All of
-    /// /proc, /sys, /etc and the cgroup hierarchies are read below it.
+    /// Root of the host file system as seen by this process. All of /proc, /sys, /etc and the
+    /// cgroup hierarchies are read below it. Left at `/`, `/rootfs` is used when `/rootfs/proc`
+    /// exists (the host's root mounted into the agent's container).
     #[arg(long = "rootfs", default_value = "/")]
     pub rootfs: String,
 
@@ -199,6 +218,26 @@ pub struct Cli {
     /// The rows of [`compat::FLAGS`] given on the command line (filled by [`Cli::try_parse_go`]).
     #[arg(skip)]
     pub compat: Vec<(&'static str, String)>,
+
+    // Access control beyond cAdvisor's flags (README "Security").
+    /// PEM certificate chain to serve HTTPS with (with --tls_key_file); re-read when it changes, so
+    /// a rotated certificate needs no restart.
+    #[arg(long = "tls_cert_file", default_value = "")]
+    pub tls_cert_file: String,
+
+    /// PEM private key of --tls_cert_file; re-read when it changes.
+    #[arg(long = "tls_key_file", default_value = "")]
+    pub tls_key_file: String,
+
+    /// PEM CA certificates: a client certificate signed by one of them authenticates its requests
+    /// (asked for, not required, so /healthz probes connect without one). Needs --tls_cert_file.
+    #[arg(long = "tls_client_ca_file", default_value = "")]
+    pub tls_client_ca_file: String,
+
+    /// File of bearer tokens, one per line, accepted (`Authorization: Bearer <token>`) on every route
+    /// but /healthz; re-read when it changes.
+    #[arg(long = "http_bearer_token_file", default_value = "")]
+    pub http_bearer_token_file: String,
 }
 
 impl Cli {
@@ -294,7 +333,7 @@ mod tests {
     #[test]
     fn compat_flags_are_accepted_go_style() {
         let c = parse(&[
-            "-http_auth_file=/etc/htpasswd",
+            "-container_hints=/etc/hints.json",
             "--profiling",
             "-storage_driver_buffer_duration",
             "30s",
@@ -304,8 +343,8 @@ mod tests {
         assert_eq!(
             c.compat,
             vec![
-                ("http_auth_file", "/etc/htpasswd".to_string()),
                 ("profiling", "true".to_string()),
+                ("container_hints", "/etc/hints.json".to_string()),
                 ("storage_driver_buffer_duration", "30s".to_string()),
                 ("v", "3".to_string()),
             ]

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::access::{AccessConfig, TlsFiles};
 use crate::cli::Cli;
 use crate::cli::compat::{self, CompatError};
 use crate::events::ebpf::OomProbe;
@@ -273,6 +274,8 @@ pub struct Config {
     pub worker_threads: usize,
     /// One line each, logged at startup: flags accepted that change nothing, deprecated names.
     pub warnings: Vec<String>,
+    /// Authentication, TLS and request limits (`crate::access`).
+    pub access: AccessConfig,
 }
 
 /// cAdvisor's split of the env whitelists: on commas, no trimming; empty prefixes match nothing.
@@ -337,9 +340,9 @@ impl Config {
                 });
             }
         };
-        let host = HostPaths::under(&cli.rootfs).with_docker_root(&cli.docker_root);
+        let host = HostPaths::detect(&cli.rootfs).with_docker_root(&cli.docker_root);
         // Files named by flags are host paths: read them below the root.
-        let host_files = |s: &str| comma_list(s).iter().map(|p| host.host_path(p)).collect();
+        let host_files = |s: &str| comma_list(s).iter().map(|p| host.resolve(p)).collect();
         let prefix = cli.url_base_prefix.trim_end_matches('/').to_string();
         let housekeeping_interval = dur("housekeeping_interval", &cli.housekeeping_interval)?;
         let mut warnings = compat::check(&cli.compat)?;
@@ -430,8 +433,58 @@ impl Config {
                 .unwrap_or(DEFAULT_WORKER_THREADS),
             warnings,
             host,
+            access: access_config(cli)?,
         })
     }
+}
+
+/// The access-control flags. Their files are the agent's own (secrets mounted into its
+/// container), so they are not read below `--rootfs`.
+fn access_config(cli: &Cli) -> Result<AccessConfig, ConfigError> {
+    let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+    let invalid = |flag, value: &str, reason: &str| ConfigError::Invalid {
+        flag,
+        value: value.to_string(),
+        reason: reason.to_string(),
+    };
+    let tls = match (path(&cli.tls_cert_file), path(&cli.tls_key_file)) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert,
+            key,
+            client_ca: path(&cli.tls_client_ca_file),
+        }),
+        (None, None) if cli.tls_client_ca_file.is_empty() => None,
+        (None, None) => {
+            return Err(invalid(
+                "tls_client_ca_file",
+                &cli.tls_client_ca_file,
+                "client certificates need TLS: set --tls_cert_file and --tls_key_file",
+            ));
+        }
+        (Some(_), None) => {
+            return Err(invalid(
+                "tls_key_file",
+                "",
+                "--tls_cert_file needs a key file",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(invalid(
+                "tls_cert_file",
+                "",
+                "--tls_key_file needs a certificate file",
+            ));
+        }
+    };
+    Ok(AccessConfig {
+        htpasswd: path(&cli.http_auth_file),
+        basic_realm: cli.http_auth_realm.clone(),
+        htdigest: path(&cli.http_digest_file),
+        digest_realm: cli.http_digest_realm.clone(),
+        bearer_tokens: path(&cli.http_bearer_token_file),
+        tls,
+        limits: Default::default(),
+    })
 }
 
 /// Parses a Go `time.ParseDuration` string: a sequence of decimal numbers with units
@@ -500,7 +553,7 @@ mod tests {
     #[test]
     fn unsupported_flags_refuse_only_when_not_default() {
         assert!(config(&["--http_auth_realm=localhost", "--storage_driver="]).is_ok());
-        let err = config(&["--http_auth_file=/etc/htpasswd"]).expect_err("refused");
+        let err = config(&["--container_hints=/etc/hints.json"]).expect_err("refused");
         assert!(matches!(err, ConfigError::Unsupported(_)), "{err}");
         let err = config(&["--storage_driver=stdout"]).expect_err("refused");
         assert!(err.to_string().contains("--storage_driver=stdout"), "{err}");
@@ -585,6 +638,48 @@ mod tests {
                 .contains("unsupported metric \"nope\" specified")
         );
     }
+    #[test]
+    fn access_flags() {
+        use clap::Parser;
+        let cli = |args: &[&str]| {
+            let argv = std::iter::once("bpfadvisor").chain(args.iter().copied());
+            Config::from_cli(
+                &Cli::try_parse_from(argv.map(Into::<std::ffi::OsString>::into)).expect("parse"),
+            )
+        };
+        let open = cli(&[]).expect("config").access;
+        assert_eq!(open.htpasswd, None);
+        assert_eq!(open.tls, None);
+        assert_eq!(open.basic_realm, "localhost");
+        let c = cli(&[
+            "--http_auth_file=/s/htpasswd",
+            "--tls_cert_file=/s/c.pem",
+            "--tls_key_file=/s/k.pem",
+            "--tls_client_ca_file=/s/ca.pem",
+            "--http_bearer_token_file=/s/token",
+            "--rootfs=/rootfs",
+        ])
+        .expect("config")
+        .access;
+        assert_eq!(
+            c.htpasswd,
+            Some(PathBuf::from("/s/htpasswd")),
+            "not below --rootfs"
+        );
+        assert_eq!(
+            c.tls.expect("tls").client_ca,
+            Some(PathBuf::from("/s/ca.pem"))
+        );
+        assert_eq!(c.bearer_tokens, Some(PathBuf::from("/s/token")));
+        for bad in [
+            &["--tls_cert_file=/c"][..],
+            &["--tls_key_file=/k"][..],
+            &["--tls_client_ca_file=/ca"][..],
+        ] {
+            assert!(cli(bad).is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn reader_flags_reach_the_kinds() {
         let d = Config::from_cli(&cli(&[])).expect("config");

@@ -5,6 +5,7 @@
 //! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, later `ui` and `storage`).
 //! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cgroup;
@@ -17,6 +18,7 @@ pub mod machine;
 pub mod metrics;
 pub mod model;
 pub mod priority;
+pub mod privileges;
 pub mod query;
 pub mod registry;
 pub mod runtime;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bpfadvisor::cgroup::layout::Layout;
-use bpfadvisor::events::kmsg::{self, KmsgStart, OomInstance};
+use bpfadvisor::events::kmsg::{self, KmsgSinks, OomInstance};
 use bpfadvisor::events::oom_counters::OomCounters;
 use bpfadvisor::events::{CgroupRef, Hierarchy, SourceEvent, inotify};
 use bpfadvisor::host::HostPaths;
@@ -179,7 +179,12 @@ fn real_oom_kill_is_seen_by_the_counters_and_the_kernel_log() {
         .build()
         .expect("runtime");
     let (ktx, mut krx) = mpsc::channel::<OomInstance>(64);
-    let kmsg_reader = match kmsg::start(&HostPaths::local().dev, KmsgStart::End, ktx) {
+    let sinks = KmsgSinks {
+        past: None,
+        past_until: None,
+        live: Some(ktx),
+    };
+    let kmsg_reader = match kmsg::start(&HostPaths::local().dev, sinks) {
         Ok(h) => Some(h),
         Err(e) => {
             eprintln!("kernel log not readable ({e}); checking the counters only");

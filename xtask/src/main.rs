@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup|build|run|test|test-vm|ci|bench`.
+//! Project tasks: `cargo xtask setup|build|run|test|test-vm|ci|bench|image`.
 //!
 //! `run` and `test` are the README's two commands: each installs what it needs first (idempotent).
 
@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod image;
 mod test;
 mod vm;
 
@@ -64,6 +65,15 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Build the container image (release agent with eBPF, final stage `FROM scratch`) without
+    /// any registry; prints its size.
+    Image {
+        #[arg(long, default_value = image::DEFAULT_TAG)]
+        tag: String,
+        /// Put this agent binary in the image instead of building the release one.
+        #[arg(long)]
+        binary: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -111,6 +121,30 @@ fn main() -> anyhow::Result<()> {
                 unsafe { std::env::set_var(var, "1") };
             }
             test::run(&root, true)
+        }
+        Cmd::Image { tag, binary } => {
+            let mut setup = Command::new("bash");
+            setup.arg(root.join("scripts/setup.sh")).arg("--image");
+            run(setup)?;
+            let _dockerd = test::ensure_dockerd()?;
+            let binary = match binary {
+                Some(b) => b,
+                None => {
+                    // SAFETY: single-threaded at this point; read by agent/build.rs, so an image
+                    // never silently ships without its eBPF probes.
+                    unsafe { std::env::set_var("BPFADVISOR_REQUIRE_EBPF", "1") };
+                    cargo(&root, &["build", "--release", "-p", "agent"])?;
+                    target_dir(&root).join("release/bpfadvisor")
+                }
+            };
+            let size = image::build(&image::ImageSpec {
+                binary: &binary,
+                dockerfile: &root.join("Dockerfile"),
+                context: &target_dir(&root).join("image"),
+                tag: &tag,
+            })?;
+            image::report(&tag, size, std::io::stdout())?;
+            Ok(())
         }
         Cmd::Bench { args } => {
             setup(&root, true)?;

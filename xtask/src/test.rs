@@ -131,7 +131,7 @@ fn docker_ok() -> bool {
 
 /// Starts dockerd in the background when it is installed but not answering. Without Docker the
 /// Docker tests skip, or (CI) the run fails here.
-fn ensure_dockerd() -> anyhow::Result<Option<StartedDockerd>> {
+pub fn ensure_dockerd() -> anyhow::Result<Option<StartedDockerd>> {
     let require = required("BPFADVISOR_REQUIRE_DOCKER");
     if docker_ok() {
         return Ok(None);

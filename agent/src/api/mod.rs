@@ -85,7 +85,7 @@ async fn redirect_slash(State(ctx): State<Arc<ApiContext>>, req: Request) -> Res
 
 async fn validate(State(ctx): State<Arc<ApiContext>>) -> Response {
     let snap = ctx.query.snapshot();
-    let body = validate::render(&snap, &ctx.host);
+    let body = validate::render(&snap, &ctx.host, crate::privileges::published());
     text(StatusCode::OK, &body)
 }
 

@@ -1,5 +1,5 @@
 //! `/validate/`: cAdvisor's plain-text setup report (kernel, cgroups, managed containers), plus
-//! which event source feeds the agent.
+//! which event source feeds the agent and which privileges it lacks.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::request::go_quote;
 use crate::host::HostPaths;
+use crate::privileges::Report;
 use crate::query::Snapshot;
 
 const RECOMMENDED: &str = "[Supported and recommended]";
@@ -14,7 +15,7 @@ const SUPPORTED: &str = "[Supported, but not recommended]";
 const UNSUPPORTED: &str = "[Unsupported]";
 const UNKNOWN: &str = "[Unknown]";
 
-pub(super) fn render(snap: &Snapshot, host: &HostPaths) -> String {
+pub(super) fn render(snap: &Snapshot, host: &HostPaths, privileges: Option<&Report>) -> String {
     let v = &snap.version;
     let mut out = format!(
         "cAdvisor version: {}\n\nOS version: {}\n\n",
@@ -40,6 +41,10 @@ pub(super) fn render(snap: &Snapshot, host: &HostPaths) -> String {
     block(&mut out, "Inotify watches", "", "");
     let source = snap.event_source.map_or("none", |s| s.as_str());
     let _ = write!(out, "Event source: {source}\n\n");
+    if let Some(report) = privileges {
+        let (verdict, desc) = privileges_block(report, host);
+        block(&mut out, "Privileges", verdict, &desc);
+    }
     out.push_str("Managed containers: \n");
     for c in snap.containers.values() {
         let _ = writeln!(out, "\t{}", c.name());
@@ -251,6 +256,28 @@ fn mount_setup(host: &HostPaths) -> (&'static str, String) {
     )
 }
 
+/// The capabilities held and, per missing privilege, what needs it and the fallback in use.
+fn privileges_block(report: &Report, host: &HostPaths) -> (&'static str, String) {
+    let mut desc = format!(
+        "Host root: {}\n\tCapabilities held: {}\n",
+        host.root.display(),
+        report.held_names()
+    );
+    for f in &report.findings {
+        let _ = writeln!(
+            desc,
+            "\tMissing {}: needed for {}. Without it: {}.",
+            f.missing, f.needed_for, f.fallback
+        );
+    }
+    let verdict = if report.findings.is_empty() {
+        RECOMMENDED
+    } else {
+        SUPPORTED
+    };
+    (verdict, desc)
+}
+
 /// A path as the host sees it (without the `/rootfs`-style root prefix).
 fn host_visible(p: &Path, root: &Path) -> String {
     match p.strip_prefix(root) {
@@ -326,6 +353,30 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             docker_driver(&moved),
             (RECOMMENDED, "Storage driver is btrfs.\n".to_owned())
         );
+    }
+
+    #[test]
+    fn privileges_name_what_is_missing() {
+        use crate::privileges::{CapSet, Capability, Situation};
+        let report = Report::new(&Situation {
+            caps: CapSet::of(&[Capability::SysPtrace, Capability::DacReadSearch]),
+            host_pid_namespace: true,
+            host_cgroup_namespace: true,
+            seccomp_filter: true,
+            ebpf_wanted: true,
+            ebpf_live: false,
+        });
+        let (verdict, desc) = privileges_block(&report, &HostPaths::under("/rootfs"));
+        assert_eq!(verdict, SUPPORTED);
+        assert!(
+            desc.starts_with(
+                "Host root: /rootfs\n\tCapabilities held: CAP_SYS_PTRACE CAP_DAC_READ_SEARCH\n\tMissing CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN): needed for loading the eBPF probes"
+            ),
+            "{desc}"
+        );
+        assert_eq!(desc.lines().count(), 3, "{desc}");
+        let (verdict, _) = privileges_block(&Report::default(), &HostPaths::local());
+        assert_eq!(verdict, RECOMMENDED);
     }
 
     #[test]

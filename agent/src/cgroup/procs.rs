@@ -101,8 +101,10 @@ impl Procs {
     /// `true` when `pid` lives in a network namespace other than init's (`<proc>/<pid>/ns/net` vs
     /// `<proc>/1/ns/net`). cAdvisor reports network only for such containers: a cgroup sharing the
     /// host namespace would otherwise repeat the host's counters. When init's link is unreadable
-    /// (a sandboxed init) our own namespace stands in, as the agent runs in the host's; an exited
-    /// pid, or no readable reference at all, means no network.
+    /// (a sandboxed init, or an init with capabilities a containerised agent lacks) kthreadd's
+    /// (pid 2: kernel threads live in the initial namespaces) stands in, then our own namespace
+    /// (right only when the agent runs in the host's); an exited pid, or no readable reference at
+    /// all, means no network.
     pub fn own_netns(&mut self, pid: u32) -> bool {
         let last = self.own_netns.filter(|a| a.pid == pid);
         if let Some(a) = last
@@ -111,7 +113,7 @@ impl Procs {
             return a.own;
         }
         let ns = |pid: &str| fs::read_link(self.proc_root.join(pid).join("ns/net")).ok();
-        let host = ns("1").or_else(|| ns("self"));
+        let host = ns("1").or_else(|| ns("2")).or_else(|| ns("self"));
         let Some(mine) = ns(&pid.to_string()) else {
             return false;
         };
@@ -311,5 +313,25 @@ mod tests {
             assert!(!p.own_netns(7));
         }
         assert_eq!(p.own_netns.expect("cached").held, NETNS_RECHECK_MAX);
+    }
+
+    #[test]
+    fn kthreadd_names_the_host_namespace_when_init_is_unreadable() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let proc_root = root.path().join("proc");
+        // A containerised agent: init's link unreadable (absent here), ours is the container's.
+        link_netns(&proc_root, 2, "net:[4026531840]");
+        link_netns(&proc_root, 99, "net:[4026532500]");
+        symlink("99", proc_root.join("self")).expect("self link");
+        link_netns(&proc_root, 42, "net:[4026531840]");
+        link_netns(&proc_root, 43, "net:[4026532600]");
+        let mut p = Procs::new(root.path(), &proc_root);
+        assert!(
+            !p.own_netns(42),
+            "a host-namespace process has no network of its own"
+        );
+        assert!(p.own_netns(43));
+        // The agent's own container is in a namespace of its own, too.
+        assert!(p.own_netns(99));
     }
 }

@@ -60,11 +60,6 @@ const fn flag(
 use Action::{Refuse, Warn};
 use ValueKind::{Bool, Duration as Dur, Float, Int, Text};
 
-// Until access control lands (then these four rows go).
-const NO_AUTH: Action = Refuse(
-    "HTTP authentication is not implemented yet; put an authenticating reverse proxy in front of \
-     the agent and remove the flag",
-);
 const NO_APP_METRICS: Action = Warn("application metrics are not collected");
 const NO_STORAGE_DRIVER: Action =
     Warn("it configures a storage driver, and none is in use (see --storage_driver)");
@@ -74,10 +69,6 @@ const KLOG_FORMAT: Action = Warn("log lines have bpfadvisor's own format (see --
 
 /// Every flag of cAdvisor's binary and of klog that `Cli` does not implement.
 pub const FLAGS: &[CompatFlag] = &[
-    flag("http_auth_file", Text, "", NO_AUTH),
-    flag("http_auth_realm", Text, "localhost", NO_AUTH),
-    flag("http_digest_file", Text, "", NO_AUTH),
-    flag("http_digest_realm", Text, "localhost", NO_AUTH),
     flag(
         "profiling",
         Bool,
@@ -461,18 +452,13 @@ mod tests {
     }
 
     #[test]
-    fn auth_flags_refuse_to_start() {
-        let err = check(&given(&[("http_auth_file", "/etc/htpasswd")])).expect_err("refused");
-        let text = err.to_string();
+    fn unimplemented_flags_refuse_to_start() {
+        let err = check(&given(&[("profiling", "true")])).expect_err("refused");
         assert!(
-            text.starts_with("flag --http_auth_file=/etc/htpasswd is not supported: "),
-            "{text}"
+            err.to_string()
+                .starts_with("flag --profiling=true is not supported: "),
+            "{err}"
         );
-        assert!(text.contains("reverse proxy"), "{text}");
-        for flag in ["http_auth_realm", "http_digest_file", "http_digest_realm"] {
-            assert!(check(&given(&[(flag, "x")])).is_err(), "{flag}");
-        }
-        assert!(check(&given(&[("profiling", "true")])).is_err());
         assert!(check(&given(&[("disable_root_cgroup_stats", "t")])).is_err());
     }
 

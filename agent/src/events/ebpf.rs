@@ -126,6 +126,8 @@ pub enum EbpfError {
 #[derive(Debug)]
 pub struct EbpfHandle {
     live: Vec<&'static str>,
+    /// When `mark_victim` was attached, as time since boot ([`super::since_boot`]).
+    oom_since: Option<std::time::Duration>,
     task: JoinHandle<()>,
 }
 
@@ -138,6 +140,12 @@ impl EbpfHandle {
     /// Whether OOM kills are reported by this source.
     pub fn has_oom(&self) -> bool {
         self.live.iter().any(|p| OOM_PROBES.contains(p))
+    }
+
+    /// When this source started reporting OOM kills, on the kernel log's clock: every kill logged
+    /// from then on reaches it.
+    pub fn oom_since(&self) -> Option<std::time::Duration> {
+        self.oom_since
     }
 }
 
@@ -184,10 +192,18 @@ pub async fn start_with(
         .map_err(EbpfError::Load)?;
 
     let mut live = Vec::new();
+    let mut oom_since = None;
     let mut failures = Vec::new();
     for name in PROBES.into_iter().filter(|p| !OOM_PROBES.contains(p)) {
         match attach(&mut ebpf, name, &aya_btf) {
-            Ok(()) => live.push(name),
+            Ok(()) => {
+                if name == "mark_victim" {
+                    // The victim is marked after its kill is logged: a kill logged from now on
+                    // is the probe's.
+                    oom_since = Some(super::since_boot());
+                }
+                live.push(name);
+            }
             Err(e) => failures.push(format!("{name}: {e}")),
         }
     }
@@ -236,7 +252,11 @@ pub async fn start_with(
     };
     // The task owns the object, so the probes stay attached exactly as long as it runs.
     let task = tokio::spawn(reader.run(events, ebpf));
-    Ok(EbpfHandle { live, task })
+    Ok(EbpfHandle {
+        live,
+        oom_since,
+        task,
+    })
 }
 
 /// Loads and attaches program `name` to the tracepoint or (fentry) kernel function of that name.

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
-use tracing::warn;
+use tracing::{info, warn};
 
 use super::{CgroupRef, SourceEvent};
 
@@ -34,12 +34,22 @@ pub struct OomInstance {
 impl OomInstance {
     /// The producer event; the target is the task's memory cgroup, as eBPF and the counters see it.
     pub fn to_source_event(&self) -> SourceEvent {
+        self.event(false)
+    }
+
+    /// [`Self::to_source_event`] for a kill read back from the log at start-up.
+    pub fn replayed_event(&self) -> SourceEvent {
+        self.event(true)
+    }
+
+    fn event(&self, replayed: bool) -> SourceEvent {
         SourceEvent::OomKill {
             target: CgroupRef::Name(self.container_name.clone()),
             pid: self.pid,
             process_name: self.process_name.clone(),
             constraint: self.constraint.clone(),
             at: self.time_of_death,
+            replayed,
         }
     }
 }
@@ -213,13 +223,18 @@ pub enum KmsgError {
     Spawn(#[source] io::Error),
 }
 
-/// Where the reader starts in the kernel's ring buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KmsgStart {
-    /// Replay the messages still in the buffer (OOM kills from before startup).
-    Beginning,
-    /// Only messages logged from now on.
-    End,
+/// Where the reader sends the kills it parses. The reader starts at the beginning of the kernel's
+/// ring buffer when `past` is set, else at its end.
+pub struct KmsgSinks {
+    /// Kills logged before the reader started, or before `past_until` (what cAdvisor reports again
+    /// at each start), as replayed `OomKill` events.
+    pub past: Option<mpsc::Sender<SourceEvent>>,
+    /// Where "before" ends instead, as time since boot ([`super::since_boot`]): when the live
+    /// source started reporting kills.
+    pub past_until: Option<Duration>,
+    /// Kills logged from then on. `None`: a live source reports those, and the reader stops once it
+    /// has read the buffer.
+    pub live: Option<mpsc::Sender<OomInstance>>,
 }
 
 /// Stops the reader thread when dropped.
@@ -237,13 +252,9 @@ impl Drop for KmsgHandle {
     }
 }
 
-/// Opens `<dev>/kmsg` and sends each OOM instance it logs. Fails (for the caller to log as a warning and
-/// carry on with the counters alone) when the file cannot be opened, e.g. in an unprivileged container.
-pub fn start(
-    dev: &Path,
-    from: KmsgStart,
-    tx: mpsc::Sender<OomInstance>,
-) -> Result<KmsgHandle, KmsgError> {
+/// Opens `<dev>/kmsg` and sends each OOM kill it logs to `sinks`. Fails (for the caller to log as a
+/// warning and carry on without) when the file cannot be opened, e.g. in an unprivileged container.
+pub fn start(dev: &Path, sinks: KmsgSinks) -> Result<KmsgHandle, KmsgError> {
     let path = dev.join("kmsg");
     let open_err = |source| KmsgError::Open {
         path: path.clone(),
@@ -254,14 +265,30 @@ pub fn start(
         .custom_flags_nonblock()
         .open(&path)
         .map_err(open_err)?;
-    if from == KmsgStart::End {
+    if sinks.past.is_none() {
         file.seek(SeekFrom::End(0)).map_err(open_err)?;
     }
+    let (boot, since_boot) = kernel_log_clock();
+    let until = sinks.past_until.unwrap_or(since_boot);
+    let split = Split {
+        parser: OomParser::default(),
+        boot,
+        start_usec: u64::try_from(until.as_micros()).unwrap_or(u64::MAX),
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
     let thread = std::thread::Builder::new()
         .name("kmsg-oom".into())
-        .spawn(move || read_loop(file, &path, &stop2, &tx))
+        .spawn(move || {
+            let mut reader = Reader {
+                file,
+                path,
+                split,
+                sinks,
+                replayed: 0,
+            };
+            reader.run(&stop2);
+        })
         .map_err(KmsgError::Spawn)?;
     Ok(KmsgHandle {
         stop,
@@ -280,63 +307,125 @@ impl NonBlock for std::fs::OpenOptions {
     }
 }
 
-/// Wall-clock time of boot, for turning kmsg's microseconds-since-boot into timestamps.
-fn boot_time() -> SystemTime {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer; CLOCK_MONOTONIC is what printk timestamps follow (no suspend time).
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let since_boot = if rc == 0 {
-        Duration::new(
-            ts.tv_sec.max(0) as u64,
-            ts.tv_nsec.clamp(0, 999_999_999) as u32,
-        )
-    } else {
-        Duration::ZERO
-    };
-    SystemTime::now()
+/// The kernel log's clock now: (wall-clock time at boot, time since boot). Record timestamps follow
+/// `local_clock()`, which like CLOCK_MONOTONIC stops while the machine is suspended, so boot is
+/// taken as now − CLOCK_MONOTONIC: exact for every kill logged since the last resume (cAdvisor's
+/// now − uptime puts those early by the time spent suspended; the same on a machine never suspended).
+fn kernel_log_clock() -> (SystemTime, Duration) {
+    let since_boot = super::since_boot();
+    let boot = SystemTime::now()
         .checked_sub(since_boot)
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    (boot, since_boot)
 }
 
-fn read_loop(mut file: File, path: &Path, stop: &AtomicBool, tx: &mpsc::Sender<OomInstance>) {
-    let boot = boot_time();
-    let mut parser = OomParser::default();
-    // One read returns one record; records are at most ~8 KiB (PRINTK_MESSAGE_MAX + dict).
-    let mut buf = vec![0u8; 16 * 1024];
-    while !stop.load(Ordering::Relaxed) {
-        match file.read(&mut buf) {
-            Ok(0) => return,
-            Ok(n) => {
-                let text = String::from_utf8_lossy(&buf[..n]);
-                let Some(rec) = parse_kmsg_record(&text) else {
-                    continue;
-                };
-                let at = boot + Duration::from_micros(rec.usec);
-                if let Some(inst) = parser.feed(rec.message, at)
-                    && tx.blocking_send(inst).is_err()
-                {
+/// Parses records into kills and tells those logged before the reader started from later ones.
+struct Split {
+    parser: OomParser,
+    boot: SystemTime,
+    /// Where "before" ends on the kernel log's clock (µs since boot).
+    start_usec: u64,
+}
+
+impl Split {
+    /// A completed kill and whether it was logged before the split.
+    fn record(&mut self, rec: &KmsgRecord<'_>) -> Option<(OomInstance, bool)> {
+        let at = self.boot + Duration::from_micros(rec.usec);
+        let inst = self.parser.feed(rec.message, at)?;
+        Some((inst, rec.usec < self.start_usec))
+    }
+}
+
+struct Reader {
+    file: File,
+    path: PathBuf,
+    split: Split,
+    sinks: KmsgSinks,
+    replayed: usize,
+}
+
+impl Reader {
+    fn run(&mut self, stop: &AtomicBool) {
+        // `/dev/kmsg` returns one record per read, at most ~8 KiB (PRINTK_MESSAGE_MAX + dict); a
+        // regular file (tests) returns any number, the last one maybe cut: it is kept for the next.
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut partial: Vec<u8> = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            match self.file.read(&mut buf) {
+                Ok(0) => {
+                    let rest = std::mem::take(&mut partial);
+                    let _ = self.records(&rest);
+                    return self.caught_up();
+                }
+                Ok(n) => {
+                    partial.extend_from_slice(&buf[..n]);
+                    let Some(end) = partial.iter().rposition(|b| *b == b'\n') else {
+                        continue;
+                    };
+                    let rest = partial.split_off(end + 1);
+                    let whole = std::mem::replace(&mut partial, rest);
+                    if !self.records(&whole) {
+                        return;
+                    }
+                }
+                // Records overwritten before we read them: the next read continues after the gap.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.sinks.live.is_none() {
+                        return self.caught_up();
+                    }
+                    self.caught_up();
+                    let mut pfd = libc::pollfd {
+                        fd: self.file.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    };
+                    // SAFETY: one valid pollfd for the duration of the call.
+                    unsafe { libc::poll(&mut pfd, 1, 200) };
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    warn!(path = %self.path.display(), error = %e, "reading the kernel log failed; OOM kills come from the live source or the memory cgroup counters only");
                     return;
                 }
             }
-            // Records overwritten before we read them: the next read continues after the gap.
-            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let mut pfd = libc::pollfd {
-                    fd: file.as_raw_fd(),
-                    events: libc::POLLIN,
-                    revents: 0,
-                };
-                // SAFETY: one valid pollfd for the duration of the call.
-                unsafe { libc::poll(&mut pfd, 1, 200) };
+        }
+    }
+
+    /// Handles complete records (lines; continuation lines start with a space). `false` once
+    /// nobody listens any more.
+    fn records(&mut self, bytes: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(bytes);
+        for line in text.split('\n').filter(|l| !l.starts_with(' ')) {
+            let Some(rec) = parse_kmsg_record(line) else {
+                continue;
+            };
+            let Some((inst, past)) = self.split.record(&rec) else {
+                continue;
+            };
+            let sent = match (past, &self.sinks.past, &self.sinks.live) {
+                (true, Some(tx), _) => {
+                    self.replayed += 1;
+                    tx.blocking_send(inst.replayed_event()).is_ok()
+                }
+                (false, _, Some(tx)) => tx.blocking_send(inst).is_ok(),
+                // Logged after the start with no live sink: the live source reports it.
+                _ => true,
+            };
+            if !sent {
+                return false;
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                warn!(path = %path.display(), error = %e, "reading the kernel log failed; OOM kills come from the memory cgroup counters only");
-                return;
-            }
+        }
+        true
+    }
+
+    /// The buffer as it was at the start has been read: says how many kills it held, once.
+    fn caught_up(&mut self) {
+        if self.sinks.past.take().is_some() {
+            info!(
+                oom_kills = self.replayed,
+                "kernel log read: OOM kills from before the start are reported"
+            );
         }
     }
 }
@@ -478,9 +567,98 @@ mod tests {
     #[test]
     fn missing_kmsg_is_an_open_error_with_path() {
         let (tx, _rx) = mpsc::channel(1);
-        let err = start(Path::new("/nonexistent-dev"), KmsgStart::End, tx)
+        let sinks = KmsgSinks {
+            past: None,
+            past_until: None,
+            live: Some(tx),
+        };
+        let err = start(Path::new("/nonexistent-dev"), sinks)
             .err()
             .expect("error");
         assert!(err.to_string().contains("/nonexistent-dev/kmsg"), "{err}");
+    }
+
+    fn record(seq: u64, usec: u64, message: &str) -> String {
+        format!("6,{seq},{usec},-;{message}\n SUBSYSTEM=memory\n")
+    }
+
+    fn kill_records(seq: u64, usec: u64, memcg: &str, pid: u32) -> String {
+        record(
+            seq,
+            usec,
+            "dd invoked oom-killer: gfp_mask=0xcc0(GFP_KERNEL), order=0",
+        ) + &record(
+            seq + 1,
+            usec,
+            &format!(
+                "oom-kill:constraint=CONSTRAINT_MEMCG,nodemask=(null),cpuset=/,mems_allowed=0,oom_memcg={memcg},task_memcg={memcg},task=dd,pid={pid},uid=0"
+            ),
+        )
+    }
+
+    // A kill logged 1 s after boot is from before the start, one logged in 30 years after it.
+    #[test]
+    fn kills_before_the_start_are_replayed_and_later_ones_go_live() {
+        let dev = tempfile::tempdir().expect("tempdir");
+        let late = 30 * 365 * 86_400 * 1_000_000;
+        let log =
+            kill_records(1, 1_000_000, "/docker/a", 7) + &kill_records(3, late, "/docker/b", 8);
+        std::fs::write(dev.path().join("kmsg"), log).expect("write");
+        let (past_tx, mut past_rx) = mpsc::channel(8);
+        let (live_tx, mut live_rx) = mpsc::channel(8);
+        let sinks = KmsgSinks {
+            past: Some(past_tx),
+            past_until: None,
+            live: Some(live_tx),
+        };
+        let handle = start(dev.path(), sinks).expect("start");
+        let Some(SourceEvent::OomKill {
+            target: CgroupRef::Name(name),
+            pid,
+            at,
+            replayed,
+            ..
+        }) = past_rx.blocking_recv()
+        else {
+            panic!("no replayed kill");
+        };
+        assert_eq!((name.as_str(), pid, replayed), ("/docker/a", 7, true));
+        let (boot, _) = kernel_log_clock();
+        let off = at
+            .duration_since(boot + Duration::from_secs(1))
+            .unwrap_or_else(|e| e.duration());
+        assert!(off < Duration::from_millis(100), "{at:?} vs boot {boot:?}");
+        let live = live_rx.blocking_recv().expect("live kill");
+        assert_eq!((live.container_name.as_str(), live.pid), ("/docker/b", 8));
+        drop(handle);
+        assert!(past_rx.blocking_recv().is_none() && live_rx.blocking_recv().is_none());
+    }
+
+    #[test]
+    fn without_a_live_sink_later_kills_are_left_to_the_live_source() {
+        let dev = tempfile::tempdir().expect("tempdir");
+        let late = 30 * 365 * 86_400 * 1_000_000;
+        let log = kill_records(1, late, "/docker/b", 8) + &kill_records(3, 2_000_000, "/x", 9);
+        std::fs::write(dev.path().join("kmsg"), log).expect("write");
+        let (past_tx, mut past_rx) = mpsc::channel(8);
+        let sinks = KmsgSinks {
+            past: Some(past_tx),
+            past_until: Some(Duration::from_secs(3)),
+            live: None,
+        };
+        let _handle = start(dev.path(), sinks).expect("start");
+        let got = past_rx.blocking_recv().expect("replayed kill");
+        assert!(
+            matches!(
+                &got,
+                SourceEvent::OomKill {
+                    pid: 9,
+                    replayed: true,
+                    ..
+                }
+            ),
+            "{got:?}"
+        );
+        assert!(past_rx.blocking_recv().is_none(), "the reader stopped");
     }
 }

@@ -6,9 +6,10 @@ pub mod ebpf;
 pub mod inotify;
 pub mod kmsg;
 pub mod oom_counters;
+pub mod oom_dedup;
 pub mod store;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// Which v1 hierarchy or the unified one an event came from; the registry deduplicates the same
 /// container name seen on several hierarchies.
@@ -62,10 +63,31 @@ pub enum SourceEvent {
         /// `CONSTRAINT_MEMCG`, `CONSTRAINT_NONE`, ... when known, else empty.
         constraint: String,
         at: SystemTime,
+        /// Read back from the kernel log at start-up: the kill happened before the live sources
+        /// started (or while they were starting, so a live source may report it too).
+        replayed: bool,
     },
     /// The producer may have missed events (ring buffer overrun, inotify queue overflow): the registry
     /// should rescan now.
     RescanNeeded { reason: &'static str },
+}
+
+/// Time since boot on CLOCK_MONOTONIC, the clock of the kernel log's record timestamps (both stop
+/// while the machine is suspended).
+pub fn since_boot() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        ts.tv_sec.max(0) as u64,
+        ts.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
 }
 
 /// Which producer is feeding the registry; shown in the log, `/validate/` and a metric.

@@ -135,6 +135,7 @@ impl OomCounters {
                     process_name: String::new(),
                     constraint: String::new(),
                     at,
+                    replayed: false,
                 });
             } else {
                 unpaired.push_back((name, at, seen));

@@ -1,16 +1,20 @@
 //! Per-container filesystem usage: bytes and inodes of each container's writable layer (plus its
 //! runtime directory), measured by walking the directories in-process rather than forking `du`.
 //!
-//! One thread ([`FsUsageTracker`]) walks every tracked container on a slow, jittered schedule (first
-//! walk soon after the container appears, then every [`UsageConfig::period`]); housekeeping only reads
-//! the latest result, so a slow walk never delays sampling. A walk paces itself to a duty cycle,
-//! stops at [`UsageConfig::max_entries`], and a walk that is slow or capped backs its container off
-//! (up to 20× the period, as cAdvisor's fs handler does) with one log line saying so.
+//! [`FsUsageTracker`] walks every tracked container: once as soon as its runtime names its layer (on
+//! a thread of its own, so it never waits behind a long walk of another container), then every
+//! [`UsageConfig::period`], jittered. Housekeeping only reads the latest result, so a slow walk
+//! never delays sampling; before the first walk ends that result is the layer's filesystem with no
+//! usage yet, so a container's samples carry their filesystem entry from the first one, as
+//! cAdvisor's do. A walk paces itself to a duty cycle, stops at [`UsageConfig::max_entries`], and a
+//! walk that is slow or capped backs its container off (up to 20× the period, as cAdvisor's fs
+//! handler does) with one log line saying so.
 
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -18,7 +22,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
 use crate::host::HostPaths;
-use crate::model::v1::{ContainerSpec, FsStats};
+use crate::model::v1::FsStats;
 use crate::runtime::{ContainerMetadata, ContainerStorage};
 
 /// `st_blocks` is in 512-byte units whatever the filesystem's block size (stat(2)).
@@ -130,8 +134,6 @@ pub fn dir_usage(
 pub struct UsageConfig {
     /// Time between two walks of one container (cAdvisor: one minute).
     pub period: Duration,
-    /// Delay of a container's first walk after it is tracked.
-    pub first_walk: Duration,
     /// Entries one walk visits at most; a bigger layer is reported as a lower bound.
     pub max_entries: u64,
     /// Share of one core a walk may use: after each chunk the thread sleeps so that work stays at
@@ -143,29 +145,69 @@ impl Default for UsageConfig {
     fn default() -> Self {
         Self {
             period: Duration::from_secs(60),
-            first_walk: Duration::from_secs(1),
             max_entries: 1_000_000,
             duty: 0.25,
         }
     }
 }
 
-enum Command {
-    Track {
-        name: String,
-        storage: ContainerStorage,
-    },
-    Forget {
-        name: String,
-    },
+/// What is published for one tracked container.
+struct Current {
+    /// Which `attach` this is: a walk started for an earlier one (the container was forgotten, or
+    /// its layer changed, meanwhile) does not publish.
+    generation: u64,
+    storage: ContainerStorage,
+    /// `None` until the layer's filesystem is known.
+    stats: Option<FsStats>,
 }
 
-/// Cheap to clone; every method returns at once. The walking thread ends when the last clone is
+/// State the tracker's handles and threads share.
+struct Shared {
+    host: HostPaths,
+    cfg: UsageConfig,
+    current: RwLock<HashMap<String, Current>>,
+    /// The newest mount table a walk used, for the entry published before a container's first walk.
+    mounts: RwLock<Arc<Vec<super::FsUsage>>>,
+    generations: AtomicU64,
+}
+
+impl Shared {
+    fn is_current(&self, name: &str, generation: u64) -> bool {
+        let map = self.current.read().unwrap_or_else(|p| p.into_inner());
+        map.get(name).is_some_and(|c| c.generation == generation)
+    }
+
+    /// Reads the mount table (once per batch of walks, not per container) and keeps it for
+    /// [`FsUsageTracker::attach`].
+    fn refresh_mounts(&self) -> Arc<Vec<super::FsUsage>> {
+        let fresh = Arc::new(super::filesystems(&self.host));
+        *self.mounts.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
+        fresh
+    }
+
+    fn publish(&self, name: &str, generation: u64, stats: FsStats) {
+        let mut map = self.current.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = map.get_mut(name).filter(|c| c.generation == generation) {
+            c.stats = Some(stats);
+        }
+    }
+}
+
+/// A container to walk, as the first-walk thread hands it to the periodic one.
+struct Tracked {
+    name: String,
+    generation: u64,
+    storage: ContainerStorage,
+    due: Instant,
+    period: Duration,
+}
+
+/// Cheap to clone; every method returns at once. The walking threads end when the last clone is
 /// dropped.
 #[derive(Clone)]
 pub struct FsUsageTracker {
-    tx: Sender<Command>,
-    latest: Arc<RwLock<HashMap<String, FsStats>>>,
+    first_walks: Sender<Tracked>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for FsUsageTracker {
@@ -175,205 +217,248 @@ impl std::fmt::Debug for FsUsageTracker {
 }
 
 impl FsUsageTracker {
-    /// Starts the walking thread for paths below `host`'s root.
+    /// Starts the walking threads for paths below `host`'s root: one walks each new container once,
+    /// as soon as it is attached; the other walks every container again each period. A new
+    /// container's walk so never waits behind a long walk of an old one, and at most two walks run
+    /// at once.
     pub fn start(host: HostPaths, cfg: UsageConfig) -> io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let latest = Arc::new(RwLock::new(HashMap::new()));
-        let walker = Walker {
+        let shared = Arc::new(Shared {
+            mounts: RwLock::new(Arc::new(super::filesystems(&host))),
             host,
             cfg,
-            tracked: HashMap::new(),
-            latest: latest.clone(),
-        };
+            current: RwLock::new(HashMap::new()),
+            generations: AtomicU64::new(0),
+        });
+        let (periodic_tx, periodic_rx) = std::sync::mpsc::channel();
+        let (first_tx, first_rx) = std::sync::mpsc::channel();
+        let periodic = shared.clone();
         std::thread::Builder::new()
             .name("fs-usage".into())
             .spawn(move || {
                 crate::priority::lower_for_bulk_work();
-                walker.run(rx);
+                walk_periodically(&periodic, periodic_rx);
             })?;
-        Ok(Self { tx, latest })
+        let first = shared.clone();
+        std::thread::Builder::new()
+            .name("fs-usage-new".into())
+            .spawn(move || {
+                crate::priority::lower_for_bulk_work();
+                walk_first(&first, first_rx, periodic_tx);
+            })?;
+        Ok(Self {
+            first_walks: first_tx,
+            shared,
+        })
     }
 
     /// Runtime metadata for `name` arrived: track its writable layer (idempotent; a changed layer is
-    /// re-walked) and mark the spec as having a filesystem. Containers without a walkable layer are
-    /// left alone.
-    pub fn attach(&self, name: &str, meta: Option<&ContainerMetadata>, spec: &mut ContainerSpec) {
-        let Some(m) = meta.filter(|m| m.storage.writable_layer.is_some()) else {
-            return;
+    /// walked anew). From now on [`Self::latest`] has its filesystem's entry (device, capacity; no
+    /// usage until its first walk, which starts at once, as cAdvisor's does). `false` (left alone)
+    /// when the runtime names no walkable layer.
+    pub fn attach(&self, name: &str, meta: &ContainerMetadata) -> bool {
+        let Some(layer) = meta.storage.writable_layer.as_deref() else {
+            return false;
         };
-        spec.has_filesystem = true;
-        // Fails only when the thread is gone (shutdown): nothing to track then.
-        let _ = self.tx.send(Command::Track {
+        let known = {
+            let map = self
+                .shared
+                .current
+                .read()
+                .unwrap_or_else(|p| p.into_inner());
+            map.get(name).is_some_and(|c| c.storage == meta.storage)
+        };
+        if known {
+            return true;
+        }
+        let generation = self.shared.generations.fetch_add(1, Ordering::Relaxed);
+        let mounts = self
+            .shared
+            .mounts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        // One stat: which filesystem holds the layer.
+        let stats = layer_filesystem(&self.shared.host.host_path(layer), &mounts)
+            .map(|fs| usage_stats(fs, DirUsage::default(), DirUsage::default()));
+        let current = Current {
+            generation,
+            storage: meta.storage.clone(),
+            stats,
+        };
+        self.shared
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), current);
+        // Fails only when the threads are gone (shutdown): nothing to walk then.
+        let _ = self.first_walks.send(Tracked {
             name: name.to_string(),
-            storage: m.storage.clone(),
+            generation,
+            storage: meta.storage.clone(),
+            due: Instant::now(),
+            period: self.shared.cfg.period,
         });
+        true
     }
 
     /// The container is gone: stop walking it.
     pub fn forget(&self, name: &str) {
-        let _ = self.tx.send(Command::Forget {
-            name: name.to_string(),
-        });
-    }
-
-    /// The newest walk's result for `name`, once its first walk finished.
-    pub fn latest(&self, name: &str) -> Option<FsStats> {
-        let map = self.latest.read().unwrap_or_else(|p| p.into_inner());
-        map.get(name).cloned()
-    }
-}
-
-struct Tracked {
-    storage: ContainerStorage,
-    due: Instant,
-    period: Duration,
-}
-
-struct Walker {
-    host: HostPaths,
-    cfg: UsageConfig,
-    tracked: HashMap<String, Tracked>,
-    latest: Arc<RwLock<HashMap<String, FsStats>>>,
-}
-
-impl Walker {
-    fn run(mut self, rx: Receiver<Command>) {
-        loop {
-            let next = self.tracked.values().map(|t| t.due).min();
-            let wait = next.map_or(Duration::from_secs(3600), |d| {
-                d.saturating_duration_since(Instant::now())
-            });
-            match rx.recv_timeout(wait) {
-                Ok(cmd) => self.handle(cmd),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-            while let Ok(cmd) = rx.try_recv() {
-                self.handle(cmd);
-            }
-            let now = Instant::now();
-            let due: Vec<String> = self
-                .tracked
-                .iter()
-                .filter(|(_, t)| t.due <= now)
-                .map(|(n, _)| n.clone())
-                .collect();
-            if due.is_empty() {
-                continue;
-            }
-            // One mount-table read per batch of walks, not per container.
-            let filesystems = super::filesystems(&self.host);
-            for name in due {
-                // A forget queued during the previous walk must not be undone by publishing.
-                while let Ok(cmd) = rx.try_recv() {
-                    self.handle(cmd);
-                }
-                self.walk(&name, &filesystems);
-            }
-        }
-    }
-
-    fn handle(&mut self, cmd: Command) {
-        match cmd {
-            Command::Track { name, storage } => {
-                if self
-                    .tracked
-                    .get(&name)
-                    .is_some_and(|t| t.storage == storage)
-                {
-                    return;
-                }
-                let t = Tracked {
-                    storage,
-                    due: Instant::now() + self.cfg.first_walk,
-                    period: self.cfg.period,
-                };
-                self.tracked.insert(name, t);
-            }
-            Command::Forget { name } => {
-                self.tracked.remove(&name);
-                self.latest
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&name);
-            }
-        }
-    }
-
-    fn walk(&mut self, name: &str, filesystems: &[super::FsUsage]) {
-        let Some(t) = self.tracked.get_mut(name) else {
-            return;
-        };
-        let Some(layer) = t.storage.writable_layer.as_deref() else {
-            return;
-        };
-        let layer = self.host.host_path(layer);
-        let started = Instant::now();
-        let mut pace = pacer(self.cfg.duty);
-        let base = match dir_usage(&layer, self.cfg.max_entries, &mut pace) {
-            Ok(u) => u,
-            Err(e) => {
-                debug!(container = name, error = %e, "no filesystem usage");
-                t.due = Instant::now() + jitter(t.period);
-                return;
-            }
-        };
-        let left = self.cfg.max_entries.saturating_sub(base.entries);
-        let extra = t
-            .storage
-            .extra
-            .as_deref()
-            .map(|d| self.host.host_path(d))
-            .and_then(|d| dir_usage(&d, left, &mut pace).ok())
-            .unwrap_or_default();
-        let took = started.elapsed();
-        let truncated = base.truncated || extra.truncated;
-        // Judge the work, not the pacing sleeps.
-        let busy = took.mul_f64(self.cfg.duty.clamp(0.01, 1.0));
-        let period = next_period(self.cfg.period, t.period, busy, truncated);
-        if truncated && t.period != period {
-            warn!(
-                container = name, dir = %layer.display(), entries = self.cfg.max_entries,
-                next_in = ?period,
-                "filesystem usage walk stopped at its entry cap; usage is a lower bound"
-            );
-        } else if period > t.period {
-            info!(
-                container = name, dir = %layer.display(), took = ?took, entries = base.entries + extra.entries,
-                next_in = ?period, "filesystem usage walk was slow; walking this container less often"
-            );
-        }
-        t.period = period;
-        t.due = Instant::now() + jitter(period);
-        let stats = usage_stats(&layer, filesystems, base, extra);
-        self.latest
+        self.shared
+            .current
             .write()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_string(), stats);
+            .remove(name);
     }
+
+    /// The newest filesystem entry for `name`: from its latest walk, or without usage before the
+    /// first one.
+    pub fn latest(&self, name: &str) -> Option<FsStats> {
+        let map = self
+            .shared
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        map.get(name).and_then(|c| c.stats.clone())
+    }
+}
+
+/// The first-walk thread: walks each container as soon as it is attached (in order), then hands it
+/// to the periodic thread.
+fn walk_first(shared: &Shared, rx: Receiver<Tracked>, periodic: Sender<Tracked>) {
+    while let Ok(t) = rx.recv() {
+        let batch: Vec<Tracked> = std::iter::once(t).chain(rx.try_iter()).collect();
+        let filesystems = shared.refresh_mounts();
+        for mut t in batch {
+            if !shared.is_current(&t.name, t.generation) {
+                continue;
+            }
+            walk(shared, &mut t, &filesystems);
+            if periodic.send(t).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// The periodic thread: walks every container again when its period has passed.
+fn walk_periodically(shared: &Shared, rx: Receiver<Tracked>) {
+    let mut tracked: HashMap<String, Tracked> = HashMap::new();
+    loop {
+        let next = tracked.values().map(|t| t.due).min();
+        let wait = next.map_or(Duration::from_secs(3600), |d| {
+            d.saturating_duration_since(Instant::now())
+        });
+        match rx.recv_timeout(wait) {
+            Ok(t) => {
+                tracked.insert(t.name.clone(), t);
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        for t in rx.try_iter() {
+            tracked.insert(t.name.clone(), t);
+        }
+        let now = Instant::now();
+        let due: Vec<String> = tracked
+            .iter()
+            .filter(|(_, t)| t.due <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if due.is_empty() {
+            continue;
+        }
+        let filesystems = shared.refresh_mounts();
+        for name in due {
+            // Forgotten (or attached anew) containers drop out when they come due, also one
+            // forgotten during the previous walk.
+            match tracked.get_mut(&name) {
+                Some(t) if shared.is_current(&name, t.generation) => walk(shared, t, &filesystems),
+                _ => {
+                    tracked.remove(&name);
+                }
+            }
+        }
+    }
+}
+
+/// Walks `t`'s directories, publishes the result (unless `t` was forgotten meanwhile) and schedules
+/// its next walk.
+fn walk(shared: &Shared, t: &mut Tracked, filesystems: &[super::FsUsage]) {
+    let cfg = &shared.cfg;
+    let Some(layer) = t.storage.writable_layer.as_deref() else {
+        return;
+    };
+    let layer = shared.host.host_path(layer);
+    let started = Instant::now();
+    let mut pace = pacer(cfg.duty);
+    let base = match dir_usage(&layer, cfg.max_entries, &mut pace) {
+        Ok(u) => u,
+        Err(e) => {
+            debug!(container = t.name, error = %e, "no filesystem usage");
+            t.due = Instant::now() + jitter(t.period);
+            return;
+        }
+    };
+    let left = cfg.max_entries.saturating_sub(base.entries);
+    let extra = t
+        .storage
+        .extra
+        .as_deref()
+        .map(|d| shared.host.host_path(d))
+        .and_then(|d| dir_usage(&d, left, &mut pace).ok())
+        .unwrap_or_default();
+    let took = started.elapsed();
+    let truncated = base.truncated || extra.truncated;
+    // Judge the work, not the pacing sleeps.
+    let busy = took.mul_f64(cfg.duty.clamp(0.01, 1.0));
+    let period = next_period(cfg.period, t.period, busy, truncated);
+    if truncated && t.period != period {
+        warn!(
+            container = t.name, dir = %layer.display(), entries = cfg.max_entries,
+            next_in = ?period,
+            "filesystem usage walk stopped at its entry cap; usage is a lower bound"
+        );
+    } else if period > t.period {
+        info!(
+            container = t.name, dir = %layer.display(), took = ?took, entries = base.entries + extra.entries,
+            next_in = ?period, "filesystem usage walk was slow; walking this container less often"
+        );
+    }
+    t.period = period;
+    t.due = Instant::now() + jitter(period);
+    let fs = layer_filesystem(&layer, filesystems);
+    let stats = match fs {
+        Some(fs) => usage_stats(fs, base, extra),
+        None => FsStats {
+            base_usage: base.bytes,
+            usage: base.bytes + extra.bytes,
+            inodes: base.inodes,
+            ..FsStats::default()
+        },
+    };
+    shared.publish(&t.name, t.generation, stats);
+}
+
+/// The filesystem holding `layer` (a host path), by its device number.
+fn layer_filesystem<'a>(
+    layer: &Path,
+    filesystems: &'a [super::FsUsage],
+) -> Option<&'a super::FsUsage> {
+    let md = std::fs::metadata(layer).ok()?;
+    let (major, minor) = (libc::major(md.dev()), libc::minor(md.dev()));
+    filesystems
+        .iter()
+        .find(|f| f.major == major && f.minor == minor)
 }
 
 /// cAdvisor's docker `FsStats`: the device and capacity of the filesystem holding the layer, usage =
 /// layer + container directory, base usage = layer, inodes = the layer's inodes. `available` and
 /// `inodes_free` stay 0 and `has_inodes` false, as cAdvisor reports them for containers.
-fn usage_stats(
-    layer: &Path,
-    filesystems: &[super::FsUsage],
-    base: DirUsage,
-    extra: DirUsage,
-) -> FsStats {
-    let fs = std::fs::metadata(layer).ok().and_then(|md| {
-        let (major, minor) = (libc::major(md.dev()), libc::minor(md.dev()));
-        filesystems
-            .iter()
-            .find(|f| f.major == major && f.minor == minor)
-    });
+fn usage_stats(fs: &super::FsUsage, base: DirUsage, extra: DirUsage) -> FsStats {
     FsStats {
-        device: fs.map(|f| f.device.clone()).unwrap_or_default(),
-        fs_type: fs
-            .map(|f| f.cadvisor_type().to_string())
-            .unwrap_or_default(),
-        capacity: fs.map_or(0, |f| f.capacity),
+        device: fs.device.clone(),
+        fs_type: fs.cadvisor_type().to_string(),
+        capacity: fs.capacity,
         base_usage: base.bytes,
         usage: base.bytes + extra.bytes,
         inodes: base.inodes,
@@ -585,11 +670,7 @@ mod tests {
             &t.path().join("var/lib/docker/containers/c/c-json.log"),
             10_000,
         );
-        let cfg = UsageConfig {
-            first_walk: Duration::ZERO,
-            ..UsageConfig::default()
-        };
-        let tracker = FsUsageTracker::start(host, cfg).expect("thread");
+        let tracker = FsUsageTracker::start(host, UsageConfig::default()).expect("thread");
         let meta = ContainerMetadata {
             storage: ContainerStorage {
                 writable_layer: Some("/var/lib/docker/overlay2/l/diff".into()),
@@ -597,14 +678,12 @@ mod tests {
             },
             ..meta()
         };
-        let mut spec = ContainerSpec::default();
-        tracker.attach("/docker/c", None, &mut spec);
-        assert!(!spec.has_filesystem);
-        tracker.attach("/docker/c", Some(&meta), &mut spec);
-        assert!(spec.has_filesystem);
+        assert!(!tracker.attach("/docker/c", &self::meta()), "no layer");
+        assert!(tracker.attach("/docker/c", &meta));
+        // Walked at once (the period is a minute).
         let deadline = Instant::now() + Duration::from_secs(10);
         let fs = loop {
-            if let Some(fs) = tracker.latest("/docker/c") {
+            if let Some(fs) = tracker.latest("/docker/c").filter(|f| f.usage > 0) {
                 break fs;
             }
             assert!(Instant::now() < deadline, "no walk within 10 s");
@@ -615,11 +694,107 @@ mod tests {
         // diff dir + data file
         assert_eq!(fs.inodes, 2);
         assert!(!fs.has_inodes);
+        // Attaching the same layer again changes nothing.
+        assert!(tracker.attach("/docker/c", &meta));
+        assert_eq!(tracker.latest("/docker/c"), Some(fs));
         tracker.forget("/docker/c");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tracker.latest("/docker/c").is_some() {
-            assert!(Instant::now() < deadline, "not forgotten");
-            std::thread::sleep(Duration::from_millis(10));
-        }
+        assert_eq!(tracker.latest("/docker/c"), None);
+    }
+
+    #[test]
+    fn walked_again_each_period() {
+        let t = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(t.path().join("layer")).expect("mkdir");
+        let cfg = UsageConfig {
+            period: Duration::from_millis(50),
+            ..UsageConfig::default()
+        };
+        let tracker = FsUsageTracker::start(HostPaths::under(t.path()), cfg).expect("thread");
+        let meta = ContainerMetadata {
+            storage: ContainerStorage {
+                writable_layer: Some("/layer".into()),
+                extra: None,
+            },
+            ..meta()
+        };
+        assert!(tracker.attach("/docker/c", &meta));
+        let wait_for = |inodes: u64| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if tracker
+                    .latest("/docker/c")
+                    .is_some_and(|f| f.inodes == inodes)
+                {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "no walk found {inodes} inodes");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        };
+        wait_for(1);
+        // Written after the first walk: only a later, periodic walk sees it.
+        write(&t.path().join("layer/new"), 4096);
+        wait_for(2);
+    }
+
+    #[test]
+    fn a_walk_for_a_forgotten_or_replaced_attach_does_not_publish() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let tracker = FsUsageTracker::start(HostPaths::under(t.path()), UsageConfig::default())
+            .expect("thread");
+        let layer = |l: &str| ContainerMetadata {
+            storage: ContainerStorage {
+                writable_layer: Some(format!("/nowhere/{l}").into()),
+                extra: None,
+            },
+            ..meta()
+        };
+        assert!(tracker.attach("/docker/c", &layer("a")));
+        let first = {
+            let map = tracker.shared.current.read().expect("lock");
+            map.get("/docker/c").map(|c| c.generation).expect("tracked")
+        };
+        assert!(tracker.attach("/docker/c", &layer("b")));
+        let stats = FsStats {
+            usage: 1,
+            ..FsStats::default()
+        };
+        tracker.shared.publish("/docker/c", first, stats.clone());
+        assert_eq!(tracker.latest("/docker/c"), None, "stale generation");
+        tracker
+            .shared
+            .publish("/docker/c", first + 1, stats.clone());
+        assert_eq!(tracker.latest("/docker/c"), Some(stats.clone()));
+        tracker.forget("/docker/c");
+        tracker.shared.publish("/docker/c", first + 1, stats);
+        assert_eq!(tracker.latest("/docker/c"), None, "forgotten");
+    }
+
+    #[test]
+    fn before_the_first_walk_the_entry_names_the_filesystem_without_usage() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let dev = std::fs::metadata(t.path()).expect("stat").dev();
+        let fs = super::super::FsUsage {
+            device: "/dev/test".into(),
+            fs_type: "ext4".into(),
+            major: libc::major(dev),
+            minor: libc::minor(dev),
+            capacity: 1 << 30,
+            ..Default::default()
+        };
+        let other = super::super::FsUsage {
+            major: libc::major(dev) + 1,
+            ..fs.clone()
+        };
+        let table = [other.clone(), fs.clone()];
+        let found = layer_filesystem(t.path(), &table).expect("found");
+        let e = usage_stats(found, DirUsage::default(), DirUsage::default());
+        assert_eq!(
+            (e.device.as_str(), e.fs_type.as_str(), e.capacity),
+            ("/dev/test", "vfs", 1 << 30)
+        );
+        assert_eq!((e.usage, e.base_usage, e.inodes), (0, 0, 0));
+        assert!(layer_filesystem(t.path(), &[other]).is_none());
+        assert!(layer_filesystem(&t.path().join("gone"), &[fs]).is_none());
     }
 }

@@ -1,4 +1,5 @@
-//! VersionInfo: kernel release, OS pretty name, and our own version.
+//! VersionInfo: kernel release, OS pretty name, our own version, and the connected Docker daemon's
+//! (filled in by the registry as the Docker client connects and disconnects).
 
 use crate::host::HostPaths;
 use crate::model::machine::VersionInfo;
@@ -50,6 +51,21 @@ pub fn version_info(host: &HostPaths) -> VersionInfo {
     }
 }
 
+/// `v` with the Docker daemon's server and API versions (`None`: no daemon connected, both empty);
+/// `None` when `v` says that already. Filled wherever cAdvisor up to v0.42 filled them:
+/// `/api/v2.x/attributes`, the `dockerVersion` label of `cadvisor_version_info`, and `/validate/`.
+pub fn with_docker(v: &VersionInfo, docker: Option<(&str, &str)>) -> Option<VersionInfo> {
+    let (version, api) = docker.unwrap_or_default();
+    if v.docker_version == version && v.docker_api_version == api {
+        return None;
+    }
+    Some(VersionInfo {
+        docker_version: version.to_string(),
+        docker_api_version: api.to_string(),
+        ..v.clone()
+    })
+}
+
 fn uname_release() -> Option<String> {
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
     // SAFETY: `u` is a valid, writable utsname; uname fills it with NUL-terminated strings.
@@ -80,6 +96,19 @@ mod tests {
     fn version_is_v_prefixed_like_cadvisor() {
         assert_eq!(VERSION, format!("v{}", env!("CARGO_PKG_VERSION")));
         assert!(VERSION.starts_with("v0."));
+    }
+
+    #[test]
+    fn docker_versions_follow_the_connection() {
+        let v = VersionInfo::default();
+        let up = with_docker(&v, Some(("20.10.24+dfsg1", "1.41"))).expect("changed");
+        assert_eq!(
+            (up.docker_version.as_str(), up.docker_api_version.as_str()),
+            ("20.10.24+dfsg1", "1.41")
+        );
+        assert_eq!(with_docker(&up, Some(("20.10.24+dfsg1", "1.41"))), None);
+        let down = with_docker(&up, None).expect("changed");
+        assert_eq!(down, v);
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Prometheus `/metrics`, encoded at scrape time from the snapshot.
 //!
-//! cAdvisor's exposition is text format 0.0.4 with per-sample millisecond timestamps, which no Rust
-//! client library writes, so the text is encoded here from the static table in [`families`]:
+//! cAdvisor's exposition is text format 0.0.4 with per-sample millisecond timestamps. Its container
+//! and machine families are encoded here by hand rather than through a client library's registry:
+//! the values must be byte-identical to Go's float formatting (checked against cAdvisor's golden
+//! files), and a scrape streams every series straight from one immutable snapshot instead of first
+//! copying thousands of containers' values into registry metrics. The agent's own `bpfadvisor_*`
+//! families do go through `prometheus-client` (see `telemetry`). The text comes from the static
+//! table in [`families`]:
 //! families sorted by name, label pairs sorted by name, every container series labelled with the
 //! union of base label names over the exported containers (`""` where a container lacks one).
 //! Rendering reads only the snapshot (one `Samples::latest()` per container up front), never cgroup
@@ -261,7 +266,7 @@ fn render_into(
 struct Row<'a> {
     entry: &'a ContainerEntry,
     stats: Option<Arc<ContainerStats>>,
-    /// Deleted within the retention window: only its OOM counter is exported.
+    /// Deleted within the retention window and OOM-killed: only its OOM counter is exported.
     removed: bool,
     /// Sanitised base label name → value.
     labels: BTreeMap<String, String>,
@@ -273,11 +278,12 @@ fn rows<'a>(snapshot: &'a Snapshot, cfg: &MetricsConfig, sel: Selection) -> Vec<
         Selection::Runtime(ns) => e.reference.namespace == ns,
     };
     let live = snapshot.containers.values().map(|e| (e, false));
-    // A removed container whose name is live again (recreated cgroup) would duplicate series.
+    // A removed container whose name is live again (recreated cgroup) would duplicate series; one
+    // that was never OOM-killed has nothing left to report.
     let removed = snapshot
         .recently_removed
         .iter()
-        .filter(|e| !snapshot.containers.contains_key(e.name()))
+        .filter(|e| !snapshot.containers.contains_key(e.name()) && e.samples.oom_kills() > 0)
         .map(|e| (e, true));
     let include_oom = cfg.kinds.has(MetricKind::OomEvent);
     live.chain(removed)

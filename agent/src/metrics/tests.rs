@@ -1,4 +1,6 @@
 use super::*;
+use crate::model::v1::ContainerReference;
+use crate::query::Samples;
 
 fn render_str(snap: &Snapshot, cfg: &MetricsConfig) -> String {
     let mut out = Vec::new();
@@ -76,6 +78,24 @@ fn kinds_and_conditions() {
         gone[0].starts_with("container_oom_events_total{")
             && gone[0].ends_with("} 1 1395066363000")
     );
+
+    // A removed container never OOM-killed leaves no series behind.
+    let mut snap = fixture::snapshot(1);
+    let gone = snap.recently_removed[0].clone();
+    let quiet = ContainerEntry {
+        reference: ContainerReference {
+            name: "/docker/quiet".into(),
+            id: "quiet".into(),
+            ..gone.reference.clone()
+        },
+        spec: gone.spec.clone(),
+        samples: Arc::new(Samples::new(Duration::from_secs(60), &gone.spec)),
+    };
+    quiet.samples.push(gone.samples.latest().expect("a sample"));
+    snap.recently_removed.push(Arc::new(quiet));
+    let s = render_str(&snap, &cfg());
+    assert!(s.contains("id=\"/docker/gone\""));
+    assert!(!s.contains("id=\"/docker/quiet\""), "{s}");
 
     let only_cpu = MetricsConfig {
         kinds: MetricKinds::from_flags("cpu,cpu_topology", "").expect("valid"),

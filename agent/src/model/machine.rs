@@ -166,9 +166,10 @@ pub struct NetInfo {
 pub struct VersionInfo {
     pub kernel_version: String,
     pub container_os_version: String,
-    /// Always empty: cAdvisor stopped querying docker for this in v0.43.
+    /// The connected Docker daemon's version (`20.10.24+dfsg1`), empty while none is connected.
+    /// cAdvisor v0.43 and later leave it empty; earlier ones asked the daemon, as we do.
     pub docker_version: String,
-    /// Always empty, as `docker_version`.
+    /// Its API version (`1.41`), under the same rule.
     pub docker_api_version: String,
     pub cadvisor_version: String,
     pub cadvisor_revision: String,

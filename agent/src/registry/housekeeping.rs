@@ -9,6 +9,11 @@
 //! would otherwise keep "unlimited" and "no network" for good, and `docker update` or an in-place
 //! pod resize changes limits later. cAdvisor re-reads the whole spec when queried, at most every
 //! 5 s; reading only these, on this thread, keeps queries free of file reads.
+//!
+//! They are also read at once when the container's runtime metadata arrives ([`Job::Respec`]): a
+//! runtime answers once the container is set up, limits written. A container a runtime will describe
+//! takes its first sample then too (or after [`METADATA_WAIT`]), so that sample already carries what
+//! the metadata brings, its filesystem entry, as cAdvisor's first sample of a Docker container does.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -40,6 +45,9 @@ const LATE_SPEC_FIRST_CHECK: Duration = Duration::from_secs(1);
 /// How often a container's late spec is read again at most.
 const LATE_SPEC_MAX_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How long a container a runtime will describe waits for its metadata before its first sample.
+pub const METADATA_WAIT: Duration = Duration::from_secs(2);
+
 /// What housekeeping tells the owner.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finding {
@@ -47,6 +55,13 @@ pub enum Finding {
     Gone(String),
     /// The container's limits or network namespace changed since they were last read.
     Spec { name: String, late: LateSpec },
+    /// The answer to [`Job::Respec`], also sent when a container stops waiting for its metadata
+    /// ([`METADATA_WAIT`]): the late spec when it changed (`None`: unchanged, or no such container);
+    /// the container's first sample, if it was waiting, is taken.
+    Respecced {
+        name: String,
+        late: Option<LateSpec>,
+    },
 }
 
 /// Work for the housekeeping thread.
@@ -61,7 +76,13 @@ pub enum Job {
         late_spec: Option<LateSpec>,
         /// Stands in for an unlimited memory limit (see `ContainerReader::read_spec`).
         machine_memory: u64,
+        /// A runtime will describe it: its first sample waits for [`Job::Respec`], at most
+        /// [`METADATA_WAIT`].
+        await_metadata: bool,
     },
+    /// The container's runtime metadata arrived: read its late spec now (answered with
+    /// [`Finding::Respecced`], always, so the owner can publish the metadata with it).
+    Respec { name: String },
     /// Stop sampling a container.
     Remove { name: String },
     /// Sample these containers now when their newest sample is older than `max_age`.
@@ -123,6 +144,8 @@ struct Slot {
     due: Instant,
     last: Option<Arc<ContainerStats>>,
     late_spec: Option<LateSpecCheck>,
+    /// Its first sample waits for the runtime's metadata ([`Job::Respec`]).
+    awaits_metadata: bool,
 }
 
 /// The published late spec of a container and when to read it again.
@@ -197,13 +220,24 @@ impl Housekeeper {
                 samples,
                 late_spec,
                 machine_memory,
+                await_metadata,
             } => {
                 let now = Instant::now();
+                if await_metadata && let Some(oom) = &mut self.oom {
+                    // The OOM baseline is taken now all the same: a kill before the first sample is
+                    // this container's.
+                    let dir = oom.memory_root.join(name.trim_start_matches('/'));
+                    let _ = oom.counters.observe(&name, &dir);
+                }
                 let slot = Slot {
                     reader,
                     samples,
                     interval: self.schedule.interval,
-                    due: now,
+                    due: if await_metadata {
+                        now + METADATA_WAIT
+                    } else {
+                        now
+                    },
                     last: None,
                     late_spec: late_spec.map(|late| LateSpecCheck {
                         late,
@@ -211,8 +245,13 @@ impl Housekeeper {
                         every: LATE_SPEC_FIRST_CHECK,
                         due: now + LATE_SPEC_FIRST_CHECK,
                     }),
+                    awaits_metadata: await_metadata,
                 };
                 self.slots.insert(name, slot);
+            }
+            Job::Respec { name } => {
+                let late = self.respec(&name, Instant::now());
+                let _ = self.findings.send(Finding::Respecced { name, late });
             }
             Job::Remove { name } => {
                 self.slots.remove(&name);
@@ -222,6 +261,14 @@ impl Housekeeper {
             }
             Job::KernelLogOom(instance) => {
                 if let Some(oom) = &mut self.oom {
+                    // Read the victim's counter now rather than on its next sample, which dynamic
+                    // housekeeping may put after the pairing window: the increment would then be
+                    // reported a second time.
+                    let name = &instance.container_name;
+                    if self.slots.contains_key(name) {
+                        let dir = oom.memory_root.join(name.trim_start_matches('/'));
+                        let _ = oom.counters.observe(name, &dir);
+                    }
                     oom.counters.record_kmsg(instance);
                 }
             }
@@ -232,10 +279,13 @@ impl Housekeeper {
             } => {
                 let now = Instant::now();
                 for name in names {
+                    // One waiting for its metadata is not sampled before: see `Job::Add`.
                     let stale = self.slots.get(&name).is_some_and(|s| {
-                        s.last.as_ref().is_none_or(|l| {
-                            Timestamp::now().nanos_since(l.timestamp) >= max_age.as_nanos() as i128
-                        })
+                        !s.awaits_metadata
+                            && s.last.as_ref().is_none_or(|l| {
+                                Timestamp::now().nanos_since(l.timestamp)
+                                    >= max_age.as_nanos() as i128
+                            })
                     });
                     if stale {
                         let _ = self.sample(&name, now);
@@ -256,6 +306,7 @@ impl Housekeeper {
             .map(|(n, _)| n.clone())
             .collect();
         if due.is_empty() {
+            self.send_oom_kills();
             return;
         }
         let mut stats = PassStats::default();
@@ -266,12 +317,7 @@ impl Housekeeper {
                 Err(SampleError::Failed) => stats.failed += 1,
             }
         }
-        if let Some(oom) = &mut self.oom {
-            for ev in oom.counters.drain() {
-                // The owner drains continuously; blocking here would only delay sampling.
-                let _ = oom.tx.blocking_send(ev);
-            }
-        }
+        self.send_oom_kills();
         stats.duration = started.elapsed();
         HousekeepingDone {
             duration: stats.duration,
@@ -282,11 +328,39 @@ impl Housekeeper {
         }
     }
 
+    /// OOM kills the fallback's counters and kernel log lines have settled.
+    fn send_oom_kills(&mut self) {
+        if let Some(oom) = &mut self.oom {
+            for ev in oom.counters.drain() {
+                // The owner drains continuously; blocking here would only delay sampling.
+                let _ = oom.tx.blocking_send(ev);
+            }
+        }
+    }
+
+    /// [`Job::Respec`]: the late spec read now (when it changed), and the first sample if it was
+    /// waiting for the metadata.
+    fn respec(&mut self, name: &str, now: Instant) -> Option<LateSpec> {
+        let slot = self.slots.get_mut(name)?;
+        let awaited = std::mem::take(&mut slot.awaits_metadata);
+        let late = slot
+            .late_spec
+            .as_mut()
+            .and_then(|check| check.read_now(&mut slot.reader));
+        if awaited && slot.last.is_none() {
+            let _ = self.sample(name, now);
+        }
+        late
+    }
+
+    /// Samples `name`. A container whose metadata did not come in time is listed with this first
+    /// sample: its late spec is read again and [`Finding::Respecced`] sent, as for [`Job::Respec`].
     fn sample(&mut self, name: &str, now: Instant) -> Result<(), SampleError> {
         let Some(slot) = self.slots.get_mut(name) else {
             return Ok(());
         };
-        match slot.reader.read_stats(&self.schedule.kinds) {
+        let waited = std::mem::take(&mut slot.awaits_metadata);
+        let sampled = match slot.reader.read_stats(&self.schedule.kinds) {
             Ok(mut stats) => {
                 if let Some(oom) = &mut self.oom {
                     let dir = oom.memory_root.join(name.trim_start_matches('/'));
@@ -316,14 +390,23 @@ impl Housekeeper {
             Err(CgroupError::Gone { .. }) => {
                 self.slots.remove(name);
                 let _ = self.findings.send(Finding::Gone(name.to_string()));
-                Err(SampleError::Gone)
+                return Err(SampleError::Gone);
             }
             Err(e) => {
                 debug!(container = name, error = %e, "reading stats failed");
                 slot.due = now + slot.interval;
                 Err(SampleError::Failed)
             }
+        };
+        if waited {
+            let late = slot
+                .late_spec
+                .as_mut()
+                .and_then(|check| check.read_now(&mut slot.reader));
+            let name = name.to_string();
+            let _ = self.findings.send(Finding::Respecced { name, late });
         }
+        sampled
     }
 }
 
@@ -338,6 +421,11 @@ impl LateSpecCheck {
     fn reread(&mut self, reader: &mut ContainerReader, now: Instant) -> Option<LateSpec> {
         self.every = (self.every * 2).min(LATE_SPEC_MAX_INTERVAL);
         self.due = now + self.every;
+        self.read_now(reader)
+    }
+
+    /// Reads the late spec off schedule; the new one when it changed.
+    fn read_now(&mut self, reader: &mut ContainerReader) -> Option<LateSpec> {
         let late = reader.read_late_spec(self.machine_memory).ok()?;
         if late == self.late {
             return None;
@@ -450,6 +538,117 @@ mod tests {
             check.reread(&mut reader, now);
         }
         assert_eq!(check.every, LATE_SPEC_MAX_INTERVAL);
+    }
+
+    /// Housekeeping over the fixture container; returns its handle, the findings and the samples.
+    fn fixture_housekeeping(
+        await_metadata: bool,
+    ) -> (
+        HousekeepingHandle,
+        tokio::sync::mpsc::UnboundedReceiver<Finding>,
+        Arc<Samples>,
+    ) {
+        use crate::cgroup::Layout;
+        use crate::host::HostPaths;
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cgroup-v2-kernel61");
+        let host = HostPaths::under(&root);
+        let layout = Layout::detect(&host).expect("fixture layout");
+        let name = "/vmtest-pids";
+        let reader = ContainerReader::new(&layout, &host, name).expect("fixture container");
+        let spec = crate::model::v1::ContainerSpec::default();
+        let samples = Arc::new(Samples::new(Duration::from_secs(60), &spec));
+        let schedule = Schedule {
+            interval: Duration::from_secs(60),
+            max_interval: Duration::from_secs(60),
+            dynamic: false,
+            kinds: MetricKinds::default(),
+            fs_usage: None,
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let hk = start(schedule, tx, None, None).expect("thread");
+        hk.send(Job::Add {
+            name: name.into(),
+            reader: Box::new(reader),
+            samples: samples.clone(),
+            late_spec: Some(LateSpec::of(&spec)),
+            machine_memory: 1 << 30,
+            await_metadata,
+        });
+        (hk, rx, samples)
+    }
+
+    fn next_finding(rx: &mut tokio::sync::mpsc::UnboundedReceiver<Finding>) -> Finding {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(f) = rx.try_recv() {
+                return f;
+            }
+            assert!(Instant::now() < deadline, "no finding within 10 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_container_awaiting_its_metadata_is_sampled_with_the_respec() {
+        let (hk, mut rx, samples) = fixture_housekeeping(true);
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(samples.latest().is_none(), "sampled before its metadata");
+        let name = "/vmtest-pids".to_string();
+        hk.send(Job::Respec { name: name.clone() });
+        match next_finding(&mut rx) {
+            Finding::Respecced { name: n, late } => {
+                assert_eq!(n, name);
+                // The fixture's limits differ from the default spec the slot started with.
+                assert!(late.is_some_and(|l| l.memory.limit != 0));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(samples.latest().is_some(), "first sample with the respec");
+        // Again: limits unchanged now, still answered.
+        hk.send(Job::Respec { name: name.clone() });
+        assert_eq!(
+            next_finding(&mut rx),
+            Finding::Respecced { name, late: None }
+        );
+        hk.send(Job::Respec {
+            name: "/unknown".into(),
+        });
+        assert_eq!(
+            next_finding(&mut rx),
+            Finding::Respecced {
+                name: "/unknown".into(),
+                late: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_container_whose_metadata_does_not_come_is_sampled_after_the_wait() {
+        let (_hk, mut rx, samples) = fixture_housekeeping(true);
+        let started = Instant::now();
+        // The fixture's limits, read with that first sample: by the late check due since 1 s, or
+        // for the listing that sample brings.
+        let mut limits = None;
+        loop {
+            match next_finding(&mut rx) {
+                Finding::Spec { late, .. } => limits = Some(late),
+                Finding::Respecced { late, .. } => {
+                    limits = late.or(limits);
+                    break;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(limits.is_some_and(|l| l.memory.limit != 0));
+        assert!(started.elapsed() >= METADATA_WAIT - Duration::from_millis(200));
+        assert!(samples.latest().is_some());
+        let (_hk, _rx, samples) = fixture_housekeeping(false);
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while samples.latest().is_none() {
+            assert!(Instant::now() < deadline, "not sampled at once");
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     #[test]

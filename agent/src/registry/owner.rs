@@ -6,6 +6,13 @@
 //! tasks that event woke write it first, on this same worker thread. The owner itself never waits on
 //! kernfs for a container the kernel just announced: the next event is never stuck behind the
 //! previous container's reads.
+//!
+//! A container a runtime will describe (Docker's, Podman's, ...) is listed in the snapshot once
+//! its runtime has answered and housekeeping has read its limits again, or `METADATA_WAIT` after
+//! it was read when the runtime does not answer: a runtime answers once the container is set up
+//! (Docker's inspect waits for the start to finish), limits written, so a client never sees the
+//! defaults of the cgroup runc just made, and the container's first sample has what the metadata
+//! brings (its filesystem entry). Its creation event is streamed at mkdir all the same.
 
 use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::MetadataExt;
@@ -16,9 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::housekeeping::{Finding, HousekeepingHandle, Job};
+use super::housekeeping::{Finding, HousekeepingHandle, Job, METADATA_WAIT};
 use super::opener::{self, Done, Opened, Reads, Unopened};
 use crate::cgroup::{ContainerReader, LateSpec, Layout};
+use crate::events::oom_dedup::OomDedup;
 use crate::events::store::EventStore;
 use crate::events::{CgroupRef, Hierarchy, SourceEvent, SourceKind};
 use crate::fs::usage::FsUsageTracker;
@@ -131,10 +139,21 @@ pub struct Owner {
     reads: Reads,
     /// Cgroups held back by `--docker_only` until their runtime answers.
     pending: std::collections::HashSet<String>,
+    /// Runtime metadata waiting for housekeeping's re-read of the container's limits (see
+    /// `apply_metadata`); a name is here while that re-read is under way.
+    held: HashMap<String, MetadataUpdate>,
+    /// Runtime containers not listed yet, and since when: they are listed once their runtime has
+    /// described them and their limits were read again (`respecced`), or with their first sample
+    /// when the runtime does not answer within `METADATA_WAIT`. Until then their limits may not be
+    /// written yet (runc writes them after making the cgroup), and cAdvisor, which inspects a
+    /// Docker container before adding it, does not list them either.
+    settling: HashMap<String, Instant>,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
     /// eBPF OOM records.
     memcg_inodes: HashMap<u64, String>,
     unified_inodes: HashMap<u64, String>,
+    /// Kills both the start-up read of the kernel log and a live source reported.
+    oom_dedup: OomDedup,
     housekeeping: HousekeepingHandle,
     runtime: RuntimeHandle,
     events: Arc<EventStore>,
@@ -165,6 +184,8 @@ impl Owner {
             containers: BTreeMap::new(),
             removed: Vec::new(),
             pending: Default::default(),
+            held: HashMap::new(),
+            settling: HashMap::new(),
             ghosts: Default::default(),
             tombstones: HashMap::new(),
             dirty: false,
@@ -173,6 +194,7 @@ impl Owner {
             reads: Reads::default(),
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
+            oom_dedup: OomDedup::default(),
             housekeeping,
             runtime,
             events,
@@ -199,7 +221,11 @@ impl Owner {
         let mut machine_refresh = tokio::time::interval(self.cfg.update_machine_info_interval);
         machine_refresh.tick().await;
         let mut deletions = tokio::time::interval(EXIT_CODE_WAIT / 2);
+        let mut settle = tokio::time::interval(METADATA_WAIT / 2);
+        settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(1024);
+        let mut runtime_status = self.runtime.status_changes();
+        self.follow_runtime_status();
         let mut opened = match self.reads.start(self.layout.clone(), self.cfg.host.clone()) {
             Ok(answers) => answers,
             Err(e) => {
@@ -226,11 +252,14 @@ impl Owner {
                 Some(finding) = inputs.housekeeping.recv() => match finding {
                     Finding::Gone(name) => self.remove_if_gone(&name, SystemTime::now()),
                     Finding::Spec { name, late } => self.apply_late_spec(&name, late),
+                    Finding::Respecced { name, late } => self.respecced(&name, late),
                 },
+                Ok(()) = runtime_status.changed() => self.follow_runtime_status(),
                 _ = rescan.tick() => self.rescan(),
                 _ = deletions.tick(), if !self.pending_deletions.is_empty() => {
                     self.flush_pending_deletions(EXIT_CODE_WAIT);
                 }
+                _ = settle.tick(), if !self.settling.is_empty() => self.stop_waiting_for_runtimes(),
                 _ = machine_refresh.tick() => {
                     // A few small files; cheap enough not to need its own thread.
                     self.machine = Arc::new(machine_info(&self.cfg.host, &self.cfg.machine_options));
@@ -270,9 +299,10 @@ impl Owner {
                 process_name,
                 constraint,
                 at,
+                replayed,
             } => {
                 self.open_unread_now();
-                self.oom_kill(target, pid, process_name, constraint, at);
+                self.oom_kill(target, pid, process_name, constraint, at, replayed);
             }
             SourceEvent::RescanNeeded { reason } => {
                 debug!(reason, "rescan requested by a producer");
@@ -477,11 +507,13 @@ impl Owner {
             Err(Unopened::Gone) => return Added::Gone,
             Err(Unopened::Refused) => return Added::Refused,
         };
+        // A runtime's container is sampled first once its runtime has described it.
+        let await_metadata = meta.is_none() && self.runtime.will_describe(name);
         if meta.is_none() {
             self.runtime.request(name);
         }
         let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
-        let created = self.install(name, reader, spec, meta.as_deref(), samples);
+        let created = self.install(name, reader, spec, meta.as_deref(), samples, await_metadata);
         self.index_inodes(name);
         // A ghost that turns out readable after all (a rescan found it in another hierarchy) was
         // already announced.
@@ -498,8 +530,10 @@ impl Owner {
 
     /// Starts walking the writable layer the runtime names, if any (sets `has_filesystem`).
     fn attach_fs(&self, name: &str, meta: Option<&ContainerMetadata>, spec: &mut ContainerSpec) {
-        if let Some(t) = &self.cfg.fs_usage {
-            t.attach(name, meta, spec);
+        if let (Some(t), Some(m)) = (&self.cfg.fs_usage, meta)
+            && t.attach(name, m)
+        {
+            spec.has_filesystem = true;
         }
     }
 
@@ -573,11 +607,15 @@ impl Owner {
             Arc::new(Samples::new(self.cfg.storage_duration, &spec))
         };
         let meta = self.runtime.lookup(name);
-        self.install(name, reader, spec, meta.as_deref(), samples);
+        // Still waiting for its runtime, as when it was first read.
+        let await_metadata =
+            meta.is_none() && samples.latest().is_none() && self.runtime.will_describe(name);
+        self.install(name, reader, spec, meta.as_deref(), samples, await_metadata);
     }
 
     /// Publishes the container's entry and hands its reader to housekeeping (replacing an earlier
-    /// one); returns the entry's creation time.
+    /// one); returns the entry's creation time. `await_metadata`: its first sample waits for the
+    /// runtime's description (see `housekeeping::Job::Add`).
     fn install(
         &mut self,
         name: &str,
@@ -585,6 +623,7 @@ impl Owner {
         mut spec: ContainerSpec,
         meta: Option<&ContainerMetadata>,
         samples: Arc<Samples>,
+        await_metadata: bool,
     ) -> Timestamp {
         self.track_missing(name, &reader);
         self.attach_fs(name, meta, &mut spec);
@@ -594,6 +633,11 @@ impl Owner {
         let entry = entry_with(name, spec, meta, samples.clone());
         let created = entry.spec.creation_time;
         let late_spec = (name != "/").then(|| LateSpec::of(&entry.spec));
+        if await_metadata {
+            self.settling
+                .entry(name.to_string())
+                .or_insert_with(Instant::now);
+        }
         self.containers.insert(Arc::from(name), Arc::new(entry));
         self.dirty = true;
         self.housekeeping.send(Job::Add {
@@ -602,6 +646,7 @@ impl Owner {
             samples,
             late_spec,
             machine_memory: self.machine.memory_capacity,
+            await_metadata,
         });
         created
     }
@@ -626,6 +671,8 @@ impl Owner {
 
     fn remove(&mut self, name: &str, at: SystemTime) {
         self.pending.remove(name);
+        self.held.remove(name);
+        self.settling.remove(name);
         self.incomplete.remove(name);
         self.reads.cancel(name);
         let Some(entry) = self.containers.remove(name) else {
@@ -635,13 +682,8 @@ impl Owner {
         self.housekeeping.send(Job::Remove {
             name: name.to_string(),
         });
-        // Only containers `attach_fs` tracked are walked; the others need no wake-up of the walker.
-        if let Some(t) = self
-            .cfg
-            .fs_usage
-            .as_ref()
-            .filter(|_| entry.spec.has_filesystem)
-        {
+        // Also when its metadata, which started the walks, was not published yet (one map removal).
+        if let Some(t) = &self.cfg.fs_usage {
             t.forget(name);
         }
         self.tombstones.insert(name.to_string(), Instant::now());
@@ -694,6 +736,7 @@ impl Owner {
         process_name: String,
         constraint: String,
         at: SystemTime,
+        replayed: bool,
     ) {
         let name = match target {
             CgroupRef::Name(n) => n,
@@ -702,7 +745,19 @@ impl Owner {
                 cgroup2_id,
             } => self.resolve_ids(memcg_ino, cgroup2_id),
         };
-        if let Some(c) = self.containers.get(name.as_str()) {
+        if !self.oom_dedup.admit(pid, &name, replayed, Instant::now()) {
+            debug!(pid, container = %name, "OOM kill reported by the start-up kernel log read and the live source; kept once");
+            return;
+        }
+        // A container whose kill ended it may be gone by the time the kill is reported (the
+        // counters' fallback pairs the kernel log line a little later): its count still goes up.
+        let counted = self.containers.get(name.as_str()).or_else(|| {
+            self.removed
+                .iter()
+                .rev()
+                .find_map(|(_, e)| (e.name() == name).then_some(e))
+        });
+        if let Some(c) = counted {
             c.samples.record_oom_kill();
         }
         let ts = Timestamp::from(at);
@@ -733,12 +788,45 @@ impl Owner {
         self.dirty = true;
     }
 
+    /// Runtime metadata for a container (see the module docs). Its limits may not have been written
+    /// when the container was first read: the update is held until housekeeping has read them
+    /// again, and both are published together (with the container itself, if it was not listed
+    /// yet). The layer's walk starts here, before that read, so a first sample taken with it has
+    /// the filesystem entry.
     fn apply_metadata(&mut self, update: MetadataUpdate) {
         if let Some((at, _)) = self.pending_deletions.remove(&update.name) {
             let exit_code = update.meta.as_ref().and_then(|m| m.exit_code);
             self.record_deletion(&update.name, at, exit_code);
             return;
         }
+        if !self.containers.contains_key(update.name.as_str()) {
+            return;
+        }
+        if let (Some(t), Some(m)) = (&self.cfg.fs_usage, update.meta.as_deref()) {
+            t.attach(&update.name, m);
+        }
+        let name = update.name.clone();
+        // A re-read under way publishes the newest update when it lands.
+        if self.held.insert(name.clone(), update).is_none() {
+            self.housekeeping.send(Job::Respec { name });
+        }
+    }
+
+    /// Housekeeping re-read `name`'s limits (`late`: when they changed): publish them with the
+    /// metadata held for it.
+    fn respecced(&mut self, name: &str, late: Option<LateSpec>) {
+        if let Some(late) = late {
+            self.apply_late_spec(name, late);
+        }
+        if self.settling.remove(name).is_some() {
+            self.dirty = true;
+        }
+        if let Some(update) = self.held.remove(name) {
+            self.publish_metadata(update);
+        }
+    }
+
+    fn publish_metadata(&mut self, update: MetadataUpdate) {
         let Some(old) = self.containers.get(update.name.as_str()) else {
             return;
         };
@@ -760,6 +848,30 @@ impl Owner {
         self.containers
             .insert(Arc::from(update.name), Arc::new(entry));
         self.dirty = true;
+    }
+
+    /// Lists the runtime containers housekeeping never reported on (it does, with their first
+    /// sample, `METADATA_WAIT` after they were read): a backstop.
+    fn stop_waiting_for_runtimes(&mut self) {
+        let before = self.settling.len();
+        self.settling
+            .retain(|_, since| since.elapsed() < 2 * METADATA_WAIT);
+        if self.settling.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    /// The Docker daemon's version follows its connection.
+    fn follow_runtime_status(&mut self) {
+        let status = self.runtime.status();
+        let docker = status
+            .get(RuntimeKind::Docker)
+            .filter(|s| s.connected)
+            .map(|s| (s.version.as_str(), s.api_version.as_str()));
+        if let Some(v) = crate::machine::version::with_docker(&self.version, docker) {
+            self.version = Arc::new(v);
+            self.dirty = true;
+        }
     }
 
     /// The container whose memory (v1) or unified cgroup directory has this inode. A miss re-indexes
@@ -819,10 +931,19 @@ impl Owner {
         self.tombstones.retain(|_, t| t.elapsed() < TOMBSTONE_TTL);
         let retention = self.cfg.removed_retention;
         self.removed.retain(|(t, _)| t.elapsed() < retention);
+        let containers = if self.settling.is_empty() {
+            self.containers.clone()
+        } else {
+            self.containers
+                .iter()
+                .filter(|(name, _)| !self.settling.contains_key(&***name))
+                .map(|(name, entry)| (name.clone(), entry.clone()))
+                .collect()
+        };
         let snapshot = Snapshot {
             machine: self.machine.clone(),
             version: self.version.clone(),
-            containers: self.containers.clone(),
+            containers,
             recently_removed: self.removed.iter().map(|(_, e)| e.clone()).collect(),
             event_source: self.event_source,
         };

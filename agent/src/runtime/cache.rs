@@ -55,9 +55,21 @@ impl MetadataCache {
 }
 
 /// Connection state per runtime.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct StatusBoard {
     states: RwLock<Vec<RuntimeState>>,
+    /// Bumped on every change, so the registry can follow (the Docker version it reports) without
+    /// polling.
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for StatusBoard {
+    fn default() -> Self {
+        Self {
+            states: RwLock::default(),
+            changes: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl StatusBoard {
@@ -80,9 +92,19 @@ impl StatusBoard {
         let Some(st) = s.iter_mut().find(|r| r.kind == kind) else {
             return false;
         };
-        let before = st.connected;
+        let before = st.clone();
         f(st);
-        before != st.connected
+        let flipped = before.connected != st.connected;
+        if before != *st {
+            drop(s);
+            self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+        flipped
+    }
+
+    /// Wakes its holder after every change of any runtime's state.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn snapshot(&self) -> RuntimeStatus {
@@ -127,5 +149,18 @@ mod tests {
             snap.get(RuntimeKind::Docker).map(|s| s.connected),
             Some(true)
         );
+    }
+
+    #[test]
+    fn subscribers_hear_of_changes_only() {
+        let b = StatusBoard::default();
+        b.register(RuntimeKind::Docker, "unix:///var/run/docker.sock");
+        let mut rx = b.subscribe();
+        assert!(!rx.has_changed().unwrap_or(true));
+        b.update(RuntimeKind::Docker, |s| s.version = "20.10".into());
+        assert!(rx.has_changed().unwrap_or(false));
+        rx.mark_unchanged();
+        b.update(RuntimeKind::Docker, |s| s.version = "20.10".into());
+        assert!(!rx.has_changed().unwrap_or(true), "same state again");
     }
 }

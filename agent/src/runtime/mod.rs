@@ -188,11 +188,14 @@ pub struct RuntimeConfig {
 }
 
 impl RuntimeConfig {
+    /// Socket endpoints missing where they are given are looked for below `--rootfs` (a
+    /// containerised agent without a `/var/run` mount).
     pub fn from_config(c: &Config) -> Self {
         Self {
-            docker_endpoint: c.docker_endpoint.clone(),
-            podman_endpoint: c.podman_endpoint.clone(),
-            containerd_endpoint: c.containerd_endpoint.clone(),
+            docker_endpoint: c.host.endpoint(&c.docker_endpoint),
+            podman_endpoint: c.host.endpoint(&c.podman_endpoint),
+            containerd_endpoint: c.host.endpoint(&c.containerd_endpoint),
+            crio_endpoint: c.host.endpoint(crio::DEFAULT_SOCKET),
             containerd_namespace: c.containerd_namespace.clone(),
             crio_timeout: c.crio_client_timeout,
             env_whitelist: EnvWhitelist {
@@ -338,7 +341,21 @@ impl RuntimeHandle {
     /// owning runtime answers (at once when cached), and again whenever the runtime reports a change.
     pub fn request(&self, name: &str) {
         let Some(c) = id::classify(name) else { return };
-        let to: [&Option<_>; 2] = match c.kind {
+        for tx in self.clients(c.kind).into_iter().flatten() {
+            // Fails only when the runtime task has ended (runtime shut down): nothing to fetch then.
+            let _ = tx.send(name.to_string());
+        }
+    }
+
+    /// Whether [`Self::request`] asks a runtime about `name`, so that a [`MetadataUpdate`] will
+    /// follow (once the runtime is reachable).
+    pub fn will_describe(&self, name: &str) -> bool {
+        id::classify(name).is_some_and(|c| self.clients(c.kind).iter().any(|t| t.is_some()))
+    }
+
+    /// The clients that may know a container of `kind`.
+    fn clients(&self, kind: RuntimeKind) -> [&Option<mpsc::UnboundedSender<String>>; 2] {
+        match kind {
             RuntimeKind::Docker => [&self.docker, &None],
             RuntimeKind::Podman => [&self.podman, &None],
             RuntimeKind::Containerd => [&self.containerd, &None],
@@ -348,16 +365,18 @@ impl RuntimeHandle {
             RuntimeKind::Unresolved => [&self.docker, &self.containerd],
             // systemd units carry no metadata.
             RuntimeKind::Systemd => [&None, &None],
-        };
-        for tx in to.into_iter().flatten() {
-            // Fails only when the runtime task has ended (runtime shut down): nothing to fetch then.
-            let _ = tx.send(name.to_string());
         }
     }
 
     /// Every configured runtime's connection state.
     pub fn status(&self) -> RuntimeStatus {
         self.status.snapshot()
+    }
+
+    /// Changes whenever [`Self::status`] does (a runtime connected, dropped, or reported another
+    /// version).
+    pub fn status_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.status.subscribe()
     }
 
     /// A handle with no runtimes and a prefilled cache, for other modules' tests.
@@ -408,6 +427,29 @@ mod tests {
         assert!(h.lookup("/system.slice/ssh.service").is_none());
         assert!(h.lookup(&format!("/docker/{}", "b".repeat(64))).is_none());
         assert!(h.status().runtimes.is_empty());
+        assert!(
+            !h.will_describe(&format!("/docker/{id}")),
+            "no runtime client"
+        );
+    }
+
+    #[tokio::test]
+    async fn only_configured_runtimes_will_describe_their_containers() {
+        let (tx, _rx) = mpsc::channel(8);
+        let cfg = RuntimeConfig {
+            docker_endpoint: "unix:///nonexistent/docker.sock".into(),
+            podman_endpoint: String::new(),
+            containerd_endpoint: String::new(),
+            crio_endpoint: String::new(),
+            ..RuntimeConfig::default()
+        };
+        let h = start(cfg, tx);
+        let id = "a".repeat(64);
+        assert!(h.will_describe(&format!("/docker/{id}")));
+        // A bare id below kubepods: Docker is asked.
+        assert!(h.will_describe(&format!("/kubepods/besteffort/pod1/{id}")));
+        assert!(!h.will_describe(&format!("/machine.slice/libpod-{id}.scope")));
+        assert!(!h.will_describe("/system.slice/ssh.service"));
     }
 
     #[test]

@@ -105,6 +105,47 @@ impl HousekeepingDone {
     }
 }
 
+/// An HTTP request failed authentication. Logs the peer and path only: never a user name, password,
+/// token or header.
+pub struct AuthFailed<'a> {
+    pub reason: super::AuthFailure,
+    pub peer: Option<std::net::SocketAddr>,
+    pub path: &'a str,
+}
+
+impl AuthFailed<'_> {
+    pub fn emit(self) {
+        static LOG: RateLimit = RateLimit::new(10);
+        global().http_auth_failed(self.reason);
+        if LOG.allow() {
+            tracing::info!(
+                reason = self.reason.as_str(),
+                peer = ?self.peer,
+                path = self.path,
+                "HTTP request refused: authentication failed (further ones counted, not logged, for 10s)"
+            );
+        }
+    }
+}
+
+/// A request or connection was refused by a request limit.
+pub struct RequestRefused {
+    pub reason: super::Refusal,
+}
+
+impl RequestRefused {
+    pub fn emit(self) {
+        static LOG: RateLimit = RateLimit::new(10);
+        global().http_refused(self.reason);
+        if LOG.allow() {
+            tracing::info!(
+                reason = self.reason.as_str(),
+                "HTTP request refused by a limit (further ones counted, not logged, for 10s)"
+            );
+        }
+    }
+}
+
 /// The registry's container count changed.
 pub struct ContainersTracked {
     pub count: usize,

@@ -535,3 +535,79 @@ pub fn kernel_oom_pids(memcg: &str) -> Vec<u32> {
         })
         .collect()
 }
+
+/// One `oom-kill:` line of the kernel log: the victim's pid and the record's time since boot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KernelOomKill {
+    pub pid: u32,
+    pub usec: u64,
+}
+
+/// The kernel's `oom-kill:...task_memcg=<memcg>,...,pid=N` records for `memcg` still in
+/// `<dev>/kmsg`, oldest first.
+pub fn kernel_oom_kills(host: &HostPaths, memcg: &str) -> Vec<KernelOomKill> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Ok(mut f) = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(host.dev.join("kmsg"))
+    else {
+        return Vec::new();
+    };
+    let needle = format!("task_memcg={memcg},");
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::new();
+    loop {
+        match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                let rec = String::from_utf8_lossy(&buf[..n]);
+                let Some((header, msg)) = rec.split_once(';') else {
+                    continue;
+                };
+                let msg = msg.lines().next().unwrap_or_default();
+                if !msg.contains("oom-kill:") || !msg.contains(&needle) {
+                    continue;
+                }
+                let usec = header.split(',').nth(2).and_then(|u| u.parse().ok());
+                let pid = msg
+                    .rsplit(',')
+                    .find_map(|kv| kv.strip_prefix("pid="))
+                    .and_then(|p| p.trim().parse().ok());
+                if let (Some(pid), Some(usec)) = (pid, usec) {
+                    out.push(KernelOomKill { pid, usec });
+                }
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) => {}
+            Err(_) => break,
+        }
+    }
+    out
+}
+
+/// Wall-clock time of a kernel log record `usec` after boot, in ns since the epoch (boot taken as
+/// now − CLOCK_MONOTONIC, the clock the record timestamps follow).
+pub fn kernel_log_time_ns(usec: u64) -> i128 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let mono = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    now - mono + i128::from(usec) * 1000
+}
+
+/// The value of `family`'s series whose `id` label is `id` in a `/metrics` text, if exported.
+pub fn metric_value(text: &str, family: &str, id: &str) -> Option<f64> {
+    let id_label = format!("id=\"{id}\"");
+    text.lines()
+        .filter(|l| l.starts_with(family) && l[family.len()..].starts_with('{'))
+        .find(|l| l.contains(&id_label))
+        .and_then(|l| l.rsplit_once('}'))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+}

@@ -6,7 +6,8 @@
 //! - [`Daemon::private`]: a dockerd of this test's own (own socket, data and exec roots, no bridge),
 //!   which the test may stop and restart; killed and removed on drop.
 //! - [`Daemon::ensure_busybox`]: imports `local/busybox:1` from the host's static busybox (no registry).
-//! - [`Daemon::run`]: `docker run -d ...`, returning a guard that removes the container on drop.
+//! - [`Daemon::run`]: `docker run -d ...`, returning a guard that removes the container on drop;
+//!   [`Daemon::create`]: the same for `docker create ...` (start it with `docker start`).
 //!
 //! Every constructor returns `None` when a prerequisite is missing (not root, docker not installed,
 //! dockerd does not come up): a skip line on a developer's machine, a failure in CI (see
@@ -312,20 +313,38 @@ impl Daemon {
     /// `docker run -d <args...>` (args include the image and command); the container is removed when
     /// the guard drops.
     pub fn run(&self, args: &[&str]) -> Result<Container, String> {
-        let mut all = vec!["run", "-d"];
+        self.new_container(&["run", "-d"], args)
+    }
+
+    /// `docker create <args...>`; the container is removed when the guard drops.
+    pub fn create(&self, args: &[&str]) -> Result<Container, String> {
+        self.new_container(&["create"], args)
+    }
+
+    fn new_container(&self, verb: &[&str], args: &[&str]) -> Result<Container, String> {
+        let mut all = verb.to_vec();
         all.extend_from_slice(args);
-        let id = self.docker(&all).inspect_err(|_| {
+        let id = self.docker(&all);
+        let returned = Instant::now();
+        let given = args
+            .iter()
+            .position(|a| *a == "--name")
+            .and_then(|i| args.get(i + 1));
+        let id = id.inspect_err(|_| {
             // A failed start leaves the created container behind.
-            if let Some(i) = args.iter().position(|a| *a == "--name")
-                && let Some(name) = args.get(i + 1)
-            {
+            if let Some(name) = given {
                 let _ = self.docker(&["rm", "-f", name]);
             }
         })?;
-        let name = self.docker(&["inspect", "--format", "{{.Name}}", &id])?;
+        // Asked only when not given, so a test can query the agent right after the command.
+        let name = match given {
+            Some(n) => n.to_string(),
+            None => self.docker(&["inspect", "--format", "{{.Name}}", &id])?,
+        };
         Ok(Container {
             id,
             name: name.trim_start_matches('/').to_string(),
+            returned,
             host: self.host.clone(),
         })
     }
@@ -383,6 +402,8 @@ pub struct Container {
     pub id: String,
     /// Name without the leading `/`.
     pub name: String,
+    /// When the `docker` command that made it returned.
+    pub returned: Instant,
     host: String,
 }
 

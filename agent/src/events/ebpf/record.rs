@@ -111,6 +111,7 @@ pub fn decode(bytes: &[u8], hier: &Hierarchies, clock: &BootClock) -> Option<Dec
                 }
                 .to_string(),
                 at: clock.wall(r.ktime_ns),
+                replayed: false,
             }))
         }
         _ => None,
@@ -288,6 +289,7 @@ mod tests {
             process_name: "dd".into(),
             constraint: String::new(),
             at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            replayed: false,
         };
         let mut r = RepeatedVictims::default();
         assert!(!r.is_repeat(&kill(100, 1000)));
