@@ -20,6 +20,7 @@ use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
 use crate::fs::usage::{FsUsageTracker, UsageConfig};
+use crate::kube::{self, KubeContext};
 use crate::machine::{MachineOptions, machine_info, version_info};
 use crate::metrics::{self, MetricsConfig};
 use crate::privileges;
@@ -238,14 +239,23 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// Every HTTP route, under `--url_base_prefix` when set.
 fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>) -> axum::Router {
     let query: Arc<dyn crate::query::Query> = Arc::new(handle);
-    let metrics = metrics::router(query.clone(), MetricsConfig::from_config(config));
+    let metrics_config = MetricsConfig::from_config(config);
+    let kube = kube::router(
+        KubeContext {
+            query: query.clone(),
+            host: config.host.clone(),
+        },
+        &metrics_config,
+    );
+    let metrics = metrics::router(query.clone(), metrics_config);
     let api = api::router(ApiContext {
         query,
         host: config.host.clone(),
         url_base_prefix: config.url_base_prefix.clone(),
         events,
     })
-    .merge(metrics);
+    .merge(metrics)
+    .merge(kube);
     if config.url_base_prefix.is_empty() {
         api
     } else {

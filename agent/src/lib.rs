@@ -2,7 +2,7 @@
 //!
 //! Data flows one way:
 //! kernel/runtime sources (`events`, `runtime`) → `registry` (the one owner of the container set and
-//! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, later `ui` and `storage`).
+//! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, `kube`, later `ui` and `storage`).
 //! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
 
 pub mod access;
@@ -14,6 +14,7 @@ pub mod config;
 pub mod events;
 pub mod fs;
 pub mod host;
+pub mod kube;
 pub mod machine;
 pub mod metrics;
 pub mod model;
