@@ -413,7 +413,9 @@ fn ephemeral_storage(root: &FsFigures, containers: &[ContainerStats]) -> FsStats
     out
 }
 
-/// Processes of the pod's containers and sandbox (kubelet's `mergeProcessStats`).
+/// Processes of the pod's containers and sandbox (kubelet's `mergeProcessStats`). Counted only
+/// with the `process` metric kind (off by default, as in cAdvisor; kubelet's cAdvisor turns it on):
+/// a total of 0 means not counted, as a pod always runs a process, and is left out.
 fn process_stats(pod: &Pod) -> Option<ProcessStats> {
     let members = pod
         .sandbox
@@ -428,7 +430,7 @@ fn process_stats(pod: &Pod) -> Option<ProcessStats> {
             *total.get_or_insert(0) += s.processes.process_count;
         }
     }
-    total.map(|n| ProcessStats {
+    total.filter(|n| *n > 0).map(|n| ProcessStats {
         process_count: Some(n),
     })
 }
