@@ -231,7 +231,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
         source.oom_since(),
         oom_fallback.then(|| hk.clone()),
     );
-    let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
+    let runtime = runtime::start(RuntimeConfig::from_config(config), metadata_tx);
 
     let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
     let mut owner = Owner::new(

@@ -63,7 +63,7 @@ fn entry(name: &str, spec: ContainerSpec, stats: Vec<v1::ContainerStats>) -> Arc
     })
 }
 
-fn k8s<'a>(container: &'a str) -> Vec<(&'a str, &'a str)> {
+fn k8s(container: &str) -> Vec<(&str, &str)> {
     vec![
         (POD_NAME_LABEL, "web-0"),
         (POD_NAMESPACE_LABEL, "default"),
