@@ -10,9 +10,9 @@ mod fake_query;
 mod kubelet_stats;
 #[path = "support/prereq.rs"]
 mod prereq;
+#[path = "support/promtool.rs"]
+mod promtool;
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use bpfadvisor::host::HostPaths;
@@ -270,7 +270,7 @@ async fn resource_metrics_pass_promtool_and_agree_with_the_summary() {
         let name = fam.split(' ').next().unwrap_or_default();
         assert!(kube::resource::FAMILY_NAMES.contains(&name), "{name}");
     }
-    promtool_check(&text);
+    promtool::assert_clean(&text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -296,40 +296,4 @@ async fn metrics_cadvisor_serves_the_exposition_and_yields_to_the_endpoint_flag(
     assert_eq!(status, 200);
     let (status, _, _) = get(format!("http://{addr}/stats/summary")).await;
     assert_eq!(status, 200);
-}
-
-/// `promtool check metrics` accepts `text` (no lint finding at all: kubelet's names are clean).
-pub fn promtool_check(text: &str) {
-    let have = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        return prereq::missing(
-            prereq::Need::Tool,
-            "promtool not installed (apt-get install prometheus)",
-        );
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn promtool");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(text.as_bytes())
-        .expect("write");
-    let res = child.wait_with_output().expect("promtool");
-    assert!(
-        res.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
 }

@@ -14,12 +14,12 @@ mod agent;
 mod docker;
 #[path = "support/kubelet_stats.rs"]
 mod kubelet_stats;
+#[path = "support/promtool.rs"]
+mod promtool;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use agent::Agent;
@@ -300,41 +300,6 @@ fn series_same_as_v2(
     assert_eq!(*mem, at(mem_ts).working_set as f64, "{what} working set");
 }
 
-fn promtool_check(text: &str) {
-    let have = Command::new("promtool")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have {
-        return agent::missing(
-            agent::Need::Tool,
-            "promtool not installed (apt-get install prometheus)",
-        );
-    }
-    let mut child = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let res = child.wait_with_output().unwrap();
-    assert!(
-        res.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&res.stdout),
-        String::from_utf8_lossy(&res.stderr)
-    );
-}
-
 #[test]
 fn pods_of_docker_containers_in_kubepods_cgroups() {
     let host = HostPaths::local();
@@ -514,7 +479,7 @@ fn pods_of_docker_containers_in_kubepods_cgroups() {
 
     let (status, text) = agent.get("/metrics/resource");
     assert_eq!(status, 200);
-    promtool_check(&text);
+    promtool::assert_clean(&text);
     let series = parse_exposition(&text);
     series_same_as_v2(&agent, &series, "node", "/", "node", &[]);
     for p in pods {
