@@ -3,11 +3,13 @@
 //! Every cgroup name the registry has heard of is in one [`Life`]:
 //!
 //! ```text
-//!  creation event ─▶ Queued ─(batch applied)─▶ Reading ─(read)─▶ Live ─(gone)─▶ Tombstone ─▶ forgotten
-//!                      │                          │                │ ▲ rebuilt when a       ▲
-//!                      │                          └─(gone)─▶ Ghost │ └ late hierarchy       │
-//!                      │                                       │   │   appears            │
-//!                      └──────── removal before the read ──────┴───┴──────────────────────┘
+//!                  batch applied           read
+//!  created ─▶ Queued ───────────▶ Reading ───────▶ Live ◀─╮ rebuilt when a late
+//!               │                   │ read: gone    │  ╰──╯ hierarchy appears
+//!               │                   ▼               │
+//!               │                 Ghost             │ gone (removal event, housekeeping, rescan)
+//!               │ removal           │ removal       ▼
+//!               ╰───────────────────┴──────────▶ Tombstone ──(TOMBSTONE_TTL)──▶ forgotten
 //! ```
 //!
 //! A creation event is recorded when the kernel reports the cgroup, before its files are read; the
@@ -413,6 +415,12 @@ impl Lifecycle {
         }
     }
 
+    /// Makes `name` a tombstone removed at `since` (again, when a read of it found nothing).
+    fn entomb(&mut self, name: String, since: Instant) {
+        self.tombstones.push_back((since, name.clone()));
+        self.set(name, Life::Tombstone { since });
+    }
+
     /// Forgets `name`, keeping the counts.
     fn forget(&mut self, name: &str) {
         if let Some(old) = self.names.remove(name) {
@@ -672,7 +680,7 @@ impl Lifecycle {
                 }
                 match prior {
                     Prior::Announced | Prior::Ghost => self.ghost_removed(now, name, at, fx),
-                    Prior::Tombstone(since) => self.set(name, Life::Tombstone { since }),
+                    Prior::Tombstone(since) => self.entomb(name, since),
                     Prior::Unknown => self.forget(&name),
                 }
             }
@@ -688,8 +696,7 @@ impl Lifecycle {
         at: SystemTime,
         fx: &mut Vec<Effect<R>>,
     ) {
-        self.tombstones.push_back((now, name.clone()));
-        self.set(name.clone(), Life::Tombstone { since: now });
+        self.entomb(name.clone(), now);
         fx.push(Effect::Deleted {
             name,
             at,
@@ -707,8 +714,7 @@ impl Lifecycle {
         fx: &mut Vec<Effect<R>>,
     ) {
         let managed = matches!(self.names.get(&name), Some(Life::Live(l)) if l.managed);
-        self.tombstones.push_back((now, name.clone()));
-        self.set(name.clone(), Life::Tombstone { since: now });
+        self.entomb(name.clone(), now);
         self.retained.push_back((now, name.clone()));
         fx.push(Effect::Retire { name: name.clone() });
         let exit_code = world.metadata(&name).and_then(|m| m.exit_code);
@@ -781,7 +787,7 @@ impl Lifecycle {
                     (Prior::Announced, Unopened::Gone) | (Prior::Ghost, _) => {
                         self.set(name, Life::Ghost)
                     }
-                    (Prior::Tombstone(since), _) => self.set(name, Life::Tombstone { since }),
+                    (Prior::Tombstone(since), _) => self.entomb(name, since),
                     // Unreadable for another reason (logged), or never announced.
                     (Prior::Announced, Unopened::Refused) | (Prior::Unknown, _) => {
                         self.forget(&name)

@@ -13,7 +13,6 @@
 //! (Docker's inspect waits for the start to finish), limits written, so a client never sees the
 //! defaults of the cgroup runc just made, and the container's first sample has what the metadata
 //! brings (its filesystem entry). Its creation event is streamed at mkdir all the same.
-
 //!
 //! What happens to a container, and when, is decided by the lifecycle state machine
 //! ([`super::lifecycle`]); this task is its driver: it turns producers' messages and timers into
@@ -91,7 +90,8 @@ pub struct Owner {
     dirty: bool,
     /// Reads new containers (from `run` on; before, and when it is gone, they are read here).
     opener: Option<Opener>,
-    /// The opener thread is found gone: the lifecycle is told once the current effects are done.
+    /// The opener thread was found gone by a request: the lifecycle is told once the message that
+    /// led to it is handled.
     opener_lost: bool,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
     /// eBPF OOM records.
@@ -244,6 +244,9 @@ impl Owner {
                     self.dirty = true;
                 }
             }
+            if std::mem::take(&mut self.opener_lost) {
+                self.drive(Input::OpenerLost);
+            }
             // Copying the container map is O(containers): only when something consumers see changed.
             if std::mem::take(&mut self.dirty) {
                 self.publish();
@@ -291,9 +294,6 @@ impl Owner {
         let effects = self.lifecycle.step(Instant::now(), &world, input);
         for effect in effects {
             self.perform(effect);
-        }
-        if std::mem::take(&mut self.opener_lost) {
-            self.drive(Input::OpenerLost);
         }
     }
 

@@ -791,6 +791,17 @@ fn no_ticks_are_wanted_once_everything_has_expired() {
     rig.rmdir(cpu(), "/a");
     rig.rmdir(memory(), "/a");
     assert!(rig.lc.wants_ticks());
+    // A late creation event reads the tombstone again, finds nothing: still forgotten in time.
+    rig.advance(TOMBSTONE_TTL - Duration::from_secs(1));
+    let at = rig.at();
+    rig.step(Input::Created {
+        name: "/a".into(),
+        hierarchy: cpu(),
+        at,
+    });
+    rig.advance(Duration::from_secs(1));
+    rig.tick();
+    assert!(rig.lc.names.is_empty(), "{:?}", rig.lc.names);
     rig.advance(RETENTION);
     rig.tick();
     assert!(!rig.lc.wants_ticks());
