@@ -260,7 +260,7 @@ async fn start_event_source(
     tx: mpsc::Sender<SourceEvent>,
 ) -> anyhow::Result<LiveSource> {
     if config.event_source != EventSourceMode::Inotify {
-        match ebpf::start(&config.host, tx.clone()).await {
+        match ebpf::start_with(&config.host, tx.clone(), config.ebpf_oom_probe).await {
             Ok(handle) => {
                 info!(probes = ?handle.live_probes(), "eBPF probes attached");
                 return Ok(LiveSource::Ebpf(handle));

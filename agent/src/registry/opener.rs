@@ -120,16 +120,10 @@ mod tests {
 
     #[test]
     fn reads_a_present_cgroup_and_reports_a_missing_one_gone() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-docs");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-kernel61");
         let host = HostPaths::under(&root);
         let layout = Layout::detect(&host).expect("fixture layout");
-        let (_, spec) = open(
-            &layout,
-            &host,
-            "/system.slice/docker-0123abcd.scope",
-            1 << 30,
-        )
-        .expect("fixture container");
+        let (_, spec) = open(&layout, &host, "/vmtest-pids", 1 << 30).expect("fixture container");
         assert!(spec.has_memory);
         assert!(matches!(
             open(&layout, &host, "/nowhere", 1 << 30),
@@ -139,12 +133,12 @@ mod tests {
 
     #[tokio::test]
     async fn answers_requests_in_order_on_its_thread() {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-docs");
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-kernel61");
         let host = HostPaths::under(&root);
         let layout = Layout::detect(&host).expect("fixture layout");
         let (opener, mut done) = Opener::spawn(layout, host).expect("thread");
         assert!(opener.request("/nowhere", 1, 1 << 30));
-        assert!(opener.request("/system.slice/docker-0123abcd.scope", 2, 1 << 30));
+        assert!(opener.request("/vmtest-pids", 2, 1 << 30));
         let first = done.recv().await.expect("first answer");
         assert_eq!((first.name.as_str(), first.ticket), ("/nowhere", 1));
         assert!(matches!(first.opened, Err(Unopened::Gone)));
