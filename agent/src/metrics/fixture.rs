@@ -26,17 +26,16 @@ pub fn snapshot(n: usize) -> Snapshot {
 pub fn snapshot_at(n: usize, at: Timestamp) -> Snapshot {
     let mut containers = BTreeMap::new();
     for name in ["/", "/docker"] {
-        let e = entry(name, "", None, 0, at);
+        let e = entry(name, "", None, 0, at, 0);
         containers.insert(Arc::from(name), e);
     }
     for i in 0..n {
         let id = format!("{i:064x}");
         let name = format!("/docker/{id}");
-        let e = entry(&name, &id, Some(format!("app-{i}")), i, at);
+        let e = entry(&name, &id, Some(format!("app-{i}")), i, at, 0);
         containers.insert(Arc::from(name), e);
     }
-    let removed = entry("/docker/gone", "gone", Some("gone".into()), 1, at);
-    removed.samples.record_oom_kill();
+    let removed = entry("/docker/gone", "gone", Some("gone".into()), 1, at, 1);
     Snapshot {
         machine: Arc::new(machine(at)),
         version: Arc::new(VersionInfo {
@@ -58,6 +57,7 @@ fn entry(
     alias: Option<String>,
     i: usize,
     at: Timestamp,
+    oom_kills: u64,
 ) -> Arc<ContainerEntry> {
     let docker = !id.is_empty();
     let mut spec = ContainerSpec {
@@ -87,8 +87,12 @@ fn entry(
     } else {
         spec.memory.limit = u64::MAX;
     }
-    let samples = Samples::new(Duration::from_secs(120), &spec);
-    samples.push(Arc::new(stats(i, at)));
+    let samples = Samples::fixed(
+        Duration::from_secs(120),
+        &spec,
+        [Arc::new(stats(i, at))],
+        oom_kills,
+    );
     Arc::new(ContainerEntry {
         reference: ContainerReference {
             id: id.to_string(),

@@ -89,9 +89,13 @@ fn kinds_and_conditions() {
             ..gone.reference.clone()
         },
         spec: gone.spec.clone(),
-        samples: Arc::new(Samples::new(Duration::from_secs(60), &gone.spec)),
+        samples: Arc::new(Samples::fixed(
+            Duration::from_secs(60),
+            &gone.spec,
+            gone.samples.latest(),
+            0,
+        )),
     };
-    quiet.samples.push(gone.samples.latest().expect("a sample"));
     snap.recently_removed.push(Arc::new(quiet));
     let s = render_str(&snap, &cfg());
     assert!(s.contains("id=\"/docker/gone\""));

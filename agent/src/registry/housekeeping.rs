@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tracing::debug;
 
+use super::cache::Samples;
 use crate::cgroup::{CgroupError, ContainerReader, LateSpec};
 use crate::config::MetricKinds;
 use crate::events::SourceEvent;
@@ -32,7 +33,6 @@ use crate::events::oom_counters::OomCounters;
 use crate::fs::usage::FsUsageTracker;
 use crate::model::json::Timestamp;
 use crate::model::v1::ContainerStats;
-use crate::query::Samples;
 use crate::telemetry::events::HousekeepingDone;
 
 /// How often the thread looks for due containers at most; containers due within one window are

@@ -28,6 +28,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use super::cache::Samples;
 use super::housekeeping::{Finding, HousekeepingHandle, Job};
 use super::lifecycle::{Effect, Input, Lifecycle, Read, TICK, World};
 use super::opener::{self, Done, Opened, Opener};
@@ -44,7 +45,7 @@ use crate::model::v1::{
     ContainerDeletionEventData, ContainerReference, ContainerSpec, Event, EventData, EventType,
     OomKillEventData,
 };
-use crate::query::{ContainerEntry, Samples, Snapshot};
+use crate::query::{ContainerEntry, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
 use crate::telemetry::events::{ContainersTracked, CreationRecorded};
 

@@ -520,8 +520,7 @@ pub fn stats() -> ContainerStats {
 /// The fake container: name `testcontainer` (cAdvisor's fake has no leading slash), one alias.
 pub fn container() -> ContainerEntry {
     let spec = spec();
-    let samples = Samples::new(Duration::from_secs(120), &spec);
-    samples.push(Arc::new(stats()));
+    let samples = Samples::fixed(Duration::from_secs(120), &spec, [Arc::new(stats())], 0);
     ContainerEntry {
         reference: ContainerReference {
             name: "testcontainer".into(),

@@ -160,10 +160,7 @@ impl ContainerBuilder {
     }
 
     pub fn build(self) -> ContainerEntry {
-        let samples = Samples::new(self.retention, &self.spec);
-        for s in self.samples {
-            samples.push(s);
-        }
+        let samples = Samples::fixed(self.retention, &self.spec, self.samples, 0);
         ContainerEntry {
             reference: self.reference,
             spec: self.spec,
