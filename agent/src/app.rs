@@ -20,6 +20,7 @@ use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
 use crate::fs::usage::{FsUsageTracker, UsageConfig};
+use crate::host_reads::HostReads;
 use crate::kube::{self, KubeContext};
 use crate::machine::{MachineOptions, machine_info, version_info};
 use crate::metrics::{self, MetricsConfig};
@@ -104,7 +105,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     };
     let collector = start_collector(&config).await?;
     let router = access::protect(
-        http_router(&config, collector.handle.clone(), collector.events.clone()),
+        http_router(&config, collector.query()),
         access.clone(),
         config.access.limits.clone(),
         &config.url_base_prefix,
@@ -138,7 +139,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 /// read through [`Collector::query`]. Everything stops when it is dropped.
 pub struct Collector {
     handle: RegistryHandle,
-    events: Arc<EventStore>,
     owner_task: tokio::task::JoinHandle<()>,
     // Held, not read: the probes, watches and threads live as long as the collector.
     _kernel_log: Option<kmsg::KmsgHandle>,
@@ -146,14 +146,10 @@ pub struct Collector {
 }
 
 impl Collector {
-    /// The read-only view the REST API, `/metrics` and the Kubernetes routes are built on.
+    /// The read-only view the REST API, `/metrics` and the Kubernetes routes are built on:
+    /// snapshots, events and host facts.
     pub fn query(&self) -> Arc<dyn crate::query::Query> {
         Arc::new(self.handle.clone())
-    }
-
-    /// Lifecycle and OOM events as they are recorded (for queries and watches).
-    pub fn events(&self) -> Arc<EventStore> {
-        self.events.clone()
     }
 }
 
@@ -266,8 +262,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     };
     let owner_task = tokio::spawn(owner.run(inputs));
     Ok(Collector {
-        handle: RegistryHandle::new(published, events.clone(), hk),
-        events,
+        handle: RegistryHandle::new(published, events, hk, HostReads::new(host.clone())),
         owner_task,
         _kernel_log: kernel_log,
         _source: source,
@@ -275,8 +270,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
 }
 
 /// Every HTTP route, under `--url_base_prefix` when set.
-fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>) -> axum::Router {
-    let query: Arc<dyn crate::query::Query> = Arc::new(handle);
+fn http_router(config: &Config, query: Arc<dyn crate::query::Query>) -> axum::Router {
     let metrics_config = MetricsConfig::from_config(config);
     let kube = kube::router(
         KubeContext {
@@ -288,9 +282,7 @@ fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>)
     let metrics = metrics::router(query.clone(), metrics_config);
     let api = api::router(ApiContext {
         query,
-        host: config.host.clone(),
         url_base_prefix: config.url_base_prefix.clone(),
-        events,
     })
     .merge(metrics)
     .merge(kube);

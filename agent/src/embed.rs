@@ -76,7 +76,8 @@ where
 
 /// A running, embedded collector. Dropping it stops collection.
 pub struct Embedded {
-    collector: Collector,
+    /// Held, not read: collection runs as long as it lives.
+    _collector: Collector,
     query: Arc<dyn Query>,
     host: HostPaths,
 }
@@ -91,7 +92,7 @@ impl Embedded {
         let collector = app::start_collector(config).await?;
         Ok(Self {
             query: collector.query(),
-            collector,
+            _collector: collector,
             host: config.host.clone(),
         })
     }
@@ -251,12 +252,12 @@ impl Embedded {
 
     /// `WatchEvents(req)`: events as they are recorded, a [`futures::Stream`].
     pub fn watch_events(&self, req: EventRequest) -> EventWatch {
-        self.collector.events().watch(req)
+        self.query.watch_events(req)
     }
 
     /// Events already recorded that match `req`.
     pub fn events(&self, req: &EventRequest) -> Vec<v1::Event> {
-        self.collector.events().query(req)
+        self.query.events(req)
     }
 
     /// kubelet's Summary of this node (reads the node's name, limits and mount table: blocking).

@@ -18,6 +18,7 @@ pub mod embed;
 pub mod events;
 pub mod fs;
 pub mod host;
+pub mod host_reads;
 pub mod kube;
 pub mod machine;
 pub mod metrics;

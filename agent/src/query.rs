@@ -13,19 +13,39 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::events::SourceKind;
+use crate::events::store::{EventRequest, EventWatch};
+use crate::fs::storage::Storage;
+use crate::host_reads::HostReadError;
+use crate::machine::setup::HostSetup;
 use crate::model::machine::{MachineInfo, VersionInfo};
-use crate::model::v1::{ContainerReference, ContainerSpec};
+use crate::model::v1::{ContainerReference, ContainerSpec, Event};
+use crate::model::v2::ProcessInfo;
 
 /// A container's sample history: read-only outside the registry.
 pub use crate::registry::cache::Samples;
 
-/// What consumers may ask of the agent.
+/// What consumers may ask of the agent: all they read comes through here.
 pub trait Query: Send + Sync + 'static {
     /// The current container set, machine info and event source.
     fn snapshot(&self) -> Arc<Snapshot>;
-    /// Re-reads the stats of `names` whose newest sample is older than `max_age` (cAdvisor's `max_age`
-    /// query option); resolves when done. Unknown names are ignored.
-    fn refresh(&self, names: Vec<String>, max_age: Duration) -> BoxFuture<'static, ()>;
+    /// A snapshot in which the newest sample of each of `names` is at most `max_age` old
+    /// (cAdvisor's `max_age` query option): the registry samples the stale ones again first.
+    /// Unknown names are ignored.
+    fn fresh_snapshot(
+        &self,
+        names: Vec<String>,
+        max_age: Duration,
+    ) -> BoxFuture<'static, Arc<Snapshot>>;
+    /// Stored lifecycle and OOM events matching `req`, oldest first.
+    fn events(&self, req: &EventRequest) -> Vec<Event>;
+    /// Events matching `req` from now on; a client that falls behind loses events.
+    fn watch_events(&self, req: EventRequest) -> EventWatch;
+    /// The processes of container `name` (every process for `/`), as `ps` lists them.
+    fn processes(&self, name: &str) -> BoxFuture<'static, Result<Vec<ProcessInfo>, HostReadError>>;
+    /// The host's cgroup and runtime setup (`/validate/`).
+    fn host_setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>>;
+    /// The host's filesystems, storage labels and UUIDs (`/api/v2.x/storage`).
+    fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>>;
 }
 
 /// Everything the agent knows at one moment.

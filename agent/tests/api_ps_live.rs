@@ -8,14 +8,12 @@ mod prereq;
 
 use std::path::PathBuf;
 use std::process::{Child, Command};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use bpfadvisor::api::{ApiContext, router};
-use bpfadvisor::events::store::{EventStore, StoragePolicy};
 use bpfadvisor::host::HostPaths;
 use bpfadvisor::model::machine::MachineInfo;
 use fake_query::FakeQuery;
@@ -29,12 +27,11 @@ fn app(names: &[&str]) -> Router {
             ..Default::default()
         })
         .containers(names.iter().copied())
+        .host(HostPaths::local())
         .build();
     router(ApiContext {
         query,
-        host: HostPaths::local(),
         url_base_prefix: String::new(),
-        events: Arc::new(EventStore::new(StoragePolicy::default())),
     })
 }
 

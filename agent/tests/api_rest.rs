@@ -19,7 +19,7 @@ use bpfadvisor::model::Sparse;
 use bpfadvisor::model::json::Timestamp;
 use bpfadvisor::model::machine::{MachineInfo, VersionInfo};
 use bpfadvisor::model::v1::{ContainerSpec, ContainerStats, Event, EventData, EventType, FsStats};
-use fake_query::{ContainerBuilder, FakeQuery, container};
+use fake_query::{ContainerBuilder, FakeQuery, SnapshotBuilder, container};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -77,6 +77,10 @@ fn entry(
 }
 
 fn fake() -> Arc<FakeQuery> {
+    fake_builder().build()
+}
+
+fn fake_builder() -> SnapshotBuilder {
     FakeQuery::builder()
         .machine(MachineInfo {
             memory_capacity: 8 << 30,
@@ -109,21 +113,18 @@ fn fake() -> Arc<FakeQuery> {
         ))
         .container(entry("/dockerx", "", &[], "", true, 1))
         .container(entry("/user.slice", "", &[], "", false, 0))
-        .build()
 }
 
-fn app_with(f: Arc<FakeQuery>, host: HostPaths, prefix: &str) -> Router {
+fn app_with(f: Arc<FakeQuery>, prefix: &str) -> Router {
     router(ApiContext {
         query: f,
-        host,
         url_base_prefix: prefix.into(),
-        events: Arc::new(EventStore::new(StoragePolicy::default())),
     })
 }
 
 fn app() -> Router {
     // A host root with nothing in it: storage/ps read files below it and find none.
-    app_with(fake(), HostPaths::under("/nonexistent-bpfadvisor-root"), "")
+    app_with(fake(), "")
 }
 
 struct Resp {
@@ -476,11 +477,7 @@ async fn v1_subcontainers_and_docker() {
 #[tokio::test]
 async fn v2_stats_spec_and_lookups() {
     let f = fake();
-    let app = app_with(
-        f.clone(),
-        HostPaths::under("/nonexistent-bpfadvisor-root"),
-        "",
-    );
+    let app = app_with(f.clone(), "");
     let v = ok_json(&app, "/api/v2.0/stats/").await;
     assert_eq!(keys(&v), ["/"]);
     assert_eq!(
@@ -647,7 +644,10 @@ fn storage_root(dir: &Path) {
 async fn v2_storage() {
     let tmp = tempfile::tempdir().expect("tempdir");
     storage_root(tmp.path());
-    let app = app_with(fake(), HostPaths::under(tmp.path()), "");
+    let app = app_with(
+        fake_builder().host(HostPaths::under(tmp.path())).build(),
+        "",
+    );
     let all = ok_json(&app, "/api/v2.0/storage").await;
     let want = serde_json::json!([{
         "timestamp": "2026-11-22T18:17:38Z", "device": "/dev/vda", "mountpoint": "/",
@@ -687,11 +687,7 @@ async fn v2_storage() {
 
 #[tokio::test]
 async fn healthz_validate_and_redirects() {
-    let app = app_with(
-        fake(),
-        HostPaths::under("/nonexistent-bpfadvisor-root"),
-        "/cadvisor",
-    );
+    let app = app_with(fake(), "/cadvisor");
     let r = get(&app, "/healthz").await;
     assert_eq!(
         (r.status, r.body.as_str(), r.ctype.as_str()),
@@ -829,12 +825,7 @@ async fn events_are_routed_for_v13_and_v2() {
         event_type: EventType::ContainerCreation,
         event_data: EventData::default(),
     });
-    let app = router(ApiContext {
-        query: fake(),
-        host: HostPaths::under("/nonexistent-bpfadvisor-root"),
-        url_base_prefix: String::new(),
-        events: store,
-    });
+    let app = app_with(fake_builder().events(store).build(), "");
     let want = format!(
         r#"[{{"container_name":"/docker/{ID1}","timestamp":"2026-11-22T18:16:29Z","event_type":"containerCreation","event_data":{{}}}}]"#
     );
@@ -887,14 +878,7 @@ async fn exact_bytes() {
 
 #[tokio::test]
 async fn nested_under_url_base_prefix() {
-    let app = Router::new().nest(
-        "/cadvisor",
-        app_with(
-            fake(),
-            HostPaths::under("/nonexistent-bpfadvisor-root"),
-            "/cadvisor",
-        ),
-    );
+    let app = Router::new().nest("/cadvisor", app_with(fake(), "/cadvisor"));
     let m = ok_json(&app, "/cadvisor/api/v1.3/machine").await;
     assert_eq!(m["num_cores"], 2);
     let r = get(&app, "/cadvisor/api").await;

@@ -4,13 +4,9 @@
 #[path = "support/fake_query.rs"]
 mod fake_query;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use bpfadvisor::api::{ApiContext, router};
-use bpfadvisor::events::store::{EventStore, StoragePolicy};
-use bpfadvisor::host::HostPaths;
 use fake_query::{FakeQuery, container};
 use tower::ServiceExt;
 
@@ -28,9 +24,7 @@ fn app() -> axum::Router {
         .build();
     router(ApiContext {
         query,
-        host: HostPaths::under("/nonexistent-bpfadvisor-root"),
         url_base_prefix: String::new(),
-        events: Arc::new(EventStore::new(StoragePolicy::default())),
     })
 }
 

@@ -1,6 +1,9 @@
 //! The events stream over a real HTTP connection: many clients, one of which never reads. The slow one
 //! must lose events (counted) while the producer never blocks and the other clients get everything.
 
+#[path = "support/fake_query.rs"]
+mod fake_query;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -8,6 +11,7 @@ use bpfadvisor::api::events::routes;
 use bpfadvisor::events::store::{EventStore, StoragePolicy};
 use bpfadvisor::model::json::Timestamp;
 use bpfadvisor::model::v1::{Event, EventData, EventType};
+use fake_query::FakeQuery;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -17,7 +21,7 @@ const REQUEST: &str = "GET /api/v1.3/events/?stream=true&all_events=true&subcont
 const LINE_END: &[u8] = b"\"event_data\":{}}\n";
 
 async fn serve(store: Arc<EventStore>) -> std::net::SocketAddr {
-    let app = routes(store);
+    let app = routes(FakeQuery::builder().events(store).build());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await });

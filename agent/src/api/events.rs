@@ -14,9 +14,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use futures::StreamExt;
 
-use crate::events::store::{EventRequest, EventStore};
+use crate::events::store::{EventRequest, EventWatch};
 use crate::model::json::{Timestamp, to_go_json};
-use crate::model::v1::EventType;
+use crate::model::v1::{Event, EventType};
+use crate::query::Query;
 
 /// The query-string flags that select event types, as cAdvisor names them.
 const TYPE_PARAMS: [(&str, EventType); 4] = [
@@ -124,10 +125,25 @@ fn go_error(msg: &str) -> Response {
 
 /// Answers an events request for container `name` (absolute, already cleaned) and the raw query
 /// string (without `?`).
-pub fn events_response(store: &EventStore, name: &str, query: &str) -> Response {
+pub fn events_response(source: &dyn Query, name: &str, query: &str) -> Response {
+    respond(
+        name,
+        query,
+        |req| source.events(req),
+        |req| source.watch_events(req),
+    )
+}
+
+/// [`events_response`] over the two ways of reading events: `history` (stored) and `watch` (live).
+fn respond(
+    name: &str,
+    query: &str,
+    history: impl FnOnce(&EventRequest) -> Vec<Event>,
+    watch: impl FnOnce(EventRequest) -> EventWatch,
+) -> Response {
     let (req, stream) = parse_event_request(name, query);
     if !stream {
-        let body = to_go_json(&store.query(&req));
+        let body = to_go_json(&history(&req));
         return (
             [(
                 header::CONTENT_TYPE,
@@ -143,7 +159,7 @@ pub fn events_response(store: &EventStore, name: &str, query: &str) -> Response 
         );
     }
     // One compact object and a newline per event, each its own chunk; no Content-Type, as cAdvisor.
-    let lines = store.watch(req).map(|e| {
+    let lines = watch(req).map(|e| {
         let mut line = to_go_json(&e);
         line.push(b'\n');
         Ok::<_, Infallible>(Bytes::from(line))
@@ -157,15 +173,15 @@ fn container_name(rest: &str) -> String {
 }
 
 async fn with_name(
-    State(store): State<Arc<EventStore>>,
+    State(source): State<Arc<dyn Query>>,
     Path(rest): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    events_response(&store, &container_name(&rest), q.as_deref().unwrap_or(""))
+    events_response(&*source, &container_name(&rest), q.as_deref().unwrap_or(""))
 }
 
-async fn root(State(store): State<Arc<EventStore>>, RawQuery(q): RawQuery) -> Response {
-    events_response(&store, "/", q.as_deref().unwrap_or(""))
+async fn root(State(source): State<Arc<dyn Query>>, RawQuery(q): RawQuery) -> Response {
+    events_response(&*source, "/", q.as_deref().unwrap_or(""))
 }
 
 /// API versions that serve events.
@@ -173,7 +189,7 @@ pub const VERSIONS: [&str; 3] = ["v1.3", "v2.0", "v2.1"];
 
 /// `/api/<version>/events[/<name>]` for every version that has events (any method, as cAdvisor);
 /// merge into the API router (or nest the result under `--url_base_prefix`).
-pub fn routes<S>(store: Arc<EventStore>) -> Router<S> {
+pub fn routes<S>(source: Arc<dyn Query>) -> Router<S> {
     let mut r = Router::new();
     for v in VERSIONS {
         r = r
@@ -181,14 +197,14 @@ pub fn routes<S>(store: Arc<EventStore>) -> Router<S> {
             .route(&format!("/api/{v}/events/"), any(root))
             .route(&format!("/api/{v}/events/{{*rest}}"), any(with_name));
     }
-    r.with_state(store)
+    r.with_state(source)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::store::StoragePolicy;
-    use crate::model::v1::{ContainerDeletionEventData, Event, EventData};
+    use crate::events::store::{EventStore, StoragePolicy};
+    use crate::model::v1::{ContainerDeletionEventData, EventData};
 
     const C: EventType = EventType::ContainerCreation;
 
@@ -245,6 +261,11 @@ mod tests {
         assert_eq!(query_unescape("%+f"), None);
     }
 
+    /// [`events_response`] over a store.
+    fn from_store(s: &EventStore, name: &str, query: &str) -> Response {
+        respond(name, query, |r| s.query(r), |r| s.watch(r))
+    }
+
     fn store_with_events() -> EventStore {
         let s = EventStore::new(StoragePolicy::default());
         s.add(Event {
@@ -271,20 +292,20 @@ mod tests {
     #[tokio::test]
     async fn non_stream_is_a_go_json_array() {
         let s = store_with_events();
-        let r = events_response(&s, "/", "deletion_events=true&subcontainers=true");
+        let r = from_store(&s, "/", "deletion_events=true&subcontainers=true");
         assert_eq!(r.status(), StatusCode::OK);
         assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
         assert_eq!(
             body(r).await,
             r#"[{"container_name":"/docker/\u003cx\u003e","timestamp":"2026-11-22T18:16:48.359873517Z","event_type":"containerDeletion","event_data":{"container_deletion":{"exit_code":0}}}]"#
         );
-        assert_eq!(body(events_response(&s, "/", "")).await, "[]");
+        assert_eq!(body(from_store(&s, "/", "")).await, "[]");
     }
 
     #[tokio::test]
     async fn stream_with_times_is_a_500() {
         let s = store_with_events();
-        let r = events_response(&s, "/", "stream=true&start_time=2026-11-22T18:16:46Z");
+        let r = from_store(&s, "/", "stream=true&start_time=2026-11-22T18:16:46Z");
         assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             r.headers()[header::CONTENT_TYPE],
@@ -300,7 +321,7 @@ mod tests {
     #[tokio::test]
     async fn stream_sends_future_events_as_ndjson_without_content_type() {
         let s = Arc::new(store_with_events());
-        let r = events_response(&s, "/a", "stream=1&all_events=1");
+        let r = from_store(&s, "/a", "stream=1&all_events=1");
         assert_eq!(r.status(), StatusCode::OK);
         assert!(r.headers().get(header::CONTENT_TYPE).is_none());
         let mut chunks = r.into_body().into_data_stream();

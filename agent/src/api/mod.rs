@@ -2,11 +2,11 @@
 //!
 //! One handler serves everything under `/api/`, splitting the path the way cAdvisor's regexp does and
 //! dispatching on (version, request type); answers are built from one `Snapshot` and serialised
-//! with Go's JSON rules. Nothing here reads registry state except through [`Query`].
+//! with Go's JSON rules. Everything here is read through [`Query`]: snapshots, events and the host
+//! facts of `ps`, `storage` and `/validate/`; nothing here touches the file system.
 
 pub mod events;
 mod json_error;
-pub mod ps;
 pub mod request;
 mod v1;
 mod v2;
@@ -21,8 +21,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde::Serialize;
 
-use crate::events::store::EventStore;
-use crate::host::HostPaths;
 use crate::model::json::to_go_json;
 use crate::query::Query;
 use request::{container_name, decode_path, go_quote, request_args, split_api_path};
@@ -31,13 +29,9 @@ use request::{container_name, decode_path, go_quote, request_args, split_api_pat
 #[derive(Clone)]
 pub struct ApiContext {
     pub query: Arc<dyn Query>,
-    /// Where `ps` and `storage` read the host's procfs and mount table.
-    pub host: HostPaths,
     /// `--url_base_prefix` (e.g. `/cadvisor`, or empty): the caller nests this router under it,
     /// and redirects must name it.
     pub url_base_prefix: String,
-    /// Lifecycle and OOM events for the `events` request type.
-    pub events: Arc<EventStore>,
 }
 
 /// Largest v1 request body read (a `ContainerInfoRequest` is ~100 bytes).
@@ -84,8 +78,12 @@ async fn redirect_slash(State(ctx): State<Arc<ApiContext>>, req: Request) -> Res
 }
 
 async fn validate(State(ctx): State<Arc<ApiContext>>) -> Response {
+    let setup = match ctx.query.host_setup().await {
+        Ok(s) => s,
+        Err(e) => return error_500(&e.to_string()),
+    };
     let snap = ctx.query.snapshot();
-    let body = validate::render(&snap, &ctx.host, crate::privileges::published());
+    let body = validate::render(&snap, &setup, crate::privileges::published());
     text(StatusCode::OK, &body)
 }
 
@@ -191,7 +189,7 @@ fn request_types(version: &str) -> Option<&'static [&'static str]> {
 
 /// `events` for every version that has it: the container name from the path and the raw query.
 fn events(ctx: &ApiContext, args: &[&str], query: &str) -> Response {
-    events::events_response(&ctx.events, &container_name(args), query)
+    events::events_response(&*ctx.query, &container_name(args), query)
 }
 
 /// A successful answer: Go's `json.Marshal` bytes, `application/json`, no trailing newline.

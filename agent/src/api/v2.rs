@@ -2,7 +2,6 @@
 //! `events`, `ps`, `appmetrics`, and v2.1's `machinestats` and `stats` override.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::response::Response;
@@ -11,7 +10,7 @@ use super::request::{ApiError, IdType, RequestOptions, container_name, go_quote,
 use super::v1::{adjusted_spec, subcontainers, unknown_type};
 use super::{ApiContext, json};
 use crate::fs::FsUsage;
-use crate::host::HostPaths;
+use crate::fs::storage::Storage;
 use crate::model::machine::Attributes;
 use crate::model::v1::{self, MetricValBasic};
 use crate::model::v2;
@@ -86,11 +85,12 @@ pub(super) async fn handle(
             Ok(json(&out))
         }
         "storage" => {
-            // Mount table and statvfs are blocking I/O (statvfs can hang on a dead network mount).
-            let (host, query) = (ctx.host.clone(), query.to_owned());
-            tokio::task::spawn_blocking(move || storage(&host, &snap, &query))
+            let facts = ctx
+                .query
+                .storage()
                 .await
-                .map_err(|e| ApiError(e.to_string()))?
+                .map_err(|e| ApiError(e.to_string()))?;
+            storage(&facts, &snap, query)
         }
         "events" => Ok(super::events(ctx, args, query)),
         "ps" => {
@@ -107,15 +107,11 @@ pub(super) async fn handle(
                     "Expected the request to match only one container".into(),
                 ));
             };
-            let host = ctx.host.clone();
-            let cname = c.name().to_owned();
-            let mem = snap.machine.memory_capacity;
-            // Walking procfs is blocking I/O: keep it off the async workers.
-            let list =
-                tokio::task::spawn_blocking(move || super::ps::process_list(&host, &cname, mem))
-                    .await
-                    .map_err(|e| ps_err(e.to_string()))?
-                    .map_err(|e| ps_err(e.to_string()))?;
+            let list = ctx
+                .query
+                .processes(c.name())
+                .await
+                .map_err(|e| ps_err(e.to_string()))?;
             Ok(json(&list))
         }
         "appmetrics" => {
@@ -157,8 +153,8 @@ async fn requested(
     let conts = resolve(snap, name, opt)?;
     if let Some(age) = opt.max_age {
         let names = conts.iter().map(|c| c.name().to_owned()).collect();
-        // Samples are shared between snapshots, so the refreshed ones show up in `conts`.
-        ctx.query.refresh(names, age).await;
+        // Samples are shared between snapshots, so the fresher ones show up in `conts`.
+        ctx.query.fresh_snapshot(names, age).await;
     }
     Ok(conts)
 }
@@ -281,14 +277,19 @@ fn app_metrics(c: &ContainerEntry, opt: &RequestOptions) -> AppMetrics {
 }
 
 /// `storage`: filesystems of the newest root-container sample, by `uuid`, `label` or all.
-fn storage(host: &HostPaths, snap: &Snapshot, query: &str) -> Result<Response, ApiError> {
+fn storage(storage: &Storage, snap: &Snapshot, query: &str) -> Result<Response, ApiError> {
     let label = query_get(query, "label").unwrap_or_default();
     let uuid = query_get(query, "uuid").unwrap_or_default();
-    let mounts = crate::fs::filesystems(host);
-    let labels = device_labels(host, &mounts);
-    let all = fs_infos(snap, &mounts, &labels)?;
+    let Storage {
+        mounts,
+        labels,
+        uuids,
+    } = storage;
+    let all = fs_infos(snap, mounts, labels)?;
     if !uuid.is_empty() {
-        let dev = device_by_uuid(&host.dev, &uuid)
+        let dev = uuids
+            .get(&uuid)
+            .cloned()
             .ok_or_else(|| ApiError::new("cadvisor: no such device"))?;
         let mp = mounts
             .iter()
@@ -364,41 +365,4 @@ fn fs_infos(
             })
         })
         .collect()
-}
-
-/// cAdvisor's storage labels: `root` for `/`, `docker-images` / `crio-images` /
-/// `crio-containers` for the filesystem holding each runtime's storage directory (when present).
-fn device_labels(host: &HostPaths, mounts: &[FsUsage]) -> Vec<(&'static str, String)> {
-    let mut out = Vec::new();
-    if let Some(m) = mounts.iter().find(|m| m.is_root()) {
-        out.push(("root", m.device.clone()));
-    }
-    for (label, dir) in [
-        ("docker-images", host.docker_root.as_path()),
-        ("crio-containers", Path::new("/var/lib/containers/storage")),
-        ("crio-images", Path::new("/var/lib/containers/storage")),
-    ] {
-        if !host.host_path(dir).is_dir() {
-            continue;
-        }
-        // The longest mount point containing the directory.
-        if let Some(m) = mounts
-            .iter()
-            .filter(|m| dir.starts_with(&m.mountpoint))
-            .max_by_key(|m| m.mountpoint.as_os_str().len())
-        {
-            out.push((label, m.device.clone()));
-        }
-    }
-    out
-}
-
-/// `/dev/disk/by-uuid/<uuid>` → `/dev/<name>`.
-fn device_by_uuid(dev: &Path, uuid: &str) -> Option<String> {
-    if uuid.contains('/') || uuid.starts_with('.') {
-        return None;
-    }
-    let link = std::fs::read_link(dev.join("disk/by-uuid").join(uuid)).ok()?;
-    let name = link.file_name()?.to_str()?;
-    Some(PathBuf::from("/dev").join(name).display().to_string())
 }

@@ -1,12 +1,12 @@
 //! `/validate/`: cAdvisor's plain-text setup report (kernel, cgroups, managed containers), plus
-//! which event source feeds the agent and which privileges it lacks.
+//! which event source feeds the agent and which privileges it lacks. Pure: the host facts come
+//! read already ([`HostSetup`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::path::Path;
 
 use super::request::go_quote;
-use crate::host::HostPaths;
+use crate::machine::setup::{HostSetup, MemoryHierarchy};
 use crate::privileges::Report;
 use crate::query::Snapshot;
 
@@ -15,7 +15,7 @@ const SUPPORTED: &str = "[Supported, but not recommended]";
 const UNSUPPORTED: &str = "[Unsupported]";
 const UNKNOWN: &str = "[Unknown]";
 
-pub(super) fn render(snap: &Snapshot, host: &HostPaths, privileges: Option<&Report>) -> String {
+pub(super) fn render(snap: &Snapshot, host: &HostSetup, privileges: Option<&Report>) -> String {
     let v = &snap.version;
     let mut out = format!(
         "cAdvisor version: {}\n\nOS version: {}\n\n",
@@ -23,10 +23,7 @@ pub(super) fn render(snap: &Snapshot, host: &HostPaths, privileges: Option<&Repo
     );
     let (verdict, desc) = kernel(&v.kernel_version);
     block(&mut out, "Kernel version", verdict, &desc);
-    let cgroups = std::fs::read_to_string(host.proc.join("cgroups"))
-        .map(|t| parse_proc_cgroups(&t))
-        .unwrap_or_default();
-    let (verdict, mut desc) = cgroup_setup(&cgroups);
+    let (verdict, mut desc) = cgroup_setup(&host.subsystems);
     desc.push_str(&accounting(host));
     block(&mut out, "Cgroup setup", verdict, &desc);
     let (verdict, desc) = mount_setup(host);
@@ -86,17 +83,6 @@ fn kernel(release: &str) -> (&'static str, String) {
     )
 }
 
-/// `/proc/cgroups`: subsystem → enabled.
-pub(super) fn parse_proc_cgroups(text: &str) -> BTreeMap<String, bool> {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            Some((f.first()?.to_string(), *f.get(3)? == "1"))
-        })
-        .collect()
-}
-
 fn cgroup_setup(cgroups: &BTreeMap<String, bool>) -> (&'static str, String) {
     let enabled = |c: &str| cgroups.get(c).copied().unwrap_or(false);
     let available = cgroups
@@ -125,22 +111,14 @@ fn cgroup_setup(cgroups: &BTreeMap<String, bool>) -> (&'static str, String) {
     (verdict, desc)
 }
 
-/// The hierarchical-memory and CFS-bandwidth lines of the cgroup setup, from the v1 memory and cpu
-/// hierarchies (a pure v2 host always accounts hierarchically and has `cpu.max`).
-fn accounting(host: &HostPaths) -> String {
-    let v2 = host.cgroup.join("cgroup.controllers").exists();
-    let hierarchy = match std::fs::read_to_string(host.cgroup.join("memory/memory.use_hierarchy")) {
-        _ if v2 => "enabled",
-        Ok(t) if t.trim() == "1" => "enabled",
-        Ok(_) => "disabled",
-        Err(_) => "unknown",
+/// The hierarchical-memory and CFS-bandwidth lines of the cgroup setup.
+fn accounting(host: &HostSetup) -> String {
+    let mut out = match host.memory_hierarchy {
+        MemoryHierarchy::Enabled => "\tHierarchical memory accounting enabled. Reported memory usage includes memory used by child containers.\n".to_owned(),
+        MemoryHierarchy::Disabled => "\tHierarchical memory accounting disabled. Memory usage does not include usage from child containers.\n".to_owned(),
+        MemoryHierarchy::Unknown => "\tHierarchical memory accounting status unknown: memory cgroup not found.\n".to_owned(),
     };
-    let mut out = match hierarchy {
-        "enabled" => "\tHierarchical memory accounting enabled. Reported memory usage includes memory used by child containers.\n".to_owned(),
-        "disabled" => "\tHierarchical memory accounting disabled. Memory usage does not include usage from child containers.\n".to_owned(),
-        _ => "\tHierarchical memory accounting status unknown: memory cgroup not found.\n".to_owned(),
-    };
-    if v2 || host.cgroup.join("cpu/cpu.cfs_period_us").exists() {
+    if host.cfs_bandwidth {
         out.push_str("\tCpu cfs bandwidth is enabled.\n");
     } else {
         out.push_str(
@@ -175,15 +153,8 @@ fn docker_version(version: &str) -> (&'static str, String) {
 
 /// Docker's storage driver, seen from its image store (`<docker root>/image/<driver>`) so the
 /// page never waits on the Docker socket.
-fn docker_driver(host: &HostPaths) -> (&'static str, String) {
-    let drivers: Vec<String> = std::fs::read_dir(host.host_path(host.docker_root.join("image")))
-        .map(|d| {
-            d.flatten()
-                .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    match drivers.as_slice() {
+fn docker_driver(host: &HostSetup) -> (&'static str, String) {
+    match host.docker_image_drivers.as_slice() {
         [d] => (RECOMMENDED, format!("Storage driver is {d}.\n")),
         _ => (UNKNOWN, "Storage driver is unknown.\n".to_owned()),
     }
@@ -220,44 +191,30 @@ fn block_devices<'a>(
     (verdict, desc)
 }
 
-/// v1 cgroup mounts as `<proc>/<pid>/mounts` lists them (init's table, else ours).
-fn cgroup_mounts(host: &HostPaths) -> String {
-    let text = std::fs::read_to_string(host.proc.join("1/mounts"))
-        .or_else(|_| std::fs::read_to_string(host.proc.join("self/mounts")))
-        .unwrap_or_default();
-    text.lines()
-        .filter(|l| l.split(' ').nth(2) == Some("cgroup"))
-        .map(|l| format!("\t{l}\n"))
-        .collect()
-}
-
-fn mount_setup(host: &HostPaths) -> (&'static str, String) {
-    let shown = host_visible(&host.cgroup, &host.root);
-    let Ok(dirs) = std::fs::read_dir(&host.cgroup) else {
+fn mount_setup(host: &HostSetup) -> (&'static str, String) {
+    let shown = &host.cgroup_mount;
+    let Some(names) = &host.cgroup_mount_dirs else {
         return (
             UNKNOWN,
             format!("Could not list cgroup mounts at {shown}.\n"),
         );
     };
-    let mut names: Vec<String> = dirs
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().to_str().map(str::to_owned))
-        .collect();
-    names.sort();
     (
         RECOMMENDED,
         format!(
             "Cgroups are mounted at {shown}.\n\tCgroup mount directories: {}\n\tAny cgroup mount point that is detectible and accessible is supported. {shown} is recommended as a standard location.\n\tCgroup mounts:\n{}",
             // Each name followed by a space, trailing one included, as cAdvisor prints them.
             names.iter().map(|n| format!("{n} ")).collect::<String>(),
-            cgroup_mounts(host)
+            host.cgroup_mounts
+                .iter()
+                .map(|l| format!("\t{l}\n"))
+                .collect::<String>()
         ),
     )
 }
 
 /// The capabilities held and, per missing privilege, what needs it and the fallback in use.
-fn privileges_block(report: &Report, host: &HostPaths) -> (&'static str, String) {
+fn privileges_block(report: &Report, host: &HostSetup) -> (&'static str, String) {
     let mut desc = format!(
         "Host root: {}\n\tCapabilities held: {}\n",
         host.root.display(),
@@ -276,14 +233,6 @@ fn privileges_block(report: &Report, host: &HostPaths) -> (&'static str, String)
         SUPPORTED
     };
     (verdict, desc)
-}
-
-/// A path as the host sees it (without the `/rootfs`-style root prefix).
-fn host_visible(p: &Path, root: &Path) -> String {
-    match p.strip_prefix(root) {
-        Ok(rel) => format!("/{}", rel.display()),
-        Err(_) => p.display().to_string(),
-    }
 }
 
 #[cfg(test)]
@@ -311,48 +260,48 @@ mod tests {
             )
         );
 
-        let t = tempfile::tempdir().expect("tempdir");
-        let host = HostPaths::under(t.path());
-        std::fs::create_dir_all(host.cgroup.join("memory")).expect("mkdir");
-        std::fs::create_dir_all(host.cgroup.join("cpu")).expect("mkdir");
-        std::fs::write(host.cgroup.join("memory/memory.use_hierarchy"), "1\n").expect("write");
-        std::fs::write(host.cgroup.join("cpu/cpu.cfs_period_us"), "100000\n").expect("write");
+        let mut host = setup();
         assert_eq!(
             accounting(&host),
             "\tHierarchical memory accounting enabled. Reported memory usage includes memory used by child containers.\n\tCpu cfs bandwidth is enabled.\n"
-        );
-        // /proc/1/mounts lines of a hybrid host, kernel 6.18.
-        std::fs::create_dir_all(host.proc.join("1")).expect("mkdir");
-        std::fs::write(
-            host.proc.join("1/mounts"),
-            "tmpfs /sys/fs/cgroup tmpfs rw,relatime,mode=755 0 0
-cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0
-cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
-",
-        )
-        .expect("write");
-        assert_eq!(
-            cgroup_mounts(&host),
-            "\tcgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0\n"
         );
         let (_, desc) = mount_setup(&host);
         assert!(
             desc.contains("Cgroup mount directories: cpu memory \n"),
             "{desc}"
         );
-        std::fs::create_dir_all(host.host_path("/var/lib/docker/image/overlay2")).expect("mkdir");
+        assert!(
+            desc.ends_with(
+                "\tCgroup mounts:\n\tcgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0\n"
+            ),
+            "{desc}"
+        );
         assert_eq!(
             docker_driver(&host),
             (RECOMMENDED, "Storage driver is overlay2.\n".to_owned())
         );
-        // `--docker_root` moves where the driver is looked up.
-        let moved = host.clone().with_docker_root("/data/docker");
-        assert_eq!(docker_driver(&moved).0, UNKNOWN);
-        std::fs::create_dir_all(moved.host_path("/data/docker/image/btrfs")).expect("mkdir");
-        assert_eq!(
-            docker_driver(&moved),
-            (RECOMMENDED, "Storage driver is btrfs.\n".to_owned())
-        );
+        host.docker_image_drivers.clear();
+        assert_eq!(docker_driver(&host).0, UNKNOWN);
+        host.memory_hierarchy = MemoryHierarchy::Unknown;
+        host.cfs_bandwidth = false;
+        host.cgroup_mount_dirs = None;
+        assert!(accounting(&host).contains("status unknown"));
+        assert!(accounting(&host).contains("Cpu cfs bandwidth is disabled."));
+        assert_eq!(mount_setup(&host).0, UNKNOWN);
+    }
+
+    /// A hybrid host as `machine::setup` reads it.
+    fn setup() -> HostSetup {
+        HostSetup {
+            root: "/rootfs".into(),
+            cgroup_mount: "/sys/fs/cgroup".into(),
+            subsystems: BTreeMap::from([("cpu".into(), true), ("cpuacct".into(), true)]),
+            memory_hierarchy: MemoryHierarchy::Enabled,
+            cfs_bandwidth: true,
+            cgroup_mount_dirs: Some(vec!["cpu".into(), "memory".into()]),
+            cgroup_mounts: vec!["cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0".into()],
+            docker_image_drivers: vec!["overlay2".into()],
+        }
     }
 
     #[test]
@@ -366,7 +315,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             ebpf_wanted: true,
             ebpf_live: false,
         });
-        let (verdict, desc) = privileges_block(&report, &HostPaths::under("/rootfs"));
+        let (verdict, desc) = privileges_block(&report, &setup());
         assert_eq!(verdict, SUPPORTED);
         assert!(
             desc.starts_with(
@@ -375,7 +324,7 @@ cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
             "{desc}"
         );
         assert_eq!(desc.lines().count(), 3, "{desc}");
-        let (verdict, _) = privileges_block(&Report::default(), &HostPaths::local());
+        let (verdict, _) = privileges_block(&Report::default(), &setup());
         assert_eq!(verdict, RECOMMENDED);
     }
 
@@ -396,15 +345,12 @@ net_prio\t0\t2\t1
 hugetlb\t0\t2\t1
 pids\t8\t2\t1
 ";
-        let m = parse_proc_cgroups(text);
+        let m = crate::machine::setup::parse_proc_cgroups(text);
         assert_eq!(m.get("memory"), Some(&true));
         assert_eq!(cgroup_setup(&m).0, RECOMMENDED);
         assert_eq!(kernel("6.18.44-fc-v1045").0, RECOMMENDED);
         assert_eq!(kernel("2.6.32").0, SUPPORTED);
         assert_eq!(kernel("").0, UNKNOWN);
-        assert_eq!(
-            host_visible(Path::new("/rootfs/a/b"), Path::new("/rootfs")),
-            "/a/b"
-        );
+        assert_eq!(cgroup_setup(&BTreeMap::new()).0, UNKNOWN);
     }
 }

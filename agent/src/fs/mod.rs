@@ -5,6 +5,7 @@
 
 pub mod diskstats;
 pub mod mountinfo;
+pub mod storage;
 pub mod usage;
 
 use std::collections::BTreeSet;

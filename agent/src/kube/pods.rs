@@ -224,7 +224,7 @@ mod tests {
                 name: name.into(),
                 ..ContainerReference::default()
             },
-            samples: Arc::new(Samples::new(Duration::from_secs(60), &spec)),
+            samples: Arc::new(Samples::fixed(Duration::from_secs(60), &spec, [], 0)),
             spec,
         })
     }

@@ -9,6 +9,8 @@ pub mod hugepages;
 pub mod ids;
 pub mod meminfo;
 pub mod net;
+pub mod processes;
+pub mod setup;
 pub mod topology;
 pub mod version;
 

@@ -506,16 +506,18 @@ async fn handler(
                 .into_response();
         }
     };
-    if let Some(age) = max_age {
-        let snap = st.query.snapshot();
-        let names = rows(&snap, &st.cfg, sel)
-            .iter()
-            .filter(|r| !r.removed)
-            .map(|r| r.entry.name().to_string())
-            .collect();
-        st.query.refresh(names, age).await;
-    }
     let snap = st.query.snapshot();
+    let snap = match max_age {
+        Some(age) => {
+            let names = rows(&snap, &st.cfg, sel)
+                .iter()
+                .filter(|r| !r.removed)
+                .map(|r| r.entry.name().to_string())
+                .collect();
+            st.query.fresh_snapshot(names, age).await
+        }
+        None => snap,
+    };
     let cfg = st.cfg.clone();
     // Encode off the async workers and stream the text in chunks: a 1000-container exposition is
     // tens of MB, and a slow client then holds a few chunks, not the whole text.

@@ -20,7 +20,12 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::events::store::EventStore;
+use crate::events::store::{EventRequest, EventStore, EventWatch};
+use crate::fs::storage::Storage;
+use crate::host_reads::{HostReadError, HostReads};
+use crate::machine::setup::HostSetup;
+use crate::model::v1::Event;
+use crate::model::v2::ProcessInfo;
 use crate::query::{Query, Snapshot};
 
 /// Cheap, cloneable read side of the registry; what the API and metrics get (as `Arc<dyn Query>`).
@@ -29,23 +34,21 @@ pub struct RegistryHandle {
     snapshot: Arc<RwLock<Arc<Snapshot>>>,
     events: Arc<EventStore>,
     housekeeping: housekeeping::HousekeepingHandle,
+    host: HostReads,
 }
 
 impl RegistryHandle {
-    /// The event store the owner records into.
-    pub fn event_store(&self) -> Arc<EventStore> {
-        self.events.clone()
-    }
-
     pub(crate) fn new(
         snapshot: Arc<RwLock<Arc<Snapshot>>>,
         events: Arc<EventStore>,
         housekeeping: housekeeping::HousekeepingHandle,
+        host: HostReads,
     ) -> Self {
         Self {
             snapshot,
             events,
             housekeeping,
+            host,
         }
     }
 }
@@ -58,14 +61,41 @@ impl Query for RegistryHandle {
             .clone()
     }
 
-    fn refresh(&self, names: Vec<String>, max_age: Duration) -> BoxFuture<'static, ()> {
+    fn fresh_snapshot(
+        &self,
+        names: Vec<String>,
+        max_age: Duration,
+    ) -> BoxFuture<'static, Arc<Snapshot>> {
         let (done, wait) = oneshot::channel();
         self.housekeeping.send(housekeeping::Job::Refresh {
             names,
             max_age,
             done,
         });
-        wait.map(|_| ()).boxed()
+        let this = self.clone();
+        // Samples are shared between snapshots: the one published now has the new samples.
+        wait.map(move |_| this.snapshot()).boxed()
+    }
+
+    fn events(&self, req: &EventRequest) -> Vec<Event> {
+        self.events.query(req)
+    }
+
+    fn watch_events(&self, req: EventRequest) -> EventWatch {
+        self.events.watch(req)
+    }
+
+    fn processes(&self, name: &str) -> BoxFuture<'static, Result<Vec<ProcessInfo>, HostReadError>> {
+        let mem_total = self.snapshot().machine.memory_capacity;
+        self.host.processes(name, mem_total)
+    }
+
+    fn host_setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>> {
+        self.host.setup()
+    }
+
+    fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>> {
+        self.host.storage()
     }
 }
 

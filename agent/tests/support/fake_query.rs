@@ -2,9 +2,12 @@
 //! `#[path = "support/fake_query.rs"] mod fake_query;`.
 //!
 //! - [`FakeQuery::new`]: answers a fixed snapshot (e.g. `metrics::fixture::snapshot(n)`).
-//! - [`FakeQuery::builder`]: builds that snapshot from machine/version info and [`container`]s.
-//! - [`FakeQuery::refreshed`]: the `refresh` calls received (names, max age), oldest first;
-//!   `refresh` itself changes nothing and resolves at once.
+//! - [`FakeQuery::builder`]: builds that snapshot from machine/version info and [`container`]s,
+//!   and says where events come from ([`SnapshotBuilder::events`], else an empty store) and
+//!   below which root host facts are read ([`SnapshotBuilder::host`], else a missing directory,
+//!   where nothing is found).
+//! - [`FakeQuery::refreshed`]: the `fresh_snapshot` calls received (names, max age), oldest
+//!   first; `fresh_snapshot` itself changes nothing and resolves at once.
 #![allow(
     dead_code,
     reason = "each including test uses a different part of the helper"
@@ -14,27 +17,39 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bpfadvisor::events::SourceKind;
+use bpfadvisor::events::store::{EventRequest, EventStore, EventWatch, StoragePolicy};
+use bpfadvisor::fs::storage::Storage;
+use bpfadvisor::host::HostPaths;
+use bpfadvisor::host_reads::{HostReadError, HostReads};
+use bpfadvisor::machine::setup::HostSetup;
 use bpfadvisor::model::machine::{MachineInfo, VersionInfo};
-use bpfadvisor::model::v1::{ContainerReference, ContainerSpec, ContainerStats};
+use bpfadvisor::model::v1::{ContainerReference, ContainerSpec, ContainerStats, Event};
+use bpfadvisor::model::v2::ProcessInfo;
 use bpfadvisor::query::{ContainerEntry, Query, Samples, Snapshot};
 use futures::future::BoxFuture;
 
-/// A [`Query`] over one fixed snapshot that records `refresh` calls.
+/// A root with nothing below it: host reads find nothing.
+const NO_HOST: &str = "/nonexistent-bpfadvisor-root";
+
+/// A [`Query`] over one fixed snapshot that records `fresh_snapshot` calls.
 pub struct FakeQuery {
     snap: Arc<Snapshot>,
+    events: Arc<EventStore>,
+    host: HostReads,
     refreshed: Mutex<Vec<(Vec<String>, Duration)>>,
 }
 
 impl FakeQuery {
     pub fn new(snap: impl Into<Arc<Snapshot>>) -> Arc<Self> {
-        Arc::new(Self {
-            snap: snap.into(),
-            refreshed: Mutex::new(Vec::new()),
-        })
+        Self::builder().snapshot_is(snap.into())
     }
 
     pub fn builder() -> SnapshotBuilder {
-        SnapshotBuilder(Snapshot::default())
+        SnapshotBuilder {
+            snap: Snapshot::default(),
+            events: None,
+            host: None,
+        }
     }
 
     /// `(names, max_age)` of every `refresh` call so far.
@@ -51,39 +66,82 @@ impl Query for FakeQuery {
         self.snap.clone()
     }
 
-    fn refresh(&self, names: Vec<String>, max_age: Duration) -> BoxFuture<'static, ()> {
+    fn fresh_snapshot(
+        &self,
+        names: Vec<String>,
+        max_age: Duration,
+    ) -> BoxFuture<'static, Arc<Snapshot>> {
         self.refreshed
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((names, max_age));
-        Box::pin(async {})
+        let snap = self.snap.clone();
+        Box::pin(async move { snap })
+    }
+
+    fn events(&self, req: &EventRequest) -> Vec<Event> {
+        self.events.query(req)
+    }
+
+    fn watch_events(&self, req: EventRequest) -> EventWatch {
+        self.events.watch(req)
+    }
+
+    fn processes(&self, name: &str) -> BoxFuture<'static, Result<Vec<ProcessInfo>, HostReadError>> {
+        self.host.processes(name, self.snap.machine.memory_capacity)
+    }
+
+    fn host_setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>> {
+        self.host.setup()
+    }
+
+    fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>> {
+        self.host.storage()
     }
 }
 
 /// The fake's snapshot: default machine and version info, no containers, no event source until
-/// set.
-pub struct SnapshotBuilder(Snapshot);
+/// set; its events and host root.
+pub struct SnapshotBuilder {
+    snap: Snapshot,
+    events: Option<Arc<EventStore>>,
+    host: Option<HostPaths>,
+}
 
 impl SnapshotBuilder {
     pub fn machine(mut self, m: MachineInfo) -> Self {
-        self.0.machine = Arc::new(m);
+        self.snap.machine = Arc::new(m);
         self
     }
 
     pub fn version(mut self, v: VersionInfo) -> Self {
-        self.0.version = Arc::new(v);
+        self.snap.version = Arc::new(v);
         self
     }
 
     pub fn event_source(mut self, s: SourceKind) -> Self {
-        self.0.event_source = Some(s);
+        self.snap.event_source = Some(s);
+        self
+    }
+
+    /// Where `events` and `watch_events` read (the test adds to it).
+    pub fn events(mut self, store: Arc<EventStore>) -> Self {
+        self.events = Some(store);
+        self
+    }
+
+    /// The root below which processes, the host setup and filesystems are read.
+    pub fn host(mut self, host: HostPaths) -> Self {
+        self.host = Some(host);
         self
     }
 
     /// Adds (or replaces, by name) a live container.
     pub fn container(mut self, c: ContainerBuilder) -> Self {
         let e = c.build();
-        self.0.containers.insert(Arc::from(e.name()), Arc::new(e));
+        self.snap
+            .containers
+            .insert(Arc::from(e.name()), Arc::new(e));
         self
     }
 
@@ -95,11 +153,24 @@ impl SnapshotBuilder {
     }
 
     pub fn snapshot(self) -> Snapshot {
-        self.0
+        self.snap
     }
 
-    pub fn build(self) -> Arc<FakeQuery> {
-        FakeQuery::new(self.0)
+    pub fn build(mut self) -> Arc<FakeQuery> {
+        let snap = Arc::new(std::mem::take(&mut self.snap));
+        self.snapshot_is(snap)
+    }
+
+    /// The fake answering `snap` (the builder's own containers are dropped).
+    fn snapshot_is(self, snap: Arc<Snapshot>) -> Arc<FakeQuery> {
+        Arc::new(FakeQuery {
+            snap,
+            events: self
+                .events
+                .unwrap_or_else(|| Arc::new(EventStore::new(StoragePolicy::default()))),
+            host: HostReads::new(self.host.unwrap_or_else(|| HostPaths::under(NO_HOST))),
+            refreshed: Mutex::new(Vec::new()),
+        })
     }
 }
 

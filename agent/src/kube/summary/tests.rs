@@ -49,10 +49,12 @@ fn spec(labels: &[(&str, &str)], created_s: i64) -> ContainerSpec {
 }
 
 fn entry(name: &str, spec: ContainerSpec, stats: Vec<v1::ContainerStats>) -> Arc<ContainerEntry> {
-    let samples = Samples::new(Duration::from_secs(60), &spec);
-    for s in stats {
-        samples.push(Arc::new(s));
-    }
+    let samples = Samples::fixed(
+        Duration::from_secs(60),
+        &spec,
+        stats.into_iter().map(Arc::new),
+        0,
+    );
     Arc::new(ContainerEntry {
         reference: ContainerReference {
             name: name.into(),

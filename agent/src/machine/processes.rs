@@ -1,7 +1,7 @@
-//! `/api/v2.x/ps`: the process list cAdvisor gets from `ps -e -o
-//! user,pid,ppid,stime,pcpu,pmem,rss,vsz,stat,time,comm,psr,cgroup`, computed from the host's procfs
+//! The process list behind `/api/v2.x/ps`: what cAdvisor gets from `ps -e -o
+//! user,pid,ppid,stime,pcpu,pmem,rss,vsz,stat,time,comm,psr,cgroup`, read from the host's procfs
 //! instead of running `ps`, with procps' column semantics (integer per-mille %cpu/%mem, STIME,
-//! TIME, STAT flags).
+//! TIME, STAT flags). Blocking: callers run it off the async workers.
 
 use std::collections::HashMap;
 use std::path::Path;

@@ -1,0 +1,91 @@
+//! Host facts consumers ask for on request (a container's processes, the host's setup, its
+//! filesystems), read by the reader modules (`machine::processes`, `machine::setup`,
+//! `fs::storage`) on tokio's blocking pool, never on an async worker. What a [`crate::query::Query`]
+//! implementation hands out for those requests.
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::fs::storage::{self, Storage};
+use crate::host::HostPaths;
+use crate::machine::processes::{self, PsError};
+use crate::machine::setup::{self, HostSetup};
+use crate::model::v2::ProcessInfo;
+
+/// Why a host read gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HostReadError {
+    #[error(transparent)]
+    Processes(#[from] PsError),
+    /// The blocking task did not finish (it panicked, or the runtime is shutting down).
+    #[error("{what}: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+/// Runs the host readers below one root off the async workers.
+#[derive(Debug, Clone)]
+pub struct HostReads {
+    host: HostPaths,
+}
+
+impl HostReads {
+    pub fn new(host: HostPaths) -> Self {
+        Self { host }
+    }
+
+    /// The processes of container `name` (every process for `/`); `mem_total` (bytes) scales %mem.
+    pub fn processes(
+        &self,
+        name: &str,
+        mem_total: u64,
+    ) -> BoxFuture<'static, Result<Vec<ProcessInfo>, HostReadError>> {
+        let (host, name) = (self.host.clone(), name.to_owned());
+        blocking("listing processes", move || {
+            processes::process_list(&host, &name, mem_total).map_err(HostReadError::from)
+        })
+        .map(Result::flatten)
+        .boxed()
+    }
+
+    /// The host's cgroup and runtime setup.
+    pub fn setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>> {
+        let host = self.host.clone();
+        blocking("reading the host setup", move || {
+            setup::read_host_setup(&host)
+        })
+        .boxed()
+    }
+
+    /// The host's filesystems, storage labels and UUIDs.
+    pub fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>> {
+        let host = self.host.clone();
+        blocking("reading filesystems", move || storage::read_storage(&host)).boxed()
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HostReadError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|source| HostReadError::Task { what, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn reads_below_a_missing_root_answer_empty_or_fail_plainly() {
+        let reads = HostReads::new(HostPaths::under("/nonexistent-bpfadvisor-root"));
+        assert_eq!(reads.storage().await.expect("storage"), Storage::default());
+        assert!(reads.setup().await.expect("setup").subsystems.is_empty());
+        let e = reads.processes("/", 1 << 30).await.expect_err("no procfs");
+        assert!(e.to_string().contains("nonexistent-bpfadvisor-root"), "{e}");
+    }
+}
