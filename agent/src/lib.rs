@@ -20,6 +20,8 @@ pub mod fs;
 pub mod host;
 pub mod host_reads;
 pub mod kube;
+#[cfg(test)]
+mod layering;
 pub mod machine;
 pub mod metrics;
 pub mod model;
