@@ -19,6 +19,7 @@ use crate::cgroup::Layout;
 use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
+use crate::feed::Feed;
 use crate::fs::usage::{FsUsageTracker, UsageConfig};
 use crate::host_reads::HostReads;
 use crate::kube::{self, KubeContext};
@@ -172,10 +173,15 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     let machine = machine_info(&host, &MachineOptions::from(config));
     let version = version_info(&host);
 
-    let events = Arc::new(EventStore::new(StoragePolicy::from_flags(
-        &config.event_storage_age_limit,
-        &config.event_storage_event_limit,
-    )));
+    // Samples and events, for subscribers (see `subscribe`).
+    let feed = Feed::default();
+    let events = Arc::new(
+        EventStore::new(StoragePolicy::from_flags(
+            &config.event_storage_age_limit,
+            &config.event_storage_event_limit,
+        ))
+        .publishing_to(feed.clone()),
+    );
     let (source_tx, source_rx) = registry::channel::<SourceEvent>();
     let (metadata_tx, metadata_rx) = registry::channel();
     let (findings_tx, findings_rx) = mpsc::unbounded_channel();
@@ -217,8 +223,8 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
         kinds: config.metric_kinds.clone(),
         fs_usage: fs_usage.clone(),
     };
-    let hk =
-        housekeeping::start(schedule, findings_tx, None, oom).context("starting housekeeping")?;
+    let hk = housekeeping::start(schedule, findings_tx, None, oom, feed.clone())
+        .context("starting housekeeping")?;
     // Before discovery: in the fallback, kills logged from now on are paired with the counters,
     // whose baselines discovery takes.
     let kernel_log = read_kernel_log(
@@ -262,7 +268,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     };
     let owner_task = tokio::spawn(owner.run(inputs));
     Ok(Collector {
-        handle: RegistryHandle::new(published, events, hk, HostReads::new(host.clone())),
+        handle: RegistryHandle::new(published, events, hk, HostReads::new(host.clone()), feed),
         owner_task,
         _kernel_log: kernel_log,
         _source: source,

@@ -2,7 +2,8 @@
 //!
 //! Data flows one way:
 //! kernel/runtime sources (`events`, `runtime`) → `registry` (the one owner of the container set and
-//! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, `kube`, later `ui` and `storage`).
+//! stats cache) → `query` (snapshots, events, host facts, and the `feed` of new samples and events)
+//! → consumers (`api`, `metrics`, `kube`, later `ui` and `storage`), which read nothing else (`layering`).
 //! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
 //!
 //! The binary serves everything over HTTP ([`app::run`]); a program of its own can run the
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod embed;
 pub mod events;
+pub mod feed;
 pub mod fs;
 pub mod host;
 pub mod host_reads;

@@ -21,6 +21,7 @@ use crate::model::machine::{MachineInfo, VersionInfo};
 use crate::model::v1::{ContainerReference, ContainerSpec, Event};
 use crate::model::v2::ProcessInfo;
 
+pub use crate::feed::{Subscription, Update};
 /// A container's sample history: read-only outside the registry.
 pub use crate::registry::cache::Samples;
 
@@ -46,6 +47,9 @@ pub trait Query: Send + Sync + 'static {
     fn host_setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>>;
     /// The host's filesystems, storage labels and UUIDs (`/api/v2.x/storage`).
     fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>>;
+    /// Every sample and event from now on, for the consumer named `subscriber`; one that falls
+    /// behind loses the oldest, counted (see `crate::feed`).
+    fn subscribe(&self, subscriber: &'static str) -> Subscription;
 }
 
 /// Everything the agent knows at one moment.

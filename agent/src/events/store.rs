@@ -3,7 +3,7 @@
 //!
 //! Unlike cAdvisor, a watch never blocks: each client has its own bounded queue filled with
 //! `try_send`; a client that falls behind loses events (counted on its watch) while producers and the
-//! other clients carry on.
+//! other clients carry on. Every event is also published to the feed (`crate::feed`) when one is set.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::Pin;
@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 use tracing::warn;
 
 use crate::config::parse_go_duration;
+use crate::feed::{Feed, Update};
 use crate::model::json::Timestamp;
 use crate::model::v1::{Event, EventType};
 use crate::telemetry::events::EventStreamed;
@@ -200,6 +201,7 @@ pub struct EventStore {
     dropped_total: AtomicU64,
     /// Per-watch backlog before a client starts losing events.
     watch_buffer: usize,
+    feed: Option<Feed>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -220,7 +222,14 @@ impl EventStore {
             watchers: Mutex::new(Vec::new()),
             dropped_total: AtomicU64::new(0),
             watch_buffer: watch_buffer.max(1),
+            feed: None,
         }
+    }
+
+    /// Also publishes every event to `feed`.
+    pub fn publishing_to(mut self, feed: Feed) -> Self {
+        self.feed = Some(feed);
+        self
     }
 
     /// Stores `e` (subject to the policy) and hands it to every matching watch without waiting.
@@ -242,6 +251,10 @@ impl EventStore {
                     Err(mpsc::error::TrySendError::Closed(_)) => false,
                 }
             });
+        }
+        if let Some(feed) = &self.feed {
+            // Events are rare next to samples: one allocation each is fine.
+            feed.publish(Update::Event(Arc::new(e.clone())));
         }
         let t = e.event_type;
         let max_count = self.policy.max_count(t);
@@ -403,6 +416,32 @@ mod tests {
 
     const C: EventType = EventType::ContainerCreation;
     const D: EventType = EventType::ContainerDeletion;
+
+    #[test]
+    fn every_event_is_published_to_the_feed_even_when_not_stored() {
+        let feed = Feed::new(8);
+        let mut sub = feed.subscribe("test_store");
+        let s = EventStore::new(StoragePolicy::from_flags("", "containerCreation=0"))
+            .publishing_to(feed);
+        s.add(ev("/a", C, 1));
+        s.add(ev("/a", D, 2));
+        let got: Vec<(EventType, String)> = std::iter::from_fn(|| sub.try_recv())
+            .map(|u| match u {
+                Update::Event(e) => (e.event_type, e.container_name.clone()),
+                Update::Sample { .. } => panic!("a sample"),
+            })
+            .collect();
+        assert_eq!(got, [(C, "/a".to_owned()), (D, "/a".to_owned())]);
+        assert_eq!(
+            s.query(&EventRequest {
+                types: vec![C, D],
+                name: "/a".into(),
+                ..Default::default()
+            })
+            .len(),
+            1
+        );
+    }
 
     #[test]
     fn policy_flags_follow_cadvisor() {

@@ -30,6 +30,7 @@ use crate::config::MetricKinds;
 use crate::events::SourceEvent;
 use crate::events::kmsg::OomInstance;
 use crate::events::oom_counters::OomCounters;
+use crate::feed::{Feed, Update};
 use crate::fs::usage::FsUsageTracker;
 use crate::model::json::Timestamp;
 use crate::model::v1::ContainerStats;
@@ -138,6 +139,8 @@ pub struct PassStats {
 }
 
 struct Slot {
+    /// The container's name, shared by every sample published to the feed.
+    name: Arc<str>,
     reader: Box<ContainerReader>,
     samples: Arc<Samples>,
     interval: Duration,
@@ -158,12 +161,13 @@ struct LateSpecCheck {
 
 /// Starts the housekeeping thread. `findings` receives names whose cgroup vanished mid-read (so the
 /// owner can remove them without waiting for a rescan) and changed late specs; `passes` receives
-/// per-pass figures.
+/// per-pass figures; every sample stored is also published to `feed`.
 pub fn start(
     schedule: Schedule,
     findings: tokio::sync::mpsc::UnboundedSender<Finding>,
     passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
     oom: Option<OomFallback>,
+    feed: Feed,
 ) -> std::io::Result<HousekeepingHandle> {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -175,6 +179,7 @@ pub fn start(
                 findings,
                 passes,
                 oom,
+                feed,
             }
             .run(rx)
         })?;
@@ -187,6 +192,7 @@ struct Housekeeper {
     findings: tokio::sync::mpsc::UnboundedSender<Finding>,
     passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
     oom: Option<OomFallback>,
+    feed: Feed,
 }
 
 impl Housekeeper {
@@ -230,6 +236,7 @@ impl Housekeeper {
                     let _ = oom.counters.observe(&name, &dir);
                 }
                 let slot = Slot {
+                    name: Arc::from(name.as_str()),
                     reader,
                     samples,
                     interval: self.schedule.interval,
@@ -378,6 +385,11 @@ impl Housekeeper {
                 slot.due = now + jitter(slot.interval);
                 let stats = Arc::new(stats);
                 slot.samples.push(stats.clone());
+                // Two reference counts: no copy of the sample, no allocation.
+                self.feed.publish(Update::Sample {
+                    container: slot.name.clone(),
+                    stats: stats.clone(),
+                });
                 slot.last = Some(stats);
                 if let Some(check) = slot.late_spec.as_mut().filter(|c| c.due <= now)
                     && let Some(late) = check.reread(&mut slot.reader, now)
@@ -548,14 +560,28 @@ mod tests {
         tokio::sync::mpsc::UnboundedReceiver<Finding>,
         Arc<Samples>,
     ) {
+        fixture_housekeeping_feeding(await_metadata, Feed::default())
+    }
+
+    /// The container of the fixture tree housekeeping samples.
+    const FIXTURE_CONTAINER: &str = "/vmtest-pids";
+
+    fn fixture_housekeeping_feeding(
+        await_metadata: bool,
+        feed: Feed,
+    ) -> (
+        HousekeepingHandle,
+        tokio::sync::mpsc::UnboundedReceiver<Finding>,
+        Arc<Samples>,
+    ) {
         use crate::cgroup::Layout;
         use crate::host::HostPaths;
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/cgroup-v2-kernel61");
         let host = HostPaths::under(&root);
         let layout = Layout::detect(&host).expect("fixture layout");
-        let name = "/vmtest-pids";
-        let reader = ContainerReader::new(&layout, &host, name).expect("fixture container");
+        let reader =
+            ContainerReader::new(&layout, &host, FIXTURE_CONTAINER).expect("fixture container");
         let spec = crate::model::v1::ContainerSpec::default();
         let samples = Arc::new(Samples::new(Duration::from_secs(60), &spec));
         let schedule = Schedule {
@@ -566,9 +592,9 @@ mod tests {
             fs_usage: None,
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let hk = start(schedule, tx, None, None).expect("thread");
+        let hk = start(schedule, tx, None, None, feed).expect("thread");
         hk.send(Job::Add {
-            name: name.into(),
+            name: FIXTURE_CONTAINER.into(),
             reader: Box::new(reader),
             samples: samples.clone(),
             late_spec: Some(LateSpec::of(&spec)),
@@ -649,6 +675,30 @@ mod tests {
             assert!(Instant::now() < deadline, "not sampled at once");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    #[test]
+    fn each_stored_sample_is_published_as_is() {
+        let feed = Feed::default();
+        let mut sub = feed.subscribe("test_housekeeping");
+        let (_hk, _rx, samples) = fixture_housekeeping_feeding(false, feed);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let update = loop {
+            if let Some(u) = sub.try_recv() {
+                break u;
+            }
+            assert!(Instant::now() < deadline, "nothing published within 10 s");
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let Update::Sample { container, stats } = update else {
+            panic!("{update:?}");
+        };
+        assert_eq!(&*container, FIXTURE_CONTAINER);
+        let stored = samples.latest().expect("stored");
+        assert!(
+            Arc::ptr_eq(&stats, &stored),
+            "the cache's sample, not a copy"
+        );
     }
 
     #[test]

@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::events::store::{EventRequest, EventStore, EventWatch};
+use crate::feed::{Feed, Subscription};
 use crate::fs::storage::Storage;
 use crate::host_reads::{HostReadError, HostReads};
 use crate::machine::setup::HostSetup;
@@ -35,6 +36,7 @@ pub struct RegistryHandle {
     events: Arc<EventStore>,
     housekeeping: housekeeping::HousekeepingHandle,
     host: HostReads,
+    feed: Feed,
 }
 
 impl RegistryHandle {
@@ -43,12 +45,14 @@ impl RegistryHandle {
         events: Arc<EventStore>,
         housekeeping: housekeeping::HousekeepingHandle,
         host: HostReads,
+        feed: Feed,
     ) -> Self {
         Self {
             snapshot,
             events,
             housekeeping,
             host,
+            feed,
         }
     }
 }
@@ -96,6 +100,10 @@ impl Query for RegistryHandle {
 
     fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>> {
         self.host.storage()
+    }
+
+    fn subscribe(&self, subscriber: &'static str) -> Subscription {
+        self.feed.subscribe(subscriber)
     }
 }
 

@@ -146,6 +146,28 @@ impl RequestRefused {
     }
 }
 
+/// A feed subscriber fell behind and lost `lost` samples and events (already gone from the ring).
+pub struct SubscriberLagged<'a> {
+    pub subscriber: &'static str,
+    pub lost: u64,
+    /// The subscriber's own series of `bpfadvisor_subscriber_dropped_total`.
+    pub counter: &'a prometheus_client::metrics::counter::Counter,
+}
+
+impl SubscriberLagged<'_> {
+    pub fn emit(self) {
+        static LOG: RateLimit = RateLimit::new(60);
+        self.counter.inc_by(self.lost);
+        if LOG.allow() {
+            tracing::warn!(
+                subscriber = self.subscriber,
+                lost = self.lost,
+                "a feed subscriber fell behind and lost samples (counted in bpfadvisor_subscriber_dropped_total, logged at most once a minute)"
+            );
+        }
+    }
+}
+
 /// The registry's container count changed.
 pub struct ContainersTracked {
     pub count: usize,

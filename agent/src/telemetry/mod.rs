@@ -44,11 +44,17 @@ pub struct Telemetry {
     stream_delay: Histogram,
     http_auth_failures: Family<ReasonLabel, Counter>,
     http_refused: Family<ReasonLabel, Counter>,
+    subscriber_dropped: Family<SubscriberLabel, Counter>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabel {
     reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SubscriberLabel {
+    subscriber: &'static str,
 }
 
 /// Why a request failed authentication (`bpfadvisor_http_auth_failures_total{reason}`).
@@ -128,6 +134,7 @@ impl Default for Telemetry {
             stream_delay: histogram(),
             http_auth_failures: Family::default(),
             http_refused: Family::default(),
+            subscriber_dropped: Family::default(),
         };
         // Every series exists from the start, so a dashboard sees 0 rather than nothing.
         for s in [SourceKind::Ebpf, SourceKind::Inotify] {
@@ -206,6 +213,11 @@ impl Telemetry {
             "HTTP requests and connections refused by a request limit",
             self.http_refused.clone(),
         );
+        r.register(
+            "bpfadvisor_subscriber_dropped",
+            "Samples and events a subscriber of the feed lost by falling behind (counted when it next receives)",
+            self.subscriber_dropped.clone(),
+        );
     }
 
     pub fn set_event_source(&self, s: SourceKind) {
@@ -260,6 +272,13 @@ impl Telemetry {
                 reason: why.as_str(),
             })
             .inc();
+    }
+
+    /// The drop counter of the feed subscriber `name` (created at 0 so it is exported from the start).
+    pub fn subscriber_dropped(&self, name: &'static str) -> Counter {
+        self.subscriber_dropped
+            .get_or_create(&SubscriberLabel { subscriber: name })
+            .clone()
     }
 
     /// A request or connection was refused by a limit.
@@ -394,5 +413,11 @@ mod tests {
         assert!(!s.contains("# EOF"));
         assert!(s.contains("bpfadvisor_http_auth_failures_total{reason=\"missing\"} 0\n"));
         assert!(s.contains("bpfadvisor_http_requests_refused_total{reason=\"auth_busy\"} 0\n"));
+        t.subscriber_dropped("stdout").inc_by(3);
+        let mut out = Vec::new();
+        t.encode(None, None, &mut out);
+        let s = String::from_utf8(out).expect("utf8");
+        assert!(s.contains("# TYPE bpfadvisor_subscriber_dropped_total counter\n"));
+        assert!(s.contains("bpfadvisor_subscriber_dropped_total{subscriber=\"stdout\"} 3\n"));
     }
 }

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use bpfadvisor::events::SourceKind;
 use bpfadvisor::events::store::{EventRequest, EventStore, EventWatch, StoragePolicy};
+use bpfadvisor::feed::{Feed, Subscription};
 use bpfadvisor::fs::storage::Storage;
 use bpfadvisor::host::HostPaths;
 use bpfadvisor::host_reads::{HostReadError, HostReads};
@@ -36,6 +37,7 @@ pub struct FakeQuery {
     snap: Arc<Snapshot>,
     events: Arc<EventStore>,
     host: HostReads,
+    feed: Feed,
     refreshed: Mutex<Vec<(Vec<String>, Duration)>>,
 }
 
@@ -97,6 +99,11 @@ impl Query for FakeQuery {
 
     fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>> {
         self.host.storage()
+    }
+
+    /// A subscription that never yields: nothing publishes to the fake's feed.
+    fn subscribe(&self, subscriber: &'static str) -> Subscription {
+        self.feed.subscribe(subscriber)
     }
 }
 
@@ -169,6 +176,7 @@ impl SnapshotBuilder {
                 .events
                 .unwrap_or_else(|| Arc::new(EventStore::new(StoragePolicy::default()))),
             host: HostReads::new(self.host.unwrap_or_else(|| HostPaths::under(NO_HOST))),
+            feed: Feed::default(),
             refreshed: Mutex::new(Vec::new()),
         })
     }
