@@ -9,6 +9,9 @@ use std::ffi::OsString;
 
 use clap::{ArgAction, CommandFactory, FromArgMatches, Parser};
 
+/// cAdvisor's `--storage_driver_host` default.
+pub const DEFAULT_STORAGE_DRIVER_HOST: &str = "localhost:8086";
+
 /// bpfadvisor: container resource usage and performance analysis, cAdvisor-compatible, eBPF-driven.
 // Go's flag package lets the last of a repeated flag win.
 #[derive(Debug, Clone, Parser)]
@@ -69,6 +72,10 @@ pub struct Cli {
     /// Storage driver(s) to use (comma separated); none is implemented yet, so any refuses to start.
     #[arg(long = "storage_driver", default_value = "")]
     pub storage_driver: String,
+
+    /// Database host:port of the storage driver.
+    #[arg(long = "storage_driver_host", default_value = DEFAULT_STORAGE_DRIVER_HOST)]
+    pub storage_driver_host: String,
 
     /// Comma-separated list of metric kinds to skip. Replaces the default set.
     #[arg(

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::access::{AccessConfig, TlsFiles};
-use crate::cli::Cli;
 use crate::cli::compat::{self, CompatError};
+use crate::cli::{Cli, DEFAULT_STORAGE_DRIVER_HOST};
 use crate::events::ebpf::OomProbe;
 use crate::host::HostPaths;
 
@@ -269,6 +269,8 @@ pub struct Config {
     pub ebpf_oom_probe: OomProbe,
     /// `--storage_driver`: only drivers bpfadvisor implements (others refuse to start).
     pub storage_drivers: Vec<String>,
+    /// `--storage_driver_host`: the storage driver's database `host:port` (named on each stdout line).
+    pub storage_driver_host: String,
     pub log: LogOptions,
     /// `--max_procs`, or [`DEFAULT_WORKER_THREADS`].
     pub worker_threads: usize,
@@ -347,6 +349,12 @@ impl Config {
         let housekeeping_interval = dur("housekeeping_interval", &cli.housekeeping_interval)?;
         let mut warnings = compat::check(&cli.compat)?;
         let storage_drivers = compat::storage_drivers(&cli.storage_driver)?;
+        if storage_drivers.is_empty() && cli.storage_driver_host != DEFAULT_STORAGE_DRIVER_HOST {
+            warnings.push(format!(
+                "flag --storage_driver_host={} has no effect in bpfadvisor: it configures a storage driver, and none is in use (see --storage_driver)",
+                cli.storage_driver_host
+            ));
+        }
         let log_format = match cli.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -423,6 +431,7 @@ impl Config {
             event_source,
             ebpf_oom_probe,
             storage_drivers,
+            storage_driver_host: cli.storage_driver_host.clone(),
             log: LogOptions {
                 filter: std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone()),
                 format: log_format,
@@ -555,8 +564,8 @@ mod tests {
         assert!(config(&["--http_auth_realm=localhost", "--storage_driver="]).is_ok());
         let err = config(&["--container_hints=/etc/hints.json"]).expect_err("refused");
         assert!(matches!(err, ConfigError::Unsupported(_)), "{err}");
-        let err = config(&["--storage_driver=stdout"]).expect_err("refused");
-        assert!(err.to_string().contains("--storage_driver=stdout"), "{err}");
+        let err = config(&["--storage_driver=kafka"]).expect_err("refused");
+        assert!(err.to_string().contains("--storage_driver=kafka"), "{err}");
         let c = config(&["-v=4", "--logtostderr"]).expect("accepted");
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     }
@@ -568,6 +577,17 @@ mod tests {
         assert_eq!(c.ebpf_oom_probe, OomProbe::Fentry);
         let err = config(&["--ebpf_oom_probe=kprobe"]).expect_err("refused");
         assert!(err.to_string().contains("ebpf_oom_probe"), "{err}");
+    }
+
+    #[test]
+    fn storage_driver_host_warns_while_no_driver_uses_it() {
+        let c = config(&[]).expect("config");
+        assert_eq!(c.storage_driver_host, "localhost:8086");
+        assert!(c.warnings.is_empty());
+        let c = config(&["-storage_driver_host=db:8086"]).expect("config");
+        assert_eq!(c.storage_driver_host, "db:8086");
+        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        assert!(c.warnings[0].starts_with("flag --storage_driver_host=db:8086 has no effect"));
     }
 
     #[test]

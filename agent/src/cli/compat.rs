@@ -152,12 +152,6 @@ pub const FLAGS: &[CompatFlag] = &[
     // Storage drivers' settings (the drivers themselves: `--storage_driver`, see STORAGE_DRIVERS).
     flag("storage_driver_user", Text, "root", NO_STORAGE_DRIVER),
     flag("storage_driver_password", Text, "root", NO_STORAGE_DRIVER),
-    flag(
-        "storage_driver_host",
-        Text,
-        "localhost:8086",
-        NO_STORAGE_DRIVER,
-    ),
     flag("storage_driver_db", Text, "cadvisor", NO_STORAGE_DRIVER),
     flag("storage_driver_table", Text, "stats", NO_STORAGE_DRIVER),
     flag("storage_driver_secure", Bool, "false", NO_STORAGE_DRIVER),
@@ -467,7 +461,7 @@ mod tests {
         let w = check(&given(&[
             ("v", "4"),
             ("application_metrics_count_limit", "5"),
-            ("storage_driver_host", "db:8086"),
+            ("storage_driver_db", "metrics"),
         ]))
         .expect("accepted");
         assert_eq!(w.len(), 3, "{w:?}");
