@@ -31,6 +31,7 @@ use crate::registry::housekeeping::{self, Job, OomFallback, Schedule};
 use crate::registry::owner::{Admission, Owner, OwnerConfig, OwnerInputs};
 use crate::registry::{self, RegistryHandle};
 use crate::runtime::{self, RuntimeConfig};
+use crate::storage::{self, StorageOptions};
 use crate::telemetry::events::EventSourceSelected;
 
 /// Installs the `tracing` subscriber on stderr: filter from `--log_level` / `RUST_LOG`, lines as
@@ -259,6 +260,17 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
         published.clone(),
     );
     owner.set_event_source(kind);
+    let handle = RegistryHandle::new(published, events, hk, HostReads::new(host.clone()), feed);
+    // Subscribed before discovery, so they see every container's first sample.
+    let query: Arc<dyn crate::query::Query> = Arc::new(handle.clone());
+    storage::start(
+        &config.storage_drivers,
+        &query,
+        &StorageOptions {
+            host: config.storage_driver_host.clone(),
+        },
+    )
+    .context("starting the storage drivers")?;
     owner.discover();
     drop(source_tx);
     let inputs = OwnerInputs {
@@ -268,7 +280,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     };
     let owner_task = tokio::spawn(owner.run(inputs));
     Ok(Collector {
-        handle: RegistryHandle::new(published, events, hk, HostReads::new(host.clone()), feed),
+        handle,
         owner_task,
         _kernel_log: kernel_log,
         _source: source,

@@ -32,4 +32,5 @@ pub mod privileges;
 pub mod query;
 pub mod registry;
 pub mod runtime;
+pub mod storage;
 pub mod telemetry;

@@ -62,7 +62,7 @@ use ValueKind::{Bool, Duration as Dur, Float, Int, Text};
 
 const NO_APP_METRICS: Action = Warn("application metrics are not collected");
 const NO_STORAGE_DRIVER: Action =
-    Warn("it configures a storage driver, and none is in use (see --storage_driver)");
+    Warn("it configures a storage driver bpfadvisor does not have (see --storage_driver)");
 const KLOG_OUTPUT: Action = Warn("logs always go to stderr (see --log_format)");
 const KLOG_LEVEL: Action = Warn("klog verbosity; choose what is logged with --log_level");
 const KLOG_FORMAT: Action = Warn("log lines have bpfadvisor's own format (see --log_format)");
@@ -243,7 +243,7 @@ pub const STORAGE_DRIVERS: [(&str, bool); 7] = [
     ("kafka", false),
     ("redis", false),
     ("statsd", false),
-    ("stdout", false),
+    ("stdout", true),
 ];
 
 /// A flag value the agent will not start with.
@@ -353,8 +353,8 @@ pub fn storage_drivers(value: &str) -> Result<Vec<String>, CompatError> {
                 return Err(CompatError::Refused {
                     flag: "storage_driver",
                     value: value.to_string(),
-                    instead: "storage drivers are not implemented yet; remove the flag (the REST \
-                              API and /metrics serve the same stats)",
+                    instead: "of cAdvisor's storage drivers only stdout is implemented; remove \
+                              the others (the REST API and /metrics serve the same stats)",
                 });
             }
             None => {
@@ -498,7 +498,8 @@ mod tests {
     fn storage_drivers_by_name() {
         assert_eq!(storage_drivers(""), Ok(vec![]));
         assert_eq!(storage_drivers(","), Ok(vec![]));
-        let refused = storage_drivers("stdout").expect_err("not implemented");
+        assert_eq!(storage_drivers("stdout,"), Ok(vec!["stdout".to_owned()]));
+        let refused = storage_drivers("stdout,influxdb").expect_err("not implemented");
         assert!(matches!(
             refused,
             CompatError::Refused {

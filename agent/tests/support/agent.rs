@@ -2,7 +2,8 @@
 //! `#[path = "support/agent.rs"] mod agent;`.
 //!
 //! - [`Agent::start`]: the binary on a free loopback port with the given flags, killed on drop; waits for
-//!   `/healthz`. Its stderr goes to a temp file ([`Agent::log`]) so a test can see why it failed.
+//!   `/healthz`. Its stderr goes to a temp file ([`Agent::log`]) so a test can see why it failed, its
+//!   stdout to another ([`Agent::stdout`]: what a storage driver writes there).
 //! - [`Agent::get`] / [`Agent::post`]: status and body of a request (any status, never an error).
 //! - [`Agent::events`]: an NDJSON reader of the events stream, fed by a thread.
 //! - [`CgroupTree`]: test cgroups created in several hierarchies, processes killed and dirs removed
@@ -58,6 +59,7 @@ pub struct Agent {
     child: Child,
     pub base: String,
     log: tempfile::NamedTempFile,
+    out: tempfile::NamedTempFile,
     http: ureq::Agent,
 }
 
@@ -69,12 +71,16 @@ impl Agent {
         let port = free_port().map_err(fail)?;
         let log = tempfile::NamedTempFile::new().map_err(|e| fail(format!("temp log: {e}")))?;
         let err = log.reopen().map_err(|e| fail(format!("reopen log: {e}")))?;
+        let out = tempfile::NamedTempFile::new().map_err(|e| fail(format!("temp stdout: {e}")))?;
+        let stdout = out
+            .reopen()
+            .map_err(|e| fail(format!("reopen stdout: {e}")))?;
         let child = Command::new(BIN)
             .arg("--listen_ip=127.0.0.1")
             .arg(format!("--port={port}"))
             .args(flags)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(err)
             .spawn()
             .map_err(|e| fail(format!("spawn {BIN}: {e}")))?;
@@ -86,6 +92,7 @@ impl Agent {
             child,
             base: format!("http://127.0.0.1:{port}"),
             log,
+            out,
             http,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -157,6 +164,11 @@ impl Agent {
     /// Everything the agent wrote to stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Everything the agent wrote to stdout so far.
+    pub fn stdout(&self) -> String {
+        fs::read_to_string(self.out.path()).unwrap_or_default()
     }
 
     fn send(&self, req: ureq::Request, body: Option<&str>) -> (u16, String) {
