@@ -188,7 +188,8 @@ pub fn start(
 
 struct Housekeeper {
     schedule: Schedule,
-    slots: HashMap<String, Slot>,
+    /// Keyed by the name each slot also holds (one string per container).
+    slots: HashMap<Arc<str>, Slot>,
     findings: tokio::sync::mpsc::UnboundedSender<Finding>,
     passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
     oom: Option<OomFallback>,
@@ -235,8 +236,9 @@ impl Housekeeper {
                     let dir = oom.memory_root.join(name.trim_start_matches('/'));
                     let _ = oom.counters.observe(&name, &dir);
                 }
+                let name: Arc<str> = Arc::from(name);
                 let slot = Slot {
-                    name: Arc::from(name.as_str()),
+                    name: name.clone(),
                     reader,
                     samples,
                     interval: self.schedule.interval,
@@ -261,7 +263,7 @@ impl Housekeeper {
                 let _ = self.findings.send(Finding::Respecced { name, late });
             }
             Job::Remove { name } => {
-                self.slots.remove(&name);
+                self.slots.remove(name.as_str());
                 if let Some(oom) = &mut self.oom {
                     oom.counters.forget(&name);
                 }
@@ -272,7 +274,7 @@ impl Housekeeper {
                     // housekeeping may put after the pairing window: the increment would then be
                     // reported a second time.
                     let name = &instance.container_name;
-                    if self.slots.contains_key(name) {
+                    if self.slots.contains_key(name.as_str()) {
                         let dir = oom.memory_root.join(name.trim_start_matches('/'));
                         let _ = oom.counters.observe(name, &dir);
                     }
@@ -287,7 +289,7 @@ impl Housekeeper {
                 let now = Instant::now();
                 for name in names {
                     // One waiting for its metadata is not sampled before: see `Job::Add`.
-                    let stale = self.slots.get(&name).is_some_and(|s| {
+                    let stale = self.slots.get(name.as_str()).is_some_and(|s| {
                         !s.awaits_metadata
                             && s.last.as_ref().is_none_or(|l| {
                                 Timestamp::now().nanos_since(l.timestamp)
@@ -306,7 +308,8 @@ impl Housekeeper {
     /// Samples every container due before `horizon`.
     fn pass(&mut self, horizon: Instant) {
         let started = Instant::now();
-        let due: Vec<String> = self
+        // Shared names: no string copied per sample.
+        let due: Vec<Arc<str>> = self
             .slots
             .iter()
             .filter(|(_, s)| s.due <= horizon)
