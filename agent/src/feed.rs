@@ -53,7 +53,8 @@ impl Feed {
     }
 
     /// Hands `update` to every subscriber without waiting; dropped at once when there is none.
-    pub(crate) fn publish(&self, update: Update) {
+    /// Only publishers hold a `Feed` (consumers get a [`Subscription`]).
+    pub fn publish(&self, update: Update) {
         let _ = self.tx.send(update);
     }
 
