@@ -293,7 +293,6 @@ fn http_router(config: &Config, query: Arc<dyn crate::query::Query>) -> axum::Ro
     let kube = kube::router(
         KubeContext {
             query: query.clone(),
-            host: config.host.clone(),
         },
         &metrics_config,
     );

@@ -1,13 +1,15 @@
 //! Host facts consumers ask for on request (a container's processes, the host's setup, its
-//! filesystems), read by the reader modules (`machine::processes`, `machine::setup`,
-//! `fs::storage`) on tokio's blocking pool, never on an async worker. What a [`crate::query::Query`]
-//! implementation hands out for those requests.
+//! filesystems, the node's name and limits), read by the reader modules (`machine::processes`,
+//! `machine::setup`, `fs::storage`, `machine::node`) on tokio's blocking pool, never on an async
+//! worker. Consumers get a [`HostReads`] from [`crate::query::Query::host`]; tests point one at a
+//! fixture root.
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::fs::storage::{self, Storage};
 use crate::host::HostPaths;
+use crate::machine::node::{self, NodeFacts};
 use crate::machine::processes::{self, PsError};
 use crate::machine::setup::{self, HostSetup};
 use crate::model::v2::ProcessInfo;
@@ -65,6 +67,16 @@ impl HostReads {
         let host = self.host.clone();
         blocking("reading filesystems", move || storage::read_storage(&host)).boxed()
     }
+
+    /// The node's name and process limits, and with `filesystems` which filesystems hold the
+    /// kubelet's and the runtime's data.
+    pub fn node(&self, filesystems: bool) -> BoxFuture<'static, Result<NodeFacts, HostReadError>> {
+        let host = self.host.clone();
+        blocking("reading the node's facts", move || {
+            node::read(&host, filesystems)
+        })
+        .boxed()
+    }
 }
 
 async fn blocking<T: Send + 'static>(
@@ -85,6 +97,7 @@ mod tests {
         let reads = HostReads::new(HostPaths::under("/nonexistent-bpfadvisor-root"));
         assert_eq!(reads.storage().await.expect("storage"), Storage::default());
         assert!(reads.setup().await.expect("setup").subsystems.is_empty());
+        assert_eq!(reads.node(true).await.expect("node").node_name, "");
         let e = reads.processes("/", 1 << 30).await.expect_err("no procfs");
         assert!(e.to_string().contains("nonexistent-bpfadvisor-root"), "{e}");
     }

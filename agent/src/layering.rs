@@ -1,8 +1,8 @@
 //! Cheap guards that keep data flowing one way, checked over this crate's own source text:
 //! - no `"/proc"` or `"/sys"` path literal outside `host.rs` (every reader takes its root);
 //! - no environment variable read outside `config.rs`;
-//! - nothing under `api/` or `metrics/` imports the registry or touches the file system: they read
-//!   snapshots, events and host facts through `query`.
+//! - nothing under `api/`, `metrics/` or `kube/` (the consumers) imports the registry or touches
+//!   the file system: they read snapshots, events and host facts through `query`.
 //!
 //! Unit tests (the part of a file from `#[cfg(test)] mod tests` on, and `tests.rs` files) may build
 //! fixture trees with any path; comments may name any path.
@@ -25,7 +25,7 @@ const CONSUMER_FORBIDDEN: [&str; 5] = [
 ];
 
 /// The consumer modules.
-const CONSUMERS: [&str; 2] = ["api", "metrics"];
+const CONSUMERS: [&str; 3] = ["api", "metrics", "kube"];
 
 fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {

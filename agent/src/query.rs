@@ -14,12 +14,9 @@ use futures::future::BoxFuture;
 
 use crate::events::SourceKind;
 use crate::events::store::{EventRequest, EventWatch};
-use crate::fs::storage::Storage;
-use crate::host_reads::HostReadError;
-use crate::machine::setup::HostSetup;
+use crate::host_reads::HostReads;
 use crate::model::machine::{MachineInfo, VersionInfo};
 use crate::model::v1::{ContainerReference, ContainerSpec, Event};
-use crate::model::v2::ProcessInfo;
 
 pub use crate::feed::{Subscription, Update};
 /// A container's sample history: read-only outside the registry.
@@ -41,12 +38,9 @@ pub trait Query: Send + Sync + 'static {
     fn events(&self, req: &EventRequest) -> Vec<Event>;
     /// Events matching `req` from now on; a client that falls behind loses events.
     fn watch_events(&self, req: EventRequest) -> EventWatch;
-    /// The processes of container `name` (every process for `/`), as `ps` lists them.
-    fn processes(&self, name: &str) -> BoxFuture<'static, Result<Vec<ProcessInfo>, HostReadError>>;
-    /// The host's cgroup and runtime setup (`/validate/`).
-    fn host_setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>>;
-    /// The host's filesystems, storage labels and UUIDs (`/api/v2.x/storage`).
-    fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>>;
+    /// Host facts read on request (processes, setup, filesystems, the node), off the async
+    /// workers.
+    fn host(&self) -> HostReads;
     /// Every sample and event from now on, for the consumer named `subscriber`; one that falls
     /// behind loses the oldest, counted (see `crate::feed`).
     fn subscribe(&self, subscriber: &'static str) -> Subscription;

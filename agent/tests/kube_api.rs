@@ -126,6 +126,7 @@ fn query() -> Arc<FakeQuery> {
                 .spec(spec(&pod_labels("log-shipper")))
                 .samples(two_samples(SEC as u64, 5 << 20, fs)),
         )
+        .host(HostPaths::local())
         .build()
 }
 
@@ -134,10 +135,7 @@ async fn serve(q: Arc<FakeQuery>, cfg: MetricsConfig) -> std::net::SocketAddr {
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let ctx = KubeContext {
-        query: q.clone(),
-        host: HostPaths::local(),
-    };
+    let ctx = KubeContext { query: q.clone() };
     let app = kube::router(ctx, &cfg).merge(metrics::router(q, cfg));
     tokio::spawn(async move { axum::serve(listener, app).await });
     addr

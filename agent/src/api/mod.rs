@@ -78,7 +78,7 @@ async fn redirect_slash(State(ctx): State<Arc<ApiContext>>, req: Request) -> Res
 }
 
 async fn validate(State(ctx): State<Arc<ApiContext>>) -> Response {
-    let setup = match ctx.query.host_setup().await {
+    let setup = match ctx.query.host().setup().await {
         Ok(s) => s,
         Err(e) => return error_500(&e.to_string()),
     };

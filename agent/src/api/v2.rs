@@ -87,6 +87,7 @@ pub(super) async fn handle(
         "storage" => {
             let facts = ctx
                 .query
+                .host()
                 .storage()
                 .await
                 .map_err(|e| ApiError(e.to_string()))?;
@@ -109,7 +110,8 @@ pub(super) async fn handle(
             };
             let list = ctx
                 .query
-                .processes(c.name())
+                .host()
+                .processes(c.name(), snap.machine.memory_capacity)
                 .await
                 .map_err(|e| ps_err(e.to_string()))?;
             Ok(json(&list))

@@ -7,9 +7,9 @@
 //! - `/metrics/cadvisor`: the `/metrics` exposition under the path Prometheus' Kubernetes scrape
 //!   configurations use on kubelet.
 //!
-//! A consumer like `api` and `metrics`: it reads the snapshot through [`Query`] only.
+//! A consumer like `api` and `metrics`: it reads the snapshot and the node's facts through
+//! [`Query`] only.
 
-pub mod node;
 pub mod pods;
 pub mod resource;
 pub mod summary;
@@ -24,7 +24,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::host::HostPaths;
+use crate::machine::node::NodeFacts;
 use crate::metrics::{self, MetricsConfig};
 use crate::model::json::to_go_json;
 use crate::query::Query;
@@ -39,8 +39,6 @@ pub const CADVISOR_METRICS_PATH: &str = "/metrics/cadvisor";
 #[derive(Clone)]
 pub struct KubeContext {
     pub query: Arc<dyn Query>,
-    /// Where the node's name, process limits and mount table are read.
-    pub host: HostPaths,
 }
 
 /// `/stats/summary`, `/metrics/resource` and `/metrics/cadvisor` (the exposition `metrics`
@@ -114,11 +112,12 @@ async fn summary_handler(
         Ok(QueryParams(p)) => scope_of(&p),
         Err(e) => return internal_error(format!("parse form failed: {}", e.body_text())),
     };
+    let facts = match ctx.query.host().node(scope == Scope::Full).await {
+        Ok(f) => f,
+        Err(e) => return internal_error(e),
+    };
     let snap = ctx.query.snapshot();
-    let host = ctx.host.clone();
-    // The node facts are file reads (mount table, procfs): off the async workers.
     let built = tokio::task::spawn_blocking(move || {
-        let facts = node::read(&host, scope == Scope::Full);
         summary::build(&snap, &facts, scope).map(|s| to_go_json(&s))
     })
     .await;
@@ -132,7 +131,7 @@ async fn summary_handler(
 async fn resource_handler(State(ctx): State<KubeContext>) -> Response {
     let snap = ctx.query.snapshot();
     let rendered = tokio::task::spawn_blocking(move || {
-        let built = summary::build(&snap, &node::NodeFacts::default(), Scope::CpuAndMemory);
+        let built = summary::build(&snap, &NodeFacts::default(), Scope::CpuAndMemory);
         let mut out = Vec::with_capacity(16 * 1024);
         resource::render(built.as_ref(), &mut out);
         out

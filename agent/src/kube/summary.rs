@@ -10,13 +10,13 @@
 
 use std::sync::Arc;
 
-use super::node::NodeFacts;
 use super::pods::{self, Pod};
 use super::types::{
     ContainerStats, CpuStats, FsStats, InterfaceStats, KubeTime, MemoryStats, NetworkStats,
     NodeStats, PodReference, PodStats, ProcessStats, RlimitStats, RuntimeStats,
     SYSTEM_CONTAINER_KUBELET, SYSTEM_CONTAINER_PODS, SYSTEM_CONTAINER_RUNTIME, Summary, SwapStats,
 };
+use crate::machine::node::NodeFacts;
 use crate::model::json::Timestamp;
 use crate::model::machine::MachineInfo;
 use crate::model::v1;

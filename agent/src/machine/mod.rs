@@ -9,6 +9,7 @@ pub mod hugepages;
 pub mod ids;
 pub mod meminfo;
 pub mod net;
+pub mod node;
 pub mod processes;
 pub mod setup;
 pub mod topology;

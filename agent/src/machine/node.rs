@@ -1,6 +1,7 @@
-//! What the Summary API needs to know about the node that container samples do not carry: its
-//! name, process limits and which filesystems hold the kubelet's and the runtime's data. Read from
-//! the host root on each request (a few small files and the mount table); parsing is pure.
+//! What kubelet's Summary API (`kube`) needs to know about the node that container samples do not
+//! carry: its name, process limits and which filesystems hold the kubelet's and the runtime's data.
+//! Read from the host root on each request (a few small files and the mount table: blocking, so
+//! consumers get it through `host_reads`); parsing is pure.
 
 use std::path::{Path, PathBuf};
 

@@ -22,11 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::events::store::{EventRequest, EventStore, EventWatch};
 use crate::feed::{Feed, Subscription};
-use crate::fs::storage::Storage;
-use crate::host_reads::{HostReadError, HostReads};
-use crate::machine::setup::HostSetup;
+use crate::host_reads::HostReads;
 use crate::model::v1::Event;
-use crate::model::v2::ProcessInfo;
 use crate::query::{Query, Snapshot};
 
 /// Cheap, cloneable read side of the registry; what the API and metrics get (as `Arc<dyn Query>`).
@@ -89,17 +86,8 @@ impl Query for RegistryHandle {
         self.events.watch(req)
     }
 
-    fn processes(&self, name: &str) -> BoxFuture<'static, Result<Vec<ProcessInfo>, HostReadError>> {
-        let mem_total = self.snapshot().machine.memory_capacity;
-        self.host.processes(name, mem_total)
-    }
-
-    fn host_setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>> {
-        self.host.setup()
-    }
-
-    fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>> {
-        self.host.storage()
+    fn host(&self) -> HostReads {
+        self.host.clone()
     }
 
     fn subscribe(&self, subscriber: &'static str) -> Subscription {

@@ -19,13 +19,10 @@ use std::time::Duration;
 use bpfadvisor::events::SourceKind;
 use bpfadvisor::events::store::{EventRequest, EventStore, EventWatch, StoragePolicy};
 use bpfadvisor::feed::{Feed, Subscription};
-use bpfadvisor::fs::storage::Storage;
 use bpfadvisor::host::HostPaths;
-use bpfadvisor::host_reads::{HostReadError, HostReads};
-use bpfadvisor::machine::setup::HostSetup;
+use bpfadvisor::host_reads::HostReads;
 use bpfadvisor::model::machine::{MachineInfo, VersionInfo};
 use bpfadvisor::model::v1::{ContainerReference, ContainerSpec, ContainerStats, Event};
-use bpfadvisor::model::v2::ProcessInfo;
 use bpfadvisor::query::{ContainerEntry, Query, Samples, Snapshot};
 use futures::future::BoxFuture;
 
@@ -89,16 +86,8 @@ impl Query for FakeQuery {
         self.events.watch(req)
     }
 
-    fn processes(&self, name: &str) -> BoxFuture<'static, Result<Vec<ProcessInfo>, HostReadError>> {
-        self.host.processes(name, self.snap.machine.memory_capacity)
-    }
-
-    fn host_setup(&self) -> BoxFuture<'static, Result<HostSetup, HostReadError>> {
-        self.host.setup()
-    }
-
-    fn storage(&self) -> BoxFuture<'static, Result<Storage, HostReadError>> {
-        self.host.storage()
+    fn host(&self) -> HostReads {
+        self.host.clone()
     }
 
     /// A subscription that never yields: nothing publishes to the fake's feed.

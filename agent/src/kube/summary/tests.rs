@@ -2,8 +2,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::kube::node::Rlimit;
 use crate::kube::pods::{CONTAINER_NAME_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL};
+use crate::machine::node::Rlimit;
 use crate::model::v1::{
     ContainerReference, ContainerSpec, FsStats as V1Fs, InterfaceStats as V1If,
 };
