@@ -29,6 +29,7 @@ use crate::registry::owner::{Admission, Owner, OwnerConfig, OwnerInputs};
 use crate::registry::{self, RegistryHandle};
 use crate::runtime::{self, RuntimeConfig};
 use crate::telemetry::events::EventSourceSelected;
+use crate::ui::{self, UiContext};
 
 /// Installs the `tracing` subscriber on stderr: filter from `--log_level` / `RUST_LOG`, lines as
 /// `--log_format` says. Text lines carry ANSI colours only when stderr is a terminal, so log files
@@ -235,17 +236,22 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every HTTP route, under `--url_base_prefix` when set.
+/// Every HTTP route, under `--url_base_prefix` when set; the UI's fallback answers any other path.
 fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>) -> axum::Router {
     let query: Arc<dyn crate::query::Query> = Arc::new(handle);
     let metrics = metrics::router(query.clone(), MetricsConfig::from_config(config));
+    let ui = ui::router(UiContext {
+        query: query.clone(),
+        url_base_prefix: config.url_base_prefix.clone(),
+    });
     let api = api::router(ApiContext {
         query,
         host: config.host.clone(),
         url_base_prefix: config.url_base_prefix.clone(),
         events,
     })
-    .merge(metrics);
+    .merge(metrics)
+    .merge(ui);
     if config.url_base_prefix.is_empty() {
         api
     } else {

@@ -2,7 +2,7 @@
 //!
 //! Data flows one way:
 //! kernel/runtime sources (`events`, `runtime`) → `registry` (the one owner of the container set and
-//! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, later `ui` and `storage`).
+//! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, `ui`, later `storage`).
 //! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
 
 pub mod access;
@@ -23,3 +23,4 @@ pub mod query;
 pub mod registry;
 pub mod runtime;
 pub mod telemetry;
+pub mod ui;
