@@ -1,9 +1,11 @@
 //! End-to-end, as root, with Docker and headless Chromium: the web UI against the real agent on
 //! loopback. A test cgroup with a CPU-capped busy child, an OOM child and a Docker container:
-//! - the parent's page renders, its charts draw data points, and an OOM kill in the OOM child shows
-//!   up in its events panel (process and container) without a reload;
-//! - its subcontainer link leads to the busy child, whose CPU and throttling charts draw the busy
-//!   process's usage and whose process list shows that process;
+//! - the parent's page renders, its charts draw data points, and its subcontainer link leads to the
+//!   busy child, whose CPU and throttling charts draw the busy process's usage and whose process
+//!   list shows that process; left open, that page asks the agent at most one request a second, all
+//!   about that container;
+//! - back on the parent, an OOM kill in the OOM child shows up in its events panel (process and
+//!   container) without a reload;
 //! - `/docker/` lists the container by name and leads to its page, which `/docker/<name>` opens too;
 //! - the landing page shows the machine and the busiest containers; a phone-sized window scrolls
 //!   only vertically.
@@ -32,6 +34,8 @@ const BUSY_QUOTA_US: &str = "30000";
 const VICTIM: &str = "dd if=/dev/zero of=/dev/null bs=100M count=1; exec sleep 600";
 
 const WAIT: Duration = Duration::from_secs(30);
+/// How long the test counts the requests of an open page.
+const REQUEST_WINDOW: Duration = Duration::from_secs(10);
 
 /// A script returning the text of `selector`'s first match ("" when none).
 fn text_of(selector: &str) -> String {
@@ -138,25 +142,6 @@ fn ui_end_to_end() {
         )
         .unwrap();
 
-    // An OOM kill below it appears in the events panel without a reload.
-    browser.eval("window.__sameDocument = true").unwrap();
-    tree.spawn(&oom, VICTIM).unwrap();
-    let selector = format!("#event-list li[data-type=\"oomKill\"][data-container=\"{oom}\"]");
-    let row = browser
-        .wait_for("OOM kill in the events panel", WAIT, &text_of(&selector))
-        .unwrap();
-    let row = row.as_str().unwrap();
-    assert!(row.contains("killed dd (pid "), "event row: {row}");
-    assert!(row.contains(&oom), "event row: {row}");
-    assert_eq!(
-        browser
-            .eval("return window.__sameDocument === true")
-            .unwrap(),
-        true,
-        "the page reloaded"
-    );
-    browser.screenshot(&shots.join("parent-oom.png")).unwrap();
-
     // Its subcontainer link leads to the busy child.
     let link = format!("#subcontainers a[href$=\"{busy}\"]");
     browser
@@ -184,6 +169,10 @@ fn ui_end_to_end() {
             &chart_ready("cpu-throttling", 3, 1.0),
         )
         .unwrap();
+    // The process list is polled only while on screen.
+    browser
+        .eval("document.getElementById('processes').scrollIntoView()")
+        .unwrap();
     let proc_row = browser
         .wait_for(
             "the busy process in the process list",
@@ -204,6 +193,64 @@ fn ui_end_to_end() {
     browser
         .screenshot(&shots.join("container-busy.png"))
         .unwrap();
+
+    // What the open page asks of the agent: a few small requests per second, none of them about
+    // other containers.
+    browser.eval("performance.clearResourceTimings()").unwrap();
+    std::thread::sleep(REQUEST_WINDOW);
+    let asked = browser
+        .eval(
+            "return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname + new URL(e.name).search).filter(u => u.startsWith('/api/'))",
+        )
+        .unwrap();
+    let asked: Vec<&str> = asked
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u.as_str())
+        .collect();
+    assert!(
+        asked.len() as f64 <= REQUEST_WINDOW.as_secs_f64(),
+        "{} API requests in {REQUEST_WINDOW:?}: {asked:?}",
+        asked.len()
+    );
+    assert!(
+        asked.iter().all(|u| u.contains(busy.as_str())),
+        "requests about other containers: {asked:?}"
+    );
+
+    // Back on the parent (its charts have some history now): an OOM kill below it appears in the
+    // events panel without a reload.
+    browser
+        .goto(&format!("{base}/containers{parent}?range=1m"))
+        .unwrap();
+    browser
+        .wait_for("parent CPU chart", WAIT, &chart_ready("cpu", 10, 0.01))
+        .unwrap();
+    browser
+        .wait_for(
+            "events panel live",
+            WAIT,
+            "return document.getElementById('events-state').textContent === 'live'",
+        )
+        .unwrap();
+    browser.eval("window.__sameDocument = true").unwrap();
+    tree.spawn(&oom, VICTIM).unwrap();
+    let selector = format!("#event-list li[data-type=\"oomKill\"][data-container=\"{oom}\"]");
+    let row = browser
+        .wait_for("OOM kill in the events panel", WAIT, &text_of(&selector))
+        .unwrap();
+    let row = row.as_str().unwrap();
+    assert!(row.contains("killed dd (pid "), "event row: {row}");
+    assert!(row.contains(&oom), "event row: {row}");
+    assert_eq!(
+        browser
+            .eval("return window.__sameDocument === true")
+            .unwrap(),
+        true,
+        "the page reloaded"
+    );
+    browser.screenshot(&shots.join("parent-oom.png")).unwrap();
 
     // The Docker list names the container and leads to its page; its name opens it too.
     browser.goto(&format!("{base}/docker/")).unwrap();
@@ -276,6 +323,15 @@ fn ui_end_to_end() {
     );
     browser.screenshot(&shots.join("narrow.png")).unwrap();
 
+    // No script error or failed request on any page (the probe shows the log is read at all).
+    browser.eval("console.error('console-probe')").unwrap();
+    let (probe, errors): (Vec<String>, Vec<String>) = browser
+        .console_errors()
+        .unwrap()
+        .into_iter()
+        .partition(|e| e.contains("console-probe"));
+    assert_eq!(probe.len(), 1, "the browser console is not read");
+    assert!(errors.is_empty(), "browser console errors: {errors:#?}");
     drop(browser);
     agent.assert_healthy();
 }

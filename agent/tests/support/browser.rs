@@ -6,7 +6,8 @@
 //!   empty profile (removed on drop, with the driver and the browser); `None` (a [`missing`] tool)
 //!   when either program is not installed.
 //! - [`Browser::goto`], [`Browser::eval`] (a script's `return` value as JSON), [`Browser::wait_for`]
-//!   (polls a script until it returns something truthy), [`Browser::screenshot`].
+//!   (polls a script until it returns something truthy), [`Browser::screenshot`],
+//!   [`Browser::console_errors`].
 #![allow(
     dead_code,
     reason = "each including test uses a different part of the helper"
@@ -133,6 +134,7 @@ impl Browser {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": CHROMIUM, "args": args},
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let created = browser.send("POST", &format!("{base}/session"), Some(caps))?;
         let id = created["sessionId"]
@@ -208,6 +210,18 @@ impl Browser {
             }
             sleep(Duration::from_millis(200));
         }
+    }
+
+    /// The browser console's errors since the last call (script errors, failed requests).
+    pub fn console_errors(&self) -> Result<Vec<String>, String> {
+        let log = self.cmd("POST", "/se/log", Some(json!({ "type": "browser" })))?;
+        Ok(log
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["level"] == "SEVERE")
+            .map(|e| e["message"].as_str().unwrap_or_default().to_string())
+            .collect())
     }
 
     pub fn set_window(&self, width: u32, height: u32) -> Result<(), String> {
