@@ -255,7 +255,8 @@ fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>)
     if config.url_base_prefix.is_empty() {
         api
     } else {
-        axum::Router::new().nest(&config.url_base_prefix, api)
+        let nested = axum::Router::new().nest(&config.url_base_prefix, api);
+        ui::with_catch_all(nested, &config.url_base_prefix)
     }
 }
 

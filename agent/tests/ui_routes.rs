@@ -6,7 +6,7 @@ mod fake_query;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
-use bpfadvisor::ui::{UiContext, router};
+use bpfadvisor::ui::{UiContext, router, with_catch_all};
 use fake_query::{FakeQuery, container};
 use tower::ServiceExt;
 
@@ -36,7 +36,8 @@ fn app(prefix: &str) -> axum::Router {
     if prefix.is_empty() {
         ui
     } else {
-        axum::Router::new().nest(prefix, ui)
+        // As the agent nests every router under the prefix.
+        with_catch_all(axum::Router::new().nest(prefix, ui), prefix)
     }
 }
 
@@ -218,10 +219,16 @@ async fn pages_link_assets_under_the_prefix() {
             page.body
         );
     }
-    assert_eq!(
-        get(&app, "/containers/").await.status,
-        StatusCode::NOT_FOUND
-    );
+    // Outside the prefix, cAdvisor's catch-all too.
+    for path in ["/cadvisor/", "/containers/", "/elsewhere"] {
+        let a = get(&app, path).await;
+        assert_eq!(a.status, StatusCode::TEMPORARY_REDIRECT, "{path}");
+        assert_eq!(
+            a.header(header::LOCATION),
+            "/cadvisor/containers/",
+            "{path}"
+        );
+    }
 }
 
 /// The `?v=` hash the page links `asset` with.

@@ -59,6 +59,21 @@ pub fn router(ctx: UiContext) -> Router {
         .with_state(ctx)
 }
 
+/// `router` with cAdvisor's catch-all for every path it does not serve: a 307 to
+/// `<prefix>/containers/`. For the router that nests everything under `--url_base_prefix`, so that
+/// paths outside the prefix (the prefix itself with a slash, say) are answered as cAdvisor's `/`
+/// handler answers them.
+pub fn with_catch_all(router: Router, url_base_prefix: &str) -> Router {
+    let to = Arc::new(format!(
+        "{}/containers/",
+        url_base_prefix.trim_end_matches('/')
+    ));
+    router.fallback(move |method: Method| {
+        let to = to.clone();
+        async move { go_redirect(&method, &to, StatusCode::TEMPORARY_REDIRECT) }
+    })
+}
+
 struct Ui {
     query: Arc<dyn Query>,
     /// `--url_base_prefix` without a trailing slash.
