@@ -5,7 +5,8 @@
 //!   list shows that process; left open, that page asks the agent at most one request a second, all
 //!   about that container;
 //! - back on the parent, an OOM kill in the OOM child shows up in its events panel (process and
-//!   container) without a reload;
+//!   container) without a reload; search finds the Docker container, a `?filter=` link narrows
+//!   the subcontainers, the theme switches;
 //! - `/docker/` lists the container by name and leads to its page, which `/docker/<name>` opens too;
 //! - the landing page shows the machine and the busiest containers; a phone-sized window scrolls
 //!   only vertically.
@@ -185,6 +186,16 @@ fn ui_end_to_end() {
         proc_row.as_str().unwrap().contains("yes"),
         "process row: {proc_row}"
     );
+    // Sortable, and the sort is in the URL.
+    browser
+        .eval("document.querySelector('#ps-table th[data-key=\"pid\"]').click()")
+        .unwrap();
+    let sorted = browser
+        .eval(
+            "return location.search + ' ' + document.querySelector('#ps-table th[data-key=\"pid\"]').getAttribute('aria-sort')",
+        )
+        .unwrap();
+    assert_eq!(sorted, "?ps=-pid descending");
     let limit = browser.eval(&text_of("#spec")).unwrap();
     assert!(
         limit.as_str().unwrap().contains("0.300 cores"),
@@ -251,6 +262,49 @@ fn ui_end_to_end() {
         "the page reloaded"
     );
     browser.screenshot(&shots.join("parent-oom.png")).unwrap();
+
+    // Search finds the Docker container by name; a filter in the URL narrows the subcontainers; the
+    // theme switches.
+    browser
+        .eval(&format!(
+            "const s = document.getElementById('search'); s.focus(); s.value = {}; s.dispatchEvent(new Event('input'))",
+            serde_json::to_string(&cname).unwrap()
+        ))
+        .unwrap();
+    let hit = browser
+        .wait_for(
+            "a search result",
+            WAIT,
+            &format!(
+                "const a = document.querySelector('#search-results a[href*=\"/containers{}\"]'); return a ? a.textContent : ''",
+                container.cgroup_name()
+            ),
+        )
+        .unwrap();
+    assert!(
+        hit.as_str().unwrap().starts_with(&cname),
+        "search hit: {hit}"
+    );
+    browser
+        .goto(&format!("{base}/containers{parent}?filter=oom"))
+        .unwrap();
+    let listed = browser
+        .wait_for(
+            "the filtered subcontainers",
+            WAIT,
+            "return [...document.querySelectorAll('#subcontainers li a')].map(a => a.textContent).join(',')",
+        )
+        .unwrap();
+    assert_eq!(listed, "oom");
+    let themes = browser
+        .eval(
+            "const before = document.documentElement.dataset.theme; document.getElementById('theme').click(); return before + '>' + document.documentElement.dataset.theme",
+        )
+        .unwrap();
+    assert!(
+        themes == "light>dark" || themes == "dark>light",
+        "theme: {themes}"
+    );
 
     // The Docker list names the container and leads to its page; its name opens it too.
     browser.goto(&format!("{base}/docker/")).unwrap();
