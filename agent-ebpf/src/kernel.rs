@@ -3,11 +3,10 @@
 
 use agent_common::{EVENTS_BYTES, Offsets};
 use aya_ebpf::{
-    EbpfContext as _,
+    EbpfContext,
     helpers::bpf_probe_read_kernel,
     macros::map,
     maps::{Array, RingBuf},
-    programs::BtfTracePointContext,
 };
 
 /// All records, read by the loader.
@@ -44,11 +43,12 @@ pub fn offsets() -> Option<Offsets> {
     (o.valid != 0).then_some(o)
 }
 
-/// Argument `n` of a `tp_btf` program as a plain number. Read through the helper rather than
-/// `ctx.arg(n)`: the latter is a typed BTF pointer and the verifier rejects arithmetic on it with
-/// offsets that are not compile-time constants.
+/// Argument `n` of a `tp_btf` or `fentry` program (both get the arguments as an array of u64) as a
+/// plain number. Read through the helper rather than `ctx.arg(n)`: the latter is a typed BTF
+/// pointer and the verifier rejects arithmetic on it with offsets that are not compile-time
+/// constants.
 #[inline(always)]
-pub fn arg(ctx: &BtfTracePointContext, n: usize) -> Result<u64, i32> {
+pub fn arg(ctx: &impl EbpfContext, n: usize) -> Result<u64, i32> {
     let slot = ctx.as_ptr().cast::<u64>().wrapping_add(n);
     // SAFETY: the helper checks the address; a fault is returned as an error.
     unsafe { bpf_probe_read_kernel(slot) }

@@ -1,27 +1,52 @@
-//! OOM kills: `tp_btf/mark_victim` `(struct task_struct *task, uid_t uid)`, fired once per victim
-//! whatever the constraint. The victim is often not the task that was allocating, so its cgroups are
-//! read from the victim's `task_struct` (`task->cgroups`), never from `current`.
+//! OOM kills: the victim the OOM killer marks, whatever the constraint. The victim is often not the
+//! task that was allocating (that one is `current`), so its cgroups are read from the victim's own
+//! `task_struct` (`task->cgroups`), never from `current`. Two ways in, one record; the loader
+//! attaches exactly one (`agent/src/events/ebpf.rs`, `OomProbe`):
 //!
-//! Minimum kernel: 6.9, where `mark_victim` gained the `task_struct` argument (up to 6.8 it passed only
-//! the pid). The loader checks the prototype in the kernel's BTF and leaves this probe off otherwise.
+//! - `tp_btf/mark_victim` `(struct task_struct *task, uid_t uid)`: the `oom:mark_victim` tracepoint,
+//!   fired inside `mark_oom_victim()` once per victim (after its `TIF_MEMDIE` test). It passes the
+//!   task from upstream 6.9 ("mm: update mark_victim tracepoints fields"), and in stable kernels
+//!   that took that change: 6.1 from 6.1.130 (Debian 12 from 6.1.133-1; the VM test's 6.1.192 has
+//!   it). Before, it passed only `int pid` (Ubuntu 22.04's 5.15, 24.04's 6.8, RHEL 9's 5.14, older
+//!   6.1/6.6 builds), from which a tracing program cannot get the task below 6.2
+//!   (`bpf_task_from_pid`).
+//! - `fentry/mark_oom_victim` `(struct task_struct *tsk)`: the kernel function that marks the
+//!   victim and fires that tracepoint. Static, but not inlined on x86-64 from 4.10 to 6.x (it has
+//!   three callers), and in BTF as a FUNC. Minimum kernel 5.5 (fentry) and an ftrace-enabled
+//!   kernel; used where the tracepoint passes the pid. Unlike the tracepoint it also fires when the
+//!   task is marked again (an already killed task that allocates while exiting), which the loader
+//!   drops as a repeat of the same pid.
+//!
+//! Minimum kernel: 5.8 with fentry (ring buffer), 6.9 or a backport with the tracepoint.
 
 use agent_common::{KIND_OOM_VICTIM, OomRecord, TASK_COMM_LEN};
 use aya_ebpf::{
-    helpers::bpf_ktime_get_boot_ns, macros::btf_tracepoint, programs::BtfTracePointContext,
+    helpers::bpf_ktime_get_boot_ns,
+    macros::{btf_tracepoint, fentry},
+    programs::{BtfTracePointContext, FEntryContext},
 };
 
 use crate::kernel::{EVENTS, arg, count_lost, offsets, read};
 
 #[btf_tracepoint(function = "mark_victim")]
 pub fn mark_victim(ctx: BtfTracePointContext) -> i32 {
-    let _ = emit(&ctx);
+    if let Ok(task) = arg(&ctx, 0) {
+        let _ = emit(task);
+    }
+    0
+}
+
+#[fentry(function = "mark_oom_victim")]
+pub fn mark_oom_victim(ctx: FEntryContext) -> i32 {
+    if let Ok(task) = arg(&ctx, 0) {
+        let _ = emit(task);
+    }
     0
 }
 
 #[inline(always)]
-fn emit(ctx: &BtfTracePointContext) -> Result<(), i32> {
+fn emit(task: u64) -> Result<(), i32> {
     let Some(off) = offsets() else { return Ok(()) };
-    let task = arg(ctx, 0)?;
     let pid: i32 = read(task, off.task_pid)?;
     let comm: [u8; TASK_COMM_LEN] = read(task, off.task_comm)?;
     let cset: u64 = read(task, off.task_cgroups)?;

@@ -20,6 +20,7 @@ use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
 use crate::fs::usage::{FsUsageTracker, UsageConfig};
+use crate::kube::{self, KubeContext};
 use crate::machine::{MachineOptions, machine_info, version_info};
 use crate::metrics::{self, MetricsConfig};
 use crate::privileges;
@@ -86,7 +87,6 @@ impl LiveSource {
 
 /// Runs the agent until SIGINT/SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let host = config.host.clone();
     // Credentials and certificates first: an unusable file stops the agent before anything starts.
     let access = Access::start(&config.access, &config.url_base_prefix)
         .map_err(|e| anyhow::anyhow!(e))
@@ -103,13 +103,78 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let collector = start_collector(&config).await?;
+    let router = access::protect(
+        http_router(&config, collector.handle.clone(), collector.events.clone()),
+        access.clone(),
+        config.access.limits.clone(),
+        &config.url_base_prefix,
+    );
+    let addr = match config.listen.0 {
+        Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
+        None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("listening on {addr}"))?;
+    info!(
+        %addr,
+        scheme = if tls.is_some() { "https" } else { "http" },
+        authentication = ?access.methods(),
+        "serving"
+    );
+    // Graceful shutdown waits for open connections, and an event stream never ends by itself: the
+    // server gives in-flight requests a moment, then stops anyway.
+    let options = access::ServeOptions {
+        tls,
+        limits: config.access.limits.clone(),
+    };
+    access::serve(listener, router, options, shutdown_signal(), SHUTDOWN_GRACE).await;
+    drop(collector);
+    info!("shut down");
+    Ok(())
+}
+
+/// The running collector: event source, housekeeping, runtime clients and the registry's owner,
+/// read through [`Collector::query`]. Everything stops when it is dropped.
+pub struct Collector {
+    handle: RegistryHandle,
+    events: Arc<EventStore>,
+    owner_task: tokio::task::JoinHandle<()>,
+    // Held, not read: the probes, watches and threads live as long as the collector.
+    _kernel_log: Option<kmsg::KmsgHandle>,
+    _source: LiveSource,
+}
+
+impl Collector {
+    /// The read-only view the REST API, `/metrics` and the Kubernetes routes are built on.
+    pub fn query(&self) -> Arc<dyn crate::query::Query> {
+        Arc::new(self.handle.clone())
+    }
+
+    /// Lifecycle and OOM events as they are recorded (for queries and watches).
+    pub fn events(&self) -> Arc<EventStore> {
+        self.events.clone()
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.owner_task.abort();
+    }
+}
+
+/// Starts collecting as `config` says, without serving anything: the part of the agent a program
+/// embedding it runs (inside a Tokio runtime). The first snapshot is published once discovery ran.
+pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
+    let host = config.host.clone();
     match crate::cgroup::files::raise_fd_limit() {
         Ok(n) => info!(open_files = n, "file descriptor limit"),
         Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
     }
     let layout = Layout::detect(&host).context("detecting the cgroup layout")?;
     info!(mode = ?layout.mode(), root = %host.root.display(), "cgroup layout");
-    let machine = machine_info(&host, &MachineOptions::from(&config));
+    let machine = machine_info(&host, &MachineOptions::from(config));
     let version = version_info(&host);
 
     let events = Arc::new(EventStore::new(StoragePolicy::from_flags(
@@ -120,7 +185,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let (metadata_tx, metadata_rx) = registry::channel();
     let (findings_tx, findings_rx) = mpsc::unbounded_channel();
 
-    let source = start_event_source(&config, &layout, source_tx.clone()).await?;
+    let source = start_event_source(config, &layout, source_tx.clone()).await?;
     let kind = source.kind();
     let oom_fallback = !source.detects_oom();
     EventSourceSelected { source: kind }.emit();
@@ -162,12 +227,12 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Before discovery: in the fallback, kills logged from now on are paired with the counters,
     // whose baselines discovery takes.
     let kernel_log = read_kernel_log(
-        &config,
+        config,
         source_tx.clone(),
         source.oom_since(),
         oom_fallback.then(|| hk.clone()),
     );
-    let runtime = runtime::start(RuntimeConfig::from_config(&config), metadata_tx);
+    let runtime = runtime::start(RuntimeConfig::from_config(config), metadata_tx);
 
     let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
     let mut owner = Owner::new(
@@ -181,7 +246,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             },
             removed_retention: config.storage_duration.max(Duration::from_secs(300)),
             update_machine_info_interval: config.update_machine_info_interval,
-            machine_options: MachineOptions::from(&config),
+            machine_options: MachineOptions::from(config),
             fs_usage,
         },
         layout,
@@ -201,45 +266,27 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         housekeeping: findings_rx,
     };
     let owner_task = tokio::spawn(owner.run(inputs));
-    let handle = RegistryHandle::new(published, events.clone(), hk);
-
-    let router = access::protect(
-        http_router(&config, handle, events),
-        access.clone(),
-        config.access.limits.clone(),
-        &config.url_base_prefix,
-    );
-    let addr = match config.listen.0 {
-        Some(ip) => std::net::SocketAddr::new(ip, config.listen.1),
-        None => std::net::SocketAddr::from(([0, 0, 0, 0], config.listen.1)),
-    };
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("listening on {addr}"))?;
-    info!(
-        %addr,
-        scheme = if tls.is_some() { "https" } else { "http" },
-        authentication = ?access.methods(),
-        "serving"
-    );
-    // Graceful shutdown waits for open connections, and an event stream never ends by itself: the
-    // server gives in-flight requests a moment, then stops anyway.
-    let options = access::ServeOptions {
-        tls,
-        limits: config.access.limits.clone(),
-    };
-    access::serve(listener, router, options, shutdown_signal(), SHUTDOWN_GRACE).await;
-    owner_task.abort();
-    drop(kernel_log);
-    drop(source);
-    info!("shut down");
-    Ok(())
+    Ok(Collector {
+        handle: RegistryHandle::new(published, events.clone(), hk),
+        events,
+        owner_task,
+        _kernel_log: kernel_log,
+        _source: source,
+    })
 }
 
 /// Every HTTP route, under `--url_base_prefix` when set; the UI's fallback answers any other path.
 fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>) -> axum::Router {
     let query: Arc<dyn crate::query::Query> = Arc::new(handle);
-    let metrics = metrics::router(query.clone(), MetricsConfig::from_config(config));
+    let metrics_config = MetricsConfig::from_config(config);
+    let kube = kube::router(
+        KubeContext {
+            query: query.clone(),
+            host: config.host.clone(),
+        },
+        &metrics_config,
+    );
+    let metrics = metrics::router(query.clone(), metrics_config);
     let ui = ui::router(UiContext {
         query: query.clone(),
         url_base_prefix: config.url_base_prefix.clone(),
@@ -251,6 +298,7 @@ fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>)
         events,
     })
     .merge(metrics)
+    .merge(kube)
     .merge(ui);
     if config.url_base_prefix.is_empty() {
         api
@@ -267,7 +315,7 @@ async fn start_event_source(
     tx: mpsc::Sender<SourceEvent>,
 ) -> anyhow::Result<LiveSource> {
     if config.event_source != EventSourceMode::Inotify {
-        match ebpf::start(&config.host, tx.clone()).await {
+        match ebpf::start_with(&config.host, tx.clone(), config.ebpf_oom_probe).await {
             Ok(handle) => {
                 info!(probes = ?handle.live_probes(), "eBPF probes attached");
                 return Ok(LiveSource::Ebpf(handle));

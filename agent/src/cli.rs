@@ -201,6 +201,11 @@ pub struct Cli {
     #[arg(long = "event_source", default_value = "auto")]
     pub event_source: String,
 
+    /// Which eBPF program reports OOM victims: `auto` (the `oom:mark_victim` tracepoint where the
+    /// kernel's passes the victim's task, else fentry on `mark_oom_victim`), `tracepoint`, `fentry`.
+    #[arg(long = "ebpf_oom_probe", default_value = "auto")]
+    pub ebpf_oom_probe: String,
+
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `bpfadvisor=debug`.
     #[arg(long = "log_level", default_value = "info")]
     pub log_level: String,

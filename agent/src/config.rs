@@ -9,6 +9,7 @@ use std::time::Duration;
 use crate::access::{AccessConfig, TlsFiles};
 use crate::cli::Cli;
 use crate::cli::compat::{self, CompatError};
+use crate::events::ebpf::OomProbe;
 use crate::host::HostPaths;
 
 /// A flag value we cannot use; the message names the flag like cAdvisor's flag errors do.
@@ -265,6 +266,7 @@ pub struct Config {
     pub machine_id_files: Vec<PathBuf>,
     pub boot_id_files: Vec<PathBuf>,
     pub event_source: EventSourceMode,
+    pub ebpf_oom_probe: OomProbe,
     /// `--storage_driver`: only drivers bpfadvisor implements (others refuse to start).
     pub storage_drivers: Vec<String>,
     pub log: LogOptions,
@@ -323,6 +325,18 @@ impl Config {
                     flag: "event_source",
                     value: other.to_string(),
                     reason: "expected auto, ebpf or inotify".into(),
+                });
+            }
+        };
+        let ebpf_oom_probe = match cli.ebpf_oom_probe.as_str() {
+            "auto" => OomProbe::Auto,
+            "tracepoint" => OomProbe::Tracepoint,
+            "fentry" => OomProbe::Fentry,
+            other => {
+                return Err(ConfigError::Invalid {
+                    flag: "ebpf_oom_probe",
+                    value: other.to_string(),
+                    reason: "expected auto, tracepoint or fentry".into(),
                 });
             }
         };
@@ -407,6 +421,7 @@ impl Config {
             machine_id_files: host_files(&cli.machine_id_file),
             boot_id_files: host_files(&cli.boot_id_file),
             event_source,
+            ebpf_oom_probe,
             storage_drivers,
             log: LogOptions {
                 filter: std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone()),
@@ -544,6 +559,15 @@ mod tests {
         assert!(err.to_string().contains("--storage_driver=stdout"), "{err}");
         let c = config(&["-v=4", "--logtostderr"]).expect("accepted");
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn the_oom_probe_is_chosen_or_refused() {
+        assert_eq!(config(&[]).expect("config").ebpf_oom_probe, OomProbe::Auto);
+        let c = config(&["--ebpf_oom_probe=fentry"]).expect("config");
+        assert_eq!(c.ebpf_oom_probe, OomProbe::Fentry);
+        let err = config(&["--ebpf_oom_probe=kprobe"]).expect_err("refused");
+        assert!(err.to_string().contains("ebpf_oom_probe"), "{err}");
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //!
 //! Data flows one way:
 //! kernel/runtime sources (`events`, `runtime`) → `registry` (the one owner of the container set and
-//! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, `ui`, later `storage`).
+//! stats cache) → `query::Snapshot` → consumers (`api`, `metrics`, `kube`, `ui`, later `storage`).
 //! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
+//!
+//! The binary serves everything over HTTP ([`app::run`]); a program of its own can run the
+//! collector in-process instead and ask it directly ([`embed`]), as kubelet does with cAdvisor.
 
 pub mod access;
 pub mod api;
@@ -11,9 +14,11 @@ pub mod app;
 pub mod cgroup;
 pub mod cli;
 pub mod config;
+pub mod embed;
 pub mod events;
 pub mod fs;
 pub mod host;
+pub mod kube;
 pub mod machine;
 pub mod metrics;
 pub mod model;

@@ -318,3 +318,40 @@ fn missing_and_malformed_sources_give_empty_fields_and_warnings() {
         );
     }
 }
+
+/// The VM test's guest (qemu TCG, 2 vCPUs, ~1 GB, a RAM disk, no NIC but `lo`), from the same
+/// capture as the pure cgroup v2 tree.
+#[test]
+fn qemu_guest_kernel61() {
+    let host = fixture("cgroup-v2-kernel61");
+    let (m, w) = machine_info_with_warnings(&host, &MachineOptions::defaults(&host));
+    assert!(w.0.is_empty(), "{:?}", w.0);
+    assert_eq!(m.vendor_id, "AuthenticAMD"); // qemu's `-cpu max` under TCG
+    assert_eq!(
+        (m.num_cores, m.num_physical_cores, m.num_sockets),
+        (2, 2, 1)
+    );
+    assert_eq!(m.cpu_frequency_khz, 2_600_017);
+    assert_eq!((m.memory_capacity, m.swap_capacity), (995_368 * 1024, 0));
+    assert_eq!(m.machine_id, "b7e5c0a1f2d34e6f8a9b0c1d2e3f4a5b");
+    assert_eq!(m.boot_id, "4bd3c651-34ed-4ed6-b87c-d3901474eb14");
+    // DMI without a readable product_uuid: the machine id stands in.
+    assert_eq!(m.system_uuid, m.machine_id);
+    // `ram*` block devices and `lo` are left out, as cAdvisor leaves them out.
+    assert!(m.disk_map.is_empty() && m.network_devices.is_empty());
+    let node = &m.topology[0];
+    assert_eq!(node.cores.len(), 2);
+    assert_eq!(
+        node.cores[1].caches,
+        [
+            cache(1, 1, "Data", 64),
+            cache(1, 1, "Instruction", 64),
+            cache(1, 2, "Unified", 512)
+        ]
+    );
+    // TCG gives each vCPU an L3 of its own (ids 0 and 1).
+    assert_eq!(
+        node.caches,
+        [cache(0, 3, "Unified", 16384), cache(1, 3, "Unified", 16384)]
+    );
+}

@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup|build|run|test|ci|bench|image`.
+//! Project tasks: `cargo xtask setup|build|run|test|test-vm|ci|bench|image`.
 //!
 //! `run` and `test` are the README's two commands: each installs what it needs first (idempotent).
 
@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod image;
 mod test;
+mod vm;
 
 #[derive(Parser)]
 #[command(name = "xtask")]
@@ -39,6 +40,25 @@ enum Cmd {
     /// What CI runs: `test` with every prerequisite required (eBPF toolchain and load, root, Docker,
     /// the test tools): a missing one fails the run instead of skipping tests.
     Ci,
+    /// Boot Debian 12's 6.1 kernel under qemu with a pure cgroup v2 hierarchy and check the agent
+    /// inside it (part of `test`).
+    TestVm {
+        /// Test the release build of the agent.
+        #[arg(long)]
+        release: bool,
+        /// Also copy the guest's cgroup tree and machine files into this new directory.
+        #[arg(long, value_name = "DIR")]
+        capture_fixture: Option<PathBuf>,
+        /// Debian kernel package to boot (default: the newest linux-image-6.1.0-*-cloud-amd64).
+        #[arg(long)]
+        kernel_package: Option<String>,
+    },
+    /// The VM test's guest side; runs inside the VM only.
+    #[command(hide = true)]
+    VmGuest {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Run the criterion benches; `bench live [--containers N] [--seconds S] ...` measures a running
     /// agent over N real cgroups instead. Figures go to docs/performance.md by hand.
     Bench {
@@ -79,6 +99,22 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Test { no_lint } => test::run(&root, !no_lint),
+        Cmd::TestVm {
+            release,
+            capture_fixture,
+            kernel_package,
+        } => {
+            setup(&root, false)?;
+            vm::run(
+                &root,
+                &vm::Options {
+                    release,
+                    capture: capture_fixture,
+                    kernel_package,
+                },
+            )
+        }
+        Cmd::VmGuest { args } => vm::guest::main(&args),
         Cmd::Ci => {
             for var in test::REQUIRE_VARS {
                 // SAFETY: single-threaded at this point; read by agent/build.rs and the tests.

@@ -4,6 +4,7 @@
 //! - Privileged: every end-to-end test binary that needs root, Docker or eBPF (recognised by the
 //!   prerequisite checks of `agent/tests/support/prereq.rs` it calls), one binary after another and one
 //!   test at a time, since they share the kernel's cgroup trees, the Docker engine and the CPU.
+//! - The VM test (`crate::vm`): the agent on a second kernel with pure cgroup v2, under qemu.
 //!
 //! In CI (`BPFADVISOR_REQUIRE_*`, set by `.ci/run`) a missing prerequisite fails the run, in the tests
 //! and here (dockerd that does not come up). What this task starts (dockerd) it stops at the end.
@@ -60,8 +61,11 @@ pub fn run(root: &Path, lint: bool) -> anyhow::Result<()> {
     second.extend(privileged.iter().flat_map(|t| ["--test", t.as_str()]));
     second.extend(["--", "--test-threads=1"]);
     let privileged = crate::cargo(root, &second);
+    // A second kernel with pure cgroup v2 (this host's layout is only one of the kinds users run).
+    let vm = crate::vm::run(root, &crate::vm::Options::default());
     unprivileged.context("unprivileged tests")?;
-    privileged.context("privileged tests")
+    privileged.context("privileged tests")?;
+    vm.context("VM test (cargo xtask test-vm)")
 }
 
 /// The `agent/tests/*.rs` targets, split into (privileged, unprivileged) by their source.
@@ -89,7 +93,7 @@ fn split_targets(dir: &Path) -> anyhow::Result<(Vec<String>, Vec<String>)> {
 }
 
 /// Whether this run must fail when a prerequisite is missing.
-fn required(var: &str) -> bool {
+pub fn required(var: &str) -> bool {
     std::env::var(var).is_ok_and(|v| !v.is_empty() && v != "0")
         || std::env::var("CI").is_ok_and(|v| v == "true")
 }

@@ -94,6 +94,9 @@ pub struct ContainerReader {
     name: String,
     v2: bool,
     dirs: Dirs,
+    /// The unified hierarchy's root on a v2 host: its `cpuset.cpus.effective` stands for the
+    /// machine's CPUs when the container's own is missing (see `cpu_mask_fallback`).
+    v2_root: Option<PathBuf>,
     proc_root: PathBuf,
     buf: Buf,
     cpu: Option<Cpu>,
@@ -143,6 +146,7 @@ impl ContainerReader {
         let mut r = Self {
             name: name.to_string(),
             v2,
+            v2_root: layout.unified_dir().filter(|_| v2).map(Path::to_path_buf),
             proc_root: host.proc.clone(),
             buf: Buf::default(),
             cpu: None,
@@ -401,6 +405,11 @@ impl ContainerReader {
                 Ok(t.trim().to_string())
             })?
             .unwrap_or_default();
+            if spec.cpu.mask.is_empty()
+                && let Some(root) = self.v2_root.as_deref()
+            {
+                spec.cpu.mask = cpu_mask_fallback(root, buf)?;
+            }
             spec.has_memory = true;
             spec.memory.limit = rd(buf, u, "memory.max", parse_u64_or_max)?;
             spec.memory.reservation = rd(buf, u, "memory.min", parse_u64_or_max)?;
@@ -508,6 +517,23 @@ fn named(e: CgroupError, name: &str) -> CgroupError {
     }
 }
 
+/// The mask of a v2 container without `cpuset.cpus.effective` (the cpuset controller is not
+/// enabled down to it, as under systemd unless a unit sets `AllowedCPUs`): every CPU, written as
+/// cAdvisor's `FixCpuMask` writes it, `0-<n-1>` for n CPUs (`0` for one). n is the count in the
+/// v2 root's `cpuset.cpus.effective` (all online CPUs), cAdvisor's `NumCores`. Empty when the root
+/// has no such file either (no cpuset controller at all).
+fn cpu_mask_fallback(root: &Path, buf: &mut Buf) -> Result<String, CgroupError> {
+    let cpus = read_once(root.join("cpuset.cpus.effective"), buf, |t| {
+        Ok(crate::machine::topology::parse_cpu_list(t).map_or(0, |c| c.len()))
+    })?
+    .unwrap_or(0);
+    Ok(match cpus {
+        0 => String::new(),
+        1 => "0".to_string(),
+        n => format!("0-{}", n - 1),
+    })
+}
+
 fn has_file_prefix(dir: &Path, prefix: &str) -> bool {
     fs::read_dir(dir).is_ok_and(|es| {
         es.flatten()
@@ -525,4 +551,30 @@ fn boot_time(proc_root: &Path) -> Option<SystemTime> {
         .parse()
         .ok()?;
     Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_mask_is_every_cpu_of_the_root_as_cadvisor_writes_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut buf = Buf::default();
+        let mask = |text: Option<&str>, buf: &mut Buf| {
+            let f = dir.path().join("cpuset.cpus.effective");
+            match text {
+                Some(t) => fs::write(&f, t).expect("write"),
+                None => {
+                    let _ = fs::remove_file(&f);
+                }
+            }
+            cpu_mask_fallback(dir.path(), buf).expect("read")
+        };
+        assert_eq!(mask(Some("0-3\n"), &mut buf), "0-3");
+        // cAdvisor counts CPUs (`NumCores`) and writes 0..n-1, holes or not.
+        assert_eq!(mask(Some("0-1,4\n"), &mut buf), "0-2");
+        assert_eq!(mask(Some("2\n"), &mut buf), "0");
+        assert_eq!(mask(None, &mut buf), "");
+    }
 }

@@ -13,7 +13,7 @@ use agent_common::{EVENTS_MAP, OFFSETS_GLOBAL};
 use aya::{
     Ebpf, EbpfLoader,
     maps::{Array, MapData, RingBuf},
-    programs::BtfTracePoint,
+    programs::{BtfTracePoint, FEntry},
 };
 use tokio::{
     io::{Interest, unix::AsyncFd},
@@ -24,7 +24,7 @@ use tokio::{
 use self::{
     btf::{Btf, BtfError},
     hierarchy::{Hierarchies, HierarchyError},
-    record::{BootClock, Decoded, decode},
+    record::{BootClock, Decoded, RepeatedVictims, decode},
 };
 use crate::{events::SourceEvent, host::HostPaths};
 
@@ -36,8 +36,61 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bp
 #[cfg(not(bpfadvisor_ebpf))]
 static OBJECT: &[u8] = &[];
 
-/// The probes, by program name (= tracepoint name), in attach order.
-pub const PROBES: [&str; 3] = ["cgroup_mkdir", "cgroup_rmdir", "mark_victim"];
+/// The probes, by program name (= tracepoint or kernel function name), in attach order. The last
+/// two report the same OOM victims; at most one of them is attached (see [`OomProbe`]).
+pub const PROBES: [&str; 4] = [
+    "cgroup_mkdir",
+    "cgroup_rmdir",
+    "mark_victim",
+    "mark_oom_victim",
+];
+
+/// The OOM probes of [`PROBES`].
+const OOM_PROBES: [&str; 2] = ["mark_victim", "mark_oom_victim"];
+
+/// Which program reports OOM victims (`--ebpf_oom_probe`).
+///
+/// The kernels differ (see `agent-ebpf/src/oom.rs`): the `oom:mark_victim` tracepoint passes the
+/// victim's `task_struct` from 6.9 and in stable kernels that took the change (Debian 12's 6.1.192
+/// does; upstream 6.1-6.8, Ubuntu's 5.15 and 6.8, RHEL 9's 5.14 pass only the pid), while
+/// `fentry/mark_oom_victim` needs fentry (5.5+, ftrace) and the function in BTF (not inlined).
+/// The choice is read from the kernel's BTF prototypes, never from its version string.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OomProbe {
+    /// The tracepoint when it passes the task, else the fentry program, else none (the memory
+    /// cgroups' OOM counters then report kills).
+    #[default]
+    Auto,
+    /// `tp_btf/mark_victim` only.
+    Tracepoint,
+    /// `fentry/mark_oom_victim` only.
+    Fentry,
+}
+
+impl OomProbe {
+    /// The OOM programs this kernel can take, in the order to try them, or why none.
+    fn candidates(self, kernel: &Btf) -> Result<Vec<&'static str>, String> {
+        let tp = kernel.tracepoint_arg_is_struct_ptr("mark_victim", 0, "task_struct");
+        let fentry = kernel.function_arg_is_struct_ptr("mark_oom_victim", 0, "task_struct");
+        let mut out = Vec::new();
+        if tp && self != OomProbe::Fentry {
+            out.push("mark_victim");
+        }
+        if fentry && self != OomProbe::Tracepoint {
+            out.push("mark_oom_victim");
+        }
+        if out.is_empty() {
+            let tp_why = "the kernel's mark_victim tracepoint does not pass the task_struct";
+            let fentry_why = "the kernel's BTF has no mark_oom_victim(struct task_struct *)";
+            return Err(match self {
+                OomProbe::Auto => format!("{tp_why} and {fentry_why}"),
+                OomProbe::Tracepoint => tp_why.to_string(),
+                OomProbe::Fentry => fentry_why.to_string(),
+            });
+        }
+        Ok(out)
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum EbpfError {
@@ -86,7 +139,7 @@ impl EbpfHandle {
 
     /// Whether OOM kills are reported by this source.
     pub fn has_oom(&self) -> bool {
-        self.live.contains(&"mark_victim")
+        self.live.iter().any(|p| OOM_PROBES.contains(p))
     }
 
     /// When this source started reporting OOM kills, on the kernel log's clock: every kill logged
@@ -102,16 +155,26 @@ impl Drop for EbpfHandle {
     }
 }
 
+/// [`start_with`] the OOM probe the kernel offers ([`OomProbe::Auto`]).
+pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHandle, EbpfError> {
+    start_with(host, tx, OomProbe::Auto).await
+}
+
 /// Loads and attaches the probes and starts a task that sends their events to `tx` until `tx` is
 /// closed or the handle is dropped. Must run inside a tokio runtime.
-pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHandle, EbpfError> {
+pub async fn start_with(
+    host: &HostPaths,
+    tx: Sender<SourceEvent>,
+    oom: OomProbe,
+) -> Result<EbpfHandle, EbpfError> {
     if !EMBEDDED {
         return Err(EbpfError::NotEmbedded);
     }
     let btf_path = host.sys.join("kernel/btf/vmlinux");
     let kernel = Btf::read(&btf_path)?;
     let offsets = kernel.offsets()?;
-    let oom_supported = kernel.tracepoint_arg_is_struct_ptr("mark_victim", 0, "task_struct");
+    tracing::debug!(?offsets, "kernel struct offsets from BTF");
+    let oom_candidates = oom.candidates(&kernel);
     drop(kernel);
     let aya_btf =
         aya::Btf::parse_file(&btf_path, aya::Endianness::default()).map_err(|source| {
@@ -131,13 +194,7 @@ pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHand
     let mut live = Vec::new();
     let mut oom_since = None;
     let mut failures = Vec::new();
-    for name in PROBES {
-        if name == "mark_victim" && !oom_supported {
-            failures.push(format!(
-                "{name}: kernel's mark_victim does not pass the task_struct"
-            ));
-            continue;
-        }
+    for name in PROBES.into_iter().filter(|p| !OOM_PROBES.contains(p)) {
         match attach(&mut ebpf, name, &aya_btf) {
             Ok(()) => {
                 if name == "mark_victim" {
@@ -149,6 +206,21 @@ pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHand
             }
             Err(e) => failures.push(format!("{name}: {e}")),
         }
+    }
+    // The first OOM program that attaches; the rest stay unloaded.
+    match oom_candidates {
+        Ok(candidates) => {
+            for name in candidates {
+                match attach(&mut ebpf, name, &aya_btf) {
+                    Ok(()) => {
+                        live.push(name);
+                        break;
+                    }
+                    Err(e) => failures.push(format!("{name}: {e}")),
+                }
+            }
+        }
+        Err(why) => failures.push(format!("OOM probe: {why}")),
     }
     if live.is_empty() {
         return Err(EbpfError::NothingAttached(failures.join("; ")));
@@ -175,6 +247,7 @@ pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHand
         hierarchies,
         lost,
         lost_seen: 0,
+        repeats: RepeatedVictims::default(),
         tx,
     };
     // The task owns the object, so the probes stay attached exactly as long as it runs.
@@ -186,8 +259,14 @@ pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHand
     })
 }
 
+/// Loads and attaches program `name` to the tracepoint or (fentry) kernel function of that name.
 fn attach(ebpf: &mut Ebpf, name: &str, btf: &aya::Btf) -> Result<(), String> {
     let prog = ebpf.program_mut(name).ok_or("not in the eBPF object")?;
+    if let Ok(prog) = <&mut FEntry>::try_from(&mut *prog) {
+        prog.load(name, btf).map_err(|e| format!("load: {e:#}"))?;
+        prog.attach().map_err(|e| format!("attach: {e:#}"))?;
+        return Ok(());
+    }
     let prog: &mut BtfTracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
     prog.load(name, btf).map_err(|e| format!("load: {e:#}"))?;
     prog.attach().map_err(|e| format!("attach: {e:#}"))?;
@@ -213,6 +292,7 @@ struct Reader {
     hierarchies: Hierarchies,
     lost: Array<MapData, u64>,
     lost_seen: u64,
+    repeats: RepeatedVictims,
     tx: Sender<SourceEvent>,
 }
 
@@ -267,6 +347,7 @@ impl Reader {
                     reason: "ebpf ring buffer full",
                 });
             }
+            batch.retain(|ev| !self.repeats.is_repeat(ev));
             for ev in batch.drain(..) {
                 if self.tx.send(ev).await.is_err() {
                     return;

@@ -514,13 +514,12 @@ mod tests {
     fn a_late_spec_is_reported_once_when_it_changes_and_checked_less_often() {
         use crate::cgroup::Layout;
         use crate::host::HostPaths;
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-docs");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cgroup-v2-kernel61");
         let host = HostPaths::under(&root);
         let layout = Layout::detect(&host).expect("fixture layout");
         let mut reader =
-            ContainerReader::new(&layout, &host, "/system.slice/docker-0123abcd.scope")
-                .expect("fixture container");
+            ContainerReader::new(&layout, &host, "/vmtest-pids").expect("fixture container");
         let now = Instant::now();
         let mut check = LateSpecCheck {
             late: LateSpec::default(),
@@ -551,11 +550,11 @@ mod tests {
     ) {
         use crate::cgroup::Layout;
         use crate::host::HostPaths;
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cgroup-v2-docs");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/cgroup-v2-kernel61");
         let host = HostPaths::under(&root);
         let layout = Layout::detect(&host).expect("fixture layout");
-        let name = "/system.slice/docker-0123abcd.scope";
+        let name = "/vmtest-pids";
         let reader = ContainerReader::new(&layout, &host, name).expect("fixture container");
         let spec = crate::model::v1::ContainerSpec::default();
         let samples = Arc::new(Samples::new(Duration::from_secs(60), &spec));
@@ -595,7 +594,7 @@ mod tests {
         let (hk, mut rx, samples) = fixture_housekeeping(true);
         std::thread::sleep(Duration::from_millis(200));
         assert!(samples.latest().is_none(), "sampled before its metadata");
-        let name = "/system.slice/docker-0123abcd.scope".to_string();
+        let name = "/vmtest-pids".to_string();
         hk.send(Job::Respec { name: name.clone() });
         match next_finding(&mut rx) {
             Finding::Respecced { name: n, late } => {

@@ -2,10 +2,12 @@
 //!
 //! One task ([`owner::Owner`]) owns all mutable container state: producers (eBPF/inotify events,
 //! rescans, runtime metadata) send it messages, it drains them in batches, updates the set, records
-//! events and publishes a new immutable [`Snapshot`]. Stats sampling runs on one housekeeping thread
+//! events and publishes a new immutable [`Snapshot`]. What happens to a container and when is
+//! decided by a state machine without I/O ([`lifecycle`]) that the owner drives. Stats sampling runs on one housekeeping thread
 //! ([`housekeeping`]) that owns the per-container readers and appends to the shared sample rings.
 
 pub mod housekeeping;
+mod lifecycle;
 mod opener;
 pub mod owner;
 

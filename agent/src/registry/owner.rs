@@ -13,8 +13,13 @@
 //! (Docker's inspect waits for the start to finish), limits written, so a client never sees the
 //! defaults of the cgroup runc just made, and the container's first sample has what the metadata
 //! brings (its filesystem entry). Its creation event is streamed at mkdir all the same.
+//!
+//! What happens to a container, and when, is decided by the lifecycle state machine
+//! ([`super::lifecycle`]); this task is its driver: it turns producers' messages and timers into
+//! lifecycle inputs, performs the effects it answers with (the reads, kernfs lookups, events,
+//! entries and snapshots), and feeds their results back.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
@@ -23,8 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::housekeeping::{Finding, HousekeepingHandle, Job, METADATA_WAIT};
-use super::opener::{self, Done, Opened, Reads, Unopened};
+use super::housekeeping::{Finding, HousekeepingHandle, Job};
+use super::lifecycle::{Effect, Input, Lifecycle, Read, TICK, World};
+use super::opener::{self, Done, Opened, Opener};
 use crate::cgroup::{ContainerReader, LateSpec, Layout};
 use crate::events::oom_dedup::OomDedup;
 use crate::events::store::EventStore;
@@ -42,54 +48,12 @@ use crate::query::{ContainerEntry, Samples, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
 use crate::telemetry::events::{ContainersTracked, CreationRecorded};
 
-/// What `Owner::add` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Added {
-    New,
-    Known,
-    /// Not admitted (`--docker_only`) or unreadable for another reason than being gone.
-    Refused,
-    /// The cgroup was removed before it could be read.
-    Gone,
-}
+pub use super::lifecycle::Admission;
 
-/// How long a removed name is remembered to recognise late events about it.
-const TOMBSTONE_TTL: Duration = Duration::from_secs(10);
-
-/// How long a container read before all its directories existed waits for the rest to appear.
-const INCOMPLETE_WAIT: Duration = Duration::from_secs(10);
-
-/// How long a deletion event waits for the runtime's exit code.
-const EXIT_CODE_WAIT: Duration = Duration::from_secs(2);
-
-/// Which cgroups become containers (`--docker_only`, `--raw_cgroup_prefix_whitelist`).
-#[derive(Debug, Clone, Default)]
-pub struct Admission {
-    pub docker_only: bool,
-    pub raw_prefix_whitelist: Vec<String>,
-}
-
-impl Admission {
-    /// `meta`: what the runtime said about `name`, when it has answered. Kubernetes pod cgroups do not
-    /// say which runtime made them (`Unresolved`): they are admitted once Docker claims them.
-    fn accepts(&self, name: &str, meta: Option<&ContainerMetadata>) -> bool {
-        if !self.docker_only || name == "/" {
-            return true;
-        }
-        crate::runtime::id::classify(name).is_some_and(|c| c.kind == RuntimeKind::Docker)
-            || meta.is_some_and(|m| m.runtime == RuntimeKind::Docker)
-            || self
-                .raw_prefix_whitelist
-                .iter()
-                .any(|p| name.starts_with(p.as_str()))
-    }
-
-    /// Whether a container refused now may still be admitted when its runtime answers.
-    fn may_accept_later(&self, name: &str) -> bool {
-        self.docker_only
-            && crate::runtime::id::classify(name).is_some_and(|c| c.kind == RuntimeKind::Unresolved)
-    }
-}
+/// What a read makes: the container's reader and its cgroup spec (boxed: 1.6 kB, which every
+/// lifecycle input and effect would otherwise be).
+type Made = Box<(ContainerReader, ContainerSpec)>;
+const _: () = assert!(size_of::<Effect<Made>>() <= 128 && size_of::<Input<Made>>() <= 128);
 
 /// Settings of the owner.
 pub struct OwnerConfig {
@@ -119,35 +83,18 @@ pub struct Owner {
     machine: Arc<MachineInfo>,
     version: Arc<VersionInfo>,
     event_source: Option<SourceKind>,
-    /// Keyed by shared names, so publishing a snapshot copies no name.
+    lifecycle: Lifecycle,
+    /// The live containers' entries, keyed by shared names, so publishing a snapshot copies no name.
     containers: BTreeMap<Arc<str>, Arc<ContainerEntry>>,
-    removed: Vec<(Instant, Arc<ContainerEntry>)>,
-    /// Deletions of runtime-managed containers waiting (briefly) for the runtime's exit code.
-    pending_deletions: HashMap<String, (Timestamp, Instant)>,
+    /// Removed containers' entries, oldest first, while the lifecycle retains them.
+    removed: VecDeque<Arc<ContainerEntry>>,
     /// The container set, a spec or machine info changed since the last published snapshot.
     dirty: bool,
-    /// Recently removed names (for a few seconds), so late events about them are not news.
-    tombstones: HashMap<String, Instant>,
-    /// Cgroups that were gone before they could be read: creation recorded, deletion pending.
-    ghosts: std::collections::HashSet<String>,
-    /// Containers first read before all their directories existed (runtimes create one hierarchy's
-    /// directory after another): the missing directories, rechecked on later creation events and
-    /// rescans until `INCOMPLETE_WAIT` has passed.
-    incomplete: HashMap<String, (Instant, Vec<PathBuf>)>,
-    /// Announced containers queued for, or being read on, the opener thread (from `run` on; before,
-    /// they are read here).
-    reads: Reads,
-    /// Cgroups held back by `--docker_only` until their runtime answers.
-    pending: std::collections::HashSet<String>,
-    /// Runtime metadata waiting for housekeeping's re-read of the container's limits (see
-    /// `apply_metadata`); a name is here while that re-read is under way.
-    held: HashMap<String, MetadataUpdate>,
-    /// Runtime containers not listed yet, and since when: they are listed once their runtime has
-    /// described them and their limits were read again (`respecced`), or with their first sample
-    /// when the runtime does not answer within `METADATA_WAIT`. Until then their limits may not be
-    /// written yet (runc writes them after making the cgroup), and cAdvisor, which inspects a
-    /// Docker container before adding it, does not list them either.
-    settling: HashMap<String, Instant>,
+    /// Reads new containers (from `run` on; before, and when it is gone, they are read here).
+    opener: Option<Opener>,
+    /// The opener thread was found gone by a request: the lifecycle is told once the message that
+    /// led to it is handled.
+    opener_lost: bool,
     /// cgroup directory inode → container name, for the memory (v1) and unified hierarchies; resolves
     /// eBPF OOM records.
     memcg_inodes: HashMap<u64, String>,
@@ -158,6 +105,34 @@ pub struct Owner {
     runtime: RuntimeHandle,
     events: Arc<EventStore>,
     published: Arc<RwLock<Arc<Snapshot>>>,
+}
+
+/// The lifecycle's view of the world: the cgroup tree (kernfs) and the runtimes' caches.
+struct Surroundings<'a> {
+    layout: &'a Layout,
+    runtime: &'a RuntimeHandle,
+}
+
+impl World for Surroundings<'_> {
+    fn exists(&self, name: &str) -> bool {
+        self.layout.exists(name)
+    }
+
+    fn lists(&self, hierarchy: &Hierarchy) -> bool {
+        self.layout.lists(hierarchy)
+    }
+
+    fn any_dir(&self, dirs: &[PathBuf]) -> bool {
+        dirs.iter().any(|d| d.is_dir())
+    }
+
+    fn metadata(&self, name: &str) -> Option<Arc<ContainerMetadata>> {
+        self.runtime.lookup(name)
+    }
+
+    fn will_describe(&self, name: &str) -> bool {
+        self.runtime.will_describe(name)
+    }
 }
 
 impl Owner {
@@ -175,23 +150,19 @@ impl Owner {
         events: Arc<EventStore>,
         published: Arc<RwLock<Arc<Snapshot>>>,
     ) -> Self {
+        let lifecycle = Lifecycle::new(cfg.admission.clone(), cfg.removed_retention);
         Self {
             cfg,
             layout,
             machine: Arc::new(machine),
             version: Arc::new(version),
             event_source: None,
+            lifecycle,
             containers: BTreeMap::new(),
-            removed: Vec::new(),
-            pending: Default::default(),
-            held: HashMap::new(),
-            settling: HashMap::new(),
-            ghosts: Default::default(),
-            tombstones: HashMap::new(),
+            removed: VecDeque::new(),
             dirty: false,
-            pending_deletions: HashMap::new(),
-            incomplete: HashMap::new(),
-            reads: Reads::default(),
+            opener: None,
+            opener_lost: false,
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             oom_dedup: OomDedup::default(),
@@ -220,14 +191,16 @@ impl Owner {
         rescan.tick().await;
         let mut machine_refresh = tokio::time::interval(self.cfg.update_machine_info_interval);
         machine_refresh.tick().await;
-        let mut deletions = tokio::time::interval(EXIT_CODE_WAIT / 2);
-        let mut settle = tokio::time::interval(METADATA_WAIT / 2);
-        settle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut batch = Vec::with_capacity(1024);
         let mut runtime_status = self.runtime.status_changes();
         self.follow_runtime_status();
-        let mut opened = match self.reads.start(self.layout.clone(), self.cfg.host.clone()) {
-            Ok(answers) => answers,
+        let mut opened = match Opener::spawn(self.layout.clone(), self.cfg.host.clone()) {
+            Ok((opener, answers)) => {
+                self.opener = Some(opener);
+                answers
+            }
             Err(e) => {
                 warn!(error = %e, "cannot start the cgroup opener thread; reading containers on the owner task");
                 mpsc::unbounded_channel().1
@@ -238,33 +211,43 @@ impl Owner {
                 n = inputs.sources.recv_many(&mut batch, 4096) => {
                     if n == 0 { return; }
                     for ev in batch.drain(..) { self.apply(ev); }
-                    if self.reads.has_queued() {
+                    if self.lifecycle.has_queued() {
                         tokio::task::yield_now().await;
-                        self.request_queued();
+                        self.drive(Input::BatchApplied);
                     }
                 }
-                done = opened.recv(), if self.reads.has_thread() => match done {
+                done = opened.recv(), if self.opener.is_some() => match done {
                     Some(done) => self.opened(done),
                     // The thread ended (it only does with a panic): read here from now on.
-                    None => self.reads.lost_thread(),
+                    None => self.lose_opener(),
                 },
-                Some(update) = inputs.metadata.recv() => self.apply_metadata(update),
+                Some(update) = inputs.metadata.recv() => {
+                    let MetadataUpdate { name, meta } = update;
+                    self.drive(Input::Metadata { name, meta });
+                }
                 Some(finding) = inputs.housekeeping.recv() => match finding {
-                    Finding::Gone(name) => self.remove_if_gone(&name, SystemTime::now()),
+                    Finding::Gone(name) => {
+                        self.drive(Input::FoundGone { name, at: SystemTime::now() });
+                    }
                     Finding::Spec { name, late } => self.apply_late_spec(&name, late),
-                    Finding::Respecced { name, late } => self.respecced(&name, late),
+                    Finding::Respecced { name, late } => {
+                        if let Some(late) = late {
+                            self.apply_late_spec(&name, late);
+                        }
+                        self.drive(Input::Respecced { name });
+                    }
                 },
                 Ok(()) = runtime_status.changed() => self.follow_runtime_status(),
                 _ = rescan.tick() => self.rescan(),
-                _ = deletions.tick(), if !self.pending_deletions.is_empty() => {
-                    self.flush_pending_deletions(EXIT_CODE_WAIT);
-                }
-                _ = settle.tick(), if !self.settling.is_empty() => self.stop_waiting_for_runtimes(),
+                _ = ticks.tick(), if self.lifecycle.wants_ticks() => self.drive(Input::Tick),
                 _ = machine_refresh.tick() => {
                     // A few small files; cheap enough not to need its own thread.
                     self.machine = Arc::new(machine_info(&self.cfg.host, &self.cfg.machine_options));
                     self.dirty = true;
                 }
+            }
+            if std::mem::take(&mut self.opener_lost) {
+                self.drive(Input::OpenerLost);
             }
             // Copying the container map is O(containers): only when something consumers see changed.
             if std::mem::take(&mut self.dirty) {
@@ -280,19 +263,12 @@ impl Owner {
                 name,
                 at,
                 ..
-            } => self.created(&name, &hierarchy, at),
-            SourceEvent::CgroupRemoved { name, at, .. } => {
-                if self.reads.is_unread(&name) || self.ghosts.contains(&name) {
-                    // Announced and not read (yet, or ever: a ghost): this removal completes it
-                    // once no listed hierarchy has it.
-                    if !self.layout.exists(&name) {
-                        self.reads.cancel(&name);
-                        self.ghost_removed(&name, at);
-                    }
-                } else {
-                    self.remove_if_gone(&name, at);
-                }
-            }
+            } => self.drive(Input::Created {
+                name,
+                hierarchy,
+                at,
+            }),
+            SourceEvent::CgroupRemoved { name, at, .. } => self.drive(Input::Removed { name, at }),
             SourceEvent::OomKill {
                 target,
                 pid,
@@ -301,7 +277,7 @@ impl Owner {
                 at,
                 replayed,
             } => {
-                self.open_unread_now();
+                self.drive(Input::ReadUnreadNow);
                 self.oom_kill(target, pid, process_name, constraint, at, replayed);
             }
             SourceEvent::RescanNeeded { reason } => {
@@ -311,221 +287,170 @@ impl Owner {
         }
     }
 
-    /// A producer saw a cgroup appear. Its creation event is recorded before the (slower) read of
-    /// its spec, so stream clients see it as soon as the kernel reports it. A cgroup that is gone
-    /// again before we could read it still existed: it keeps its creation event and gets its deletion
-    /// event when the removal arrives (a "ghost"), so short-lived containers are neither lost nor
-    /// half-reported.
-    fn created(&mut self, name: &str, hierarchy: &Hierarchy, at: SystemTime) {
-        if self.containers.contains_key(name) {
-            // Seen on another hierarchy first: that hierarchy's directory may not have existed then.
-            self.index_inodes(name);
-            self.complete(name);
-            return;
-        }
-        if self.reads.saw_another_dir(name) || !self.layout.lists(hierarchy) {
-            // Another hierarchy's directory of a container about to be read, or a directory in a
-            // hierarchy containers are not listed from (its removal may even come after the
-            // container's): the listed hierarchies' own events announce the container.
-            return;
-        }
-        let Some(meta) = self.admit(name) else {
-            return;
+    /// Steps the lifecycle and performs what it answers.
+    fn drive(&mut self, input: Input<Made>) {
+        let world = Surroundings {
+            layout: &self.layout,
+            runtime: &self.runtime,
         };
-        // A late creation event (another hierarchy's mkdir) for a container we already saw come and
-        // go is not a new container, and a ghost was announced already: read it now, announce only
-        // if it is really there.
-        if self.ghosts.contains(name) || self.tombstones.contains_key(name) {
-            self.open_and_insert(name, at, meta, false);
-            return;
+        let effects = self.lifecycle.step(Instant::now(), &world, input);
+        for effect in effects {
+            self.perform(effect);
         }
-        let ts = meta
-            .as_deref()
-            .and_then(|m| m.creation_time)
-            .or_else(|| self.dir_mtime(hierarchy, name))
-            .unwrap_or(at);
-        self.record(
-            name,
-            Timestamp::from(ts),
-            EventType::ContainerCreation,
-            EventData::default(),
+    }
+
+    fn perform(&mut self, effect: Effect<Made>) {
+        match effect {
+            Effect::Announce {
+                name,
+                hierarchy,
+                seen,
+                created,
+            } => {
+                let ts = created
+                    .or_else(|| self.dir_mtime(&hierarchy, &name))
+                    .unwrap_or(seen);
+                let data = EventData::default();
+                self.record(name, ts.into(), EventType::ContainerCreation, data);
+                CreationRecorded { seen }.emit();
+            }
+            Effect::Read {
+                name,
+                ticket,
+                urgent,
+            } => self.read(name, ticket, urgent),
+            Effect::RequestMetadata { name } => self.runtime.request(&name),
+            Effect::Install {
+                name,
+                read,
+                meta,
+                rebuild,
+                await_metadata,
+                announce,
+            } => {
+                let created =
+                    self.install_read(&name, read, meta.as_deref(), rebuild, await_metadata);
+                if let Some(seen) = announce {
+                    let ts = if created == Timestamp::ZERO {
+                        Timestamp::from(seen)
+                    } else {
+                        created
+                    };
+                    let data = EventData::default();
+                    self.record(name, ts, EventType::ContainerCreation, data);
+                }
+            }
+            Effect::IndexInodes { name } => self.index_inodes(&name),
+            Effect::Retire { name } => self.retire(&name),
+            Effect::Deleted {
+                name,
+                at,
+                exit_code,
+            } => self.record_deletion(name, at.into(), exit_code),
+            Effect::WalkLayer { name, meta } => {
+                if let Some(t) = &self.cfg.fs_usage {
+                    t.attach(&name, &meta);
+                }
+            }
+            Effect::Respec { name } => self.housekeeping.send(Job::Respec { name }),
+            Effect::PublishMetadata { name, meta } => self.publish_metadata(name, meta),
+            Effect::List { .. } => self.dirty = true,
+            Effect::ForgetRemoved { name } => {
+                if let Some(i) = self.removed.iter().position(|e| e.name() == name) {
+                    self.removed.remove(i);
+                    self.dirty = true;
+                }
+            }
+            Effect::CountOomKill { name } => {
+                let counted = self
+                    .containers
+                    .get(name.as_str())
+                    .or_else(|| self.removed.iter().rev().find(|e| e.name() == name));
+                if let Some(c) = counted {
+                    c.samples.record_oom_kill();
+                }
+            }
+        }
+    }
+
+    /// Reads `name` on the opener thread, or here when urgent or there is none (any more).
+    fn read(&mut self, name: String, ticket: u64, urgent: bool) {
+        if !urgent && let Some(opener) = &self.opener {
+            if opener.request(&name, ticket, self.machine.memory_capacity) {
+                return;
+            }
+            self.opener = None;
+            self.opener_lost = true;
+        }
+        let opened = opener::open(
+            &self.layout,
+            &self.cfg.host,
+            &name,
+            self.machine.memory_capacity,
         );
-        CreationRecorded { seen: at }.emit();
-        self.reads.queue(name, at);
+        let read = self.made(opened);
+        self.drive(Input::ReadDone { name, ticket, read });
     }
 
-    /// Asks the opener for the containers announced in this batch.
-    fn request_queued(&mut self) {
-        for (name, at) in self.reads.take_queued() {
-            if !self.containers.contains_key(name.as_str()) {
-                self.request_open(&name, at, false);
-            }
-        }
-    }
-
-    /// Reads `name` on the opener thread (on this task when there is none). `rebuild`: it is
-    /// installed already, with directories missing then.
-    fn request_open(&mut self, name: &str, at: SystemTime, rebuild: bool) {
-        let memory = self.machine.memory_capacity;
-        if self.reads.request(name, at, rebuild, memory) {
-            return;
-        }
-        let opened = self.open(name);
-        self.finish_open(name, at, rebuild, opened);
-    }
-
-    /// The opener's answer (see `Reads::answered` for the ones dropped).
+    /// The opener's answer.
     fn opened(&mut self, done: Done) {
-        let Some(o) = self.reads.answered(&done) else {
-            return;
-        };
-        self.finish_open(&done.name, o.at, o.rebuild, done.opened);
-        if o.again {
-            self.complete(&done.name);
+        let read = self.made(done.opened);
+        self.drive(Input::ReadDone {
+            name: done.name,
+            ticket: done.ticket,
+            read,
+        });
+    }
+
+    /// A read's outcome, with the directories its reader lacks.
+    fn made(&self, opened: Opened) -> Result<Read<Made>, opener::Unopened> {
+        opened.map(|(reader, spec)| Read {
+            missing: reader.missing_dirs(&self.layout),
+            read: Box::new((reader, spec)),
+        })
+    }
+
+    fn lose_opener(&mut self) {
+        if self.opener.take().is_some() {
+            warn!("the cgroup opener thread is gone; reading containers on the owner task");
         }
+        self.drive(Input::OpenerLost);
     }
 
-    fn finish_open(&mut self, name: &str, at: SystemTime, rebuild: bool, opened: Opened) {
-        if rebuild {
-            self.rebuilt(name, opened);
-        } else {
-            let meta = self.runtime.lookup(name);
-            self.insert_opened(name, at, meta, true, opened);
-        }
-    }
-
-    /// Reads, on this task, every announced container not read yet: an OOM kill must find its
-    /// container's inodes, a rescan must not announce it again. The opener's answers for them are
-    /// then dropped.
-    fn open_unread_now(&mut self) {
-        for (name, at) in self.reads.take_unread() {
-            if !self.containers.contains_key(name.as_str()) {
-                let meta = self.runtime.lookup(&name);
-                self.open_and_insert(&name, at, meta, true);
-            }
-        }
-    }
-
-    /// Completes an announced container that was never read, once the caller saw it gone.
-    fn ghost_removed(&mut self, name: &str, at: SystemTime) {
-        self.ghosts.remove(name);
-        self.tombstones.insert(name.to_string(), Instant::now());
-        self.record_deletion(name, Timestamp::from(at), None);
-    }
-
-    /// Adds new cgroups and removes vanished ones.
+    /// Adds new cgroups and removes vanished ones. Announced containers not read yet are read
+    /// first: the walk must not announce them again.
     fn rescan(&mut self) {
-        self.open_unread_now();
+        self.drive(Input::ReadUnreadNow);
         let found = self.layout.list_containers();
-        let now = SystemTime::now();
-        let known: Vec<String> = self.containers.keys().map(|k| k.to_string()).collect();
-        let found_set: std::collections::HashSet<&str> = found.iter().map(String::as_str).collect();
-        for name in known {
-            if !found_set.contains(name.as_str()) {
-                self.remove(&name, now);
-            }
-        }
-        for name in &found {
-            self.add(name, now);
-        }
-        // Directories that appeared without an event we saw (queue overflow, inotify limits).
-        self.incomplete
-            .retain(|_, (since, _)| since.elapsed() < INCOMPLETE_WAIT);
-        let incomplete: Vec<String> = self.incomplete.keys().cloned().collect();
-        for name in incomplete {
-            self.complete(&name);
-        }
-        // Lets publish() prune containers past their retention even when nothing else changed.
-        if !self.removed.is_empty() {
-            self.dirty = true;
-        }
-        // A ghost whose removal event was lost (queue overflow) ends here.
-        let lost: Vec<String> = self
-            .ghosts
-            .iter()
-            .filter(|g| !self.layout.exists(g))
-            .cloned()
-            .collect();
-        for name in lost {
-            self.ghost_removed(&name, now);
-        }
+        self.drive(Input::Rescan {
+            found,
+            at: SystemTime::now(),
+        });
     }
 
-    /// Starts watching `name` (found by a rescan); records its creation event after reading it.
-    fn add(&mut self, name: &str, at: SystemTime) -> Added {
-        if self.containers.contains_key(name) {
-            return Added::Known;
-        }
-        match self.admit(name) {
-            Some(meta) => self.open_and_insert(name, at, meta, false),
-            None => Added::Refused,
-        }
-    }
-
-    /// `None` when `--docker_only` refuses `name` (for now: its runtime may still claim it), else
-    /// what the runtime knows of it so far.
-    fn admit(&mut self, name: &str) -> Option<Option<Arc<ContainerMetadata>>> {
-        let meta = self.runtime.lookup(name);
-        if !self.cfg.admission.accepts(name, meta.as_deref()) {
-            if meta.is_none() && self.cfg.admission.may_accept_later(name) {
-                self.runtime.request(name);
-                self.pending.insert(name.to_string());
-            }
-            return None;
-        }
-        Some(meta)
-    }
-
-    /// Reads an admitted container and hands it to housekeeping. `announced`: its creation event was
-    /// recorded already; if it is gone by now it becomes a ghost, whose removal completes it.
-    fn open_and_insert(
+    /// Installs what a read made (see [`Effect::Install`]); returns the entry's creation time.
+    fn install_read(
         &mut self,
         name: &str,
-        at: SystemTime,
-        meta: Option<Arc<ContainerMetadata>>,
-        announced: bool,
-    ) -> Added {
-        let opened = self.open(name);
-        self.insert_opened(name, at, meta, announced, opened)
-    }
-
-    /// `open_and_insert` once the container has been read.
-    fn insert_opened(
-        &mut self,
-        name: &str,
-        at: SystemTime,
-        meta: Option<Arc<ContainerMetadata>>,
-        announced: bool,
-        opened: Opened,
-    ) -> Added {
-        let (reader, spec) = match opened {
-            Ok((reader, spec)) => (reader, self.root_limits(name, spec)),
-            Err(Unopened::Gone) if announced => {
-                self.ghosts.insert(name.to_string());
-                return Added::Gone;
+        made: Made,
+        meta: Option<&ContainerMetadata>,
+        rebuild: bool,
+        await_metadata: bool,
+    ) -> Timestamp {
+        let (reader, spec) = *made;
+        let spec = self.root_limits(name, spec);
+        let samples = match self.containers.get(name) {
+            // The summary tracker depends on these flags.
+            Some(old)
+                if rebuild
+                    && (spec.has_cpu, spec.has_memory)
+                        == (old.spec.has_cpu, old.spec.has_memory) =>
+            {
+                old.samples.clone()
             }
-            Err(Unopened::Gone) => return Added::Gone,
-            Err(Unopened::Refused) => return Added::Refused,
+            _ => Arc::new(Samples::new(self.cfg.storage_duration, &spec)),
         };
-        // A runtime's container is sampled first once its runtime has described it.
-        let await_metadata = meta.is_none() && self.runtime.will_describe(name);
-        if meta.is_none() {
-            self.runtime.request(name);
-        }
-        let samples = Arc::new(Samples::new(self.cfg.storage_duration, &spec));
-        let created = self.install(name, reader, spec, meta.as_deref(), samples, await_metadata);
-        self.index_inodes(name);
-        // A ghost that turns out readable after all (a rescan found it in another hierarchy) was
-        // already announced.
-        if !self.ghosts.remove(name) && !announced {
-            let ts = if created == Timestamp::ZERO {
-                Timestamp::from(at)
-            } else {
-                created
-            };
-            self.record(name, ts, EventType::ContainerCreation, EventData::default());
-        }
-        Added::New
+        self.install(name, reader, spec, meta, samples, await_metadata)
     }
 
     /// Starts walking the writable layer the runtime names, if any (sets `has_filesystem`).
@@ -537,80 +462,12 @@ impl Owner {
         }
     }
 
-    /// A reader for `name` and its spec, read on this task.
-    fn open(&self, name: &str) -> Opened {
-        opener::open(
-            &self.layout,
-            &self.cfg.host,
-            name,
-            self.machine.memory_capacity,
-        )
-    }
-
     /// The spec as published: the root cgroup's limits are the machine's (see `root_spec`).
     fn root_limits(&self, name: &str, spec: ContainerSpec) -> ContainerSpec {
         match name {
             "/" => root_spec(spec, &self.machine),
             _ => spec,
         }
-    }
-
-    fn track_missing(&mut self, name: &str, reader: &ContainerReader) {
-        let missing = reader.missing_dirs(&self.layout);
-        if missing.is_empty() {
-            self.incomplete.remove(name);
-        } else {
-            let since = self
-                .incomplete
-                .get(name)
-                .map_or_else(Instant::now, |(t, _)| *t);
-            self.incomplete.insert(name.to_string(), (since, missing));
-        }
-    }
-
-    /// Rebuilds the reader (and spec) of a container read before all its directories existed, once
-    /// one of them has appeared; the stored samples carry over.
-    fn complete(&mut self, name: &str) {
-        let Some((_, missing)) = self.incomplete.get(name) else {
-            return;
-        };
-        if self.reads.saw_another_dir(name) {
-            return;
-        }
-        if !missing.iter().any(|d| d.is_dir()) {
-            return;
-        }
-        if !self.containers.contains_key(name) {
-            self.incomplete.remove(name);
-            return;
-        }
-        self.request_open(name, SystemTime::now(), true);
-    }
-
-    /// `complete` once the container has been read again.
-    fn rebuilt(&mut self, name: &str, opened: Opened) {
-        let Some(old) = self.containers.get(name).cloned() else {
-            self.incomplete.remove(name);
-            return;
-        };
-        let Ok((reader, spec)) = opened else {
-            // Gone: its removal event (or the next rescan) retires it.
-            self.incomplete.remove(name);
-            return;
-        };
-        let spec = self.root_limits(name, spec);
-        let samples = if (spec.has_cpu, spec.has_memory) == (old.spec.has_cpu, old.spec.has_memory)
-        {
-            old.samples.clone()
-        } else {
-            // The summary tracker depends on these flags.
-            Arc::new(Samples::new(self.cfg.storage_duration, &spec))
-        };
-        let meta = self.runtime.lookup(name);
-        // Still waiting for its runtime, as when it was first read.
-        let await_metadata =
-            meta.is_none() && samples.latest().is_none() && self.runtime.will_describe(name);
-        self.install(name, reader, spec, meta.as_deref(), samples, await_metadata);
     }
 
     /// Publishes the container's entry and hands its reader to housekeeping (replacing an earlier
@@ -625,7 +482,6 @@ impl Owner {
         samples: Arc<Samples>,
         await_metadata: bool,
     ) -> Timestamp {
-        self.track_missing(name, &reader);
         self.attach_fs(name, meta, &mut spec);
         if let Some(m) = meta {
             samples.set_health(&m.health);
@@ -633,11 +489,6 @@ impl Owner {
         let entry = entry_with(name, spec, meta, samples.clone());
         let created = entry.spec.creation_time;
         let late_spec = (name != "/").then(|| LateSpec::of(&entry.spec));
-        if await_metadata {
-            self.settling
-                .entry(name.to_string())
-                .or_insert_with(Instant::now);
-        }
         self.containers.insert(Arc::from(name), Arc::new(entry));
         self.dirty = true;
         self.housekeeping.send(Job::Add {
@@ -663,18 +514,8 @@ impl Owner {
         std::fs::metadata(dir).and_then(|m| m.modified()).ok()
     }
 
-    fn remove_if_gone(&mut self, name: &str, at: SystemTime) {
-        if self.containers.contains_key(name) && !self.layout.exists(name) {
-            self.remove(name, at);
-        }
-    }
-
-    fn remove(&mut self, name: &str, at: SystemTime) {
-        self.pending.remove(name);
-        self.held.remove(name);
-        self.settling.remove(name);
-        self.incomplete.remove(name);
-        self.reads.cancel(name);
+    /// A removed container stops being sampled; its entry stays in the snapshot while retained.
+    fn retire(&mut self, name: &str) {
         let Some(entry) = self.containers.remove(name) else {
             return;
         };
@@ -686,24 +527,12 @@ impl Owner {
         if let Some(t) = &self.cfg.fs_usage {
             t.forget(name);
         }
-        self.tombstones.insert(name.to_string(), Instant::now());
         self.memcg_inodes.retain(|_, n| n != name);
         self.unified_inodes.retain(|_, n| n != name);
-        let exit_code = self.runtime.lookup(name).and_then(|m| m.exit_code);
-        let managed = !entry.reference.namespace.is_empty();
-        self.removed.push((Instant::now(), entry));
-        match exit_code {
-            // The runtime's refresh after the container's exit usually lands just after the cgroup
-            // is gone: wait for it a little so the event carries the exit code, as cAdvisor's does.
-            None if managed => {
-                let pending = (Timestamp::from(at), Instant::now());
-                self.pending_deletions.insert(name.to_string(), pending);
-            }
-            _ => self.record_deletion(name, Timestamp::from(at), exit_code),
-        }
+        self.removed.push_back(entry);
     }
 
-    fn record_deletion(&self, name: &str, at: Timestamp, exit_code: Option<i64>) {
+    fn record_deletion(&self, name: String, at: Timestamp, exit_code: Option<i64>) {
         let deletion = ContainerDeletionEventData {
             exit_code: exit_code.unwrap_or(-1),
         };
@@ -712,21 +541,6 @@ impl Owner {
             ..EventData::default()
         };
         self.record(name, at, EventType::ContainerDeletion, data);
-    }
-
-    /// Records deletions whose exit code did not come in time.
-    fn flush_pending_deletions(&mut self, max_wait: Duration) {
-        let expired: Vec<String> = self
-            .pending_deletions
-            .iter()
-            .filter(|(_, (_, since))| since.elapsed() >= max_wait)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in expired {
-            if let Some((at, _)) = self.pending_deletions.remove(&name) {
-                self.record_deletion(&name, at, None);
-            }
-        }
     }
 
     fn oom_kill(
@@ -749,19 +563,9 @@ impl Owner {
             debug!(pid, container = %name, "OOM kill reported by the start-up kernel log read and the live source; kept once");
             return;
         }
-        // A container whose kill ended it may be gone by the time the kill is reported (the
-        // counters' fallback pairs the kernel log line a little later): its count still goes up.
-        let counted = self.containers.get(name.as_str()).or_else(|| {
-            self.removed
-                .iter()
-                .rev()
-                .find_map(|(_, e)| (e.name() == name).then_some(e))
-        });
-        if let Some(c) = counted {
-            c.samples.record_oom_kill();
-        }
+        self.drive(Input::OomKill { name: name.clone() });
         let ts = Timestamp::from(at);
-        self.record(&name, ts, EventType::Oom, EventData::default());
+        self.record(name.clone(), ts, EventType::Oom, EventData::default());
         let data = EventData {
             oom_kill: Some(OomKillEventData {
                 pid: pid as i64,
@@ -770,7 +574,7 @@ impl Owner {
             }),
             ..EventData::default()
         };
-        self.record(&name, ts, EventType::OomKill, data);
+        self.record(name, ts, EventType::OomKill, data);
     }
 
     /// Housekeeping read other limits, or another network answer, than the published ones.
@@ -788,77 +592,20 @@ impl Owner {
         self.dirty = true;
     }
 
-    /// Runtime metadata for a container (see the module docs). Its limits may not have been written
-    /// when the container was first read: the update is held until housekeeping has read them
-    /// again, and both are published together (with the container itself, if it was not listed
-    /// yet). The layer's walk starts here, before that read, so a first sample taken with it has
-    /// the filesystem entry.
-    fn apply_metadata(&mut self, update: MetadataUpdate) {
-        if let Some((at, _)) = self.pending_deletions.remove(&update.name) {
-            let exit_code = update.meta.as_ref().and_then(|m| m.exit_code);
-            self.record_deletion(&update.name, at, exit_code);
-            return;
-        }
-        if !self.containers.contains_key(update.name.as_str()) {
-            return;
-        }
-        if let (Some(t), Some(m)) = (&self.cfg.fs_usage, update.meta.as_deref()) {
-            t.attach(&update.name, m);
-        }
-        let name = update.name.clone();
-        // A re-read under way publishes the newest update when it lands.
-        if self.held.insert(name.clone(), update).is_none() {
-            self.housekeeping.send(Job::Respec { name });
-        }
-    }
-
-    /// Housekeeping re-read `name`'s limits (`late`: when they changed): publish them with the
-    /// metadata held for it.
-    fn respecced(&mut self, name: &str, late: Option<LateSpec>) {
-        if let Some(late) = late {
-            self.apply_late_spec(name, late);
-        }
-        if self.settling.remove(name).is_some() {
-            self.dirty = true;
-        }
-        if let Some(update) = self.held.remove(name) {
-            self.publish_metadata(update);
-        }
-    }
-
-    fn publish_metadata(&mut self, update: MetadataUpdate) {
-        let Some(old) = self.containers.get(update.name.as_str()) else {
+    /// Publishes a container's entry again with the runtime metadata the lifecycle held for it.
+    fn publish_metadata(&mut self, name: String, meta: Option<Arc<ContainerMetadata>>) {
+        let Some(old) = self.containers.get(name.as_str()) else {
             return;
         };
-        if update.meta.is_none() && old.reference.namespace.is_empty() {
-            // "No runtime owns this" about a raw cgroup: nothing changes.
-            return;
-        }
-        if let Some(m) = update.meta.as_deref() {
+        if let Some(m) = meta.as_deref() {
             old.samples.set_health(&m.health);
         }
         let mut spec = strip_runtime_fields(&old.spec);
-        self.attach_fs(&update.name, update.meta.as_deref(), &mut spec);
-        let entry = entry_with(
-            &update.name,
-            spec,
-            update.meta.as_deref(),
-            old.samples.clone(),
-        );
-        self.containers
-            .insert(Arc::from(update.name), Arc::new(entry));
+        let samples = old.samples.clone();
+        self.attach_fs(&name, meta.as_deref(), &mut spec);
+        let entry = entry_with(&name, spec, meta.as_deref(), samples);
+        self.containers.insert(Arc::from(name), Arc::new(entry));
         self.dirty = true;
-    }
-
-    /// Lists the runtime containers housekeeping never reported on (it does, with their first
-    /// sample, `METADATA_WAIT` after they were read): a backstop.
-    fn stop_waiting_for_runtimes(&mut self) {
-        let before = self.settling.len();
-        self.settling
-            .retain(|_, since| since.elapsed() < 2 * METADATA_WAIT);
-        if self.settling.len() != before {
-            self.dirty = true;
-        }
     }
 
     /// The Docker daemon's version follows its connection.
@@ -910,13 +657,13 @@ impl Owner {
 
     fn record(
         &self,
-        name: &str,
+        name: String,
         timestamp: Timestamp,
         event_type: EventType,
         event_data: EventData,
     ) {
         self.events.add(Event {
-            container_name: name.to_string(),
+            container_name: name,
             timestamp,
             event_type,
             event_data,
@@ -928,15 +675,12 @@ impl Owner {
             count: self.containers.len(),
         }
         .emit();
-        self.tombstones.retain(|_, t| t.elapsed() < TOMBSTONE_TTL);
-        let retention = self.cfg.removed_retention;
-        self.removed.retain(|(t, _)| t.elapsed() < retention);
-        let containers = if self.settling.is_empty() {
+        let containers = if !self.lifecycle.any_unlisted() {
             self.containers.clone()
         } else {
             self.containers
                 .iter()
-                .filter(|(name, _)| !self.settling.contains_key(&***name))
+                .filter(|(name, _)| self.lifecycle.is_listed(name))
                 .map(|(name, entry)| (name.clone(), entry.clone()))
                 .collect()
         };
@@ -944,7 +688,7 @@ impl Owner {
             machine: self.machine.clone(),
             version: self.version.clone(),
             containers,
-            recently_removed: self.removed.iter().map(|(_, e)| e.clone()).collect(),
+            recently_removed: self.removed.iter().cloned().collect(),
             event_source: self.event_source,
         };
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
@@ -998,33 +742,5 @@ fn strip_runtime_fields(spec: &ContainerSpec) -> ContainerSpec {
         envs: Default::default(),
         image: String::new(),
         ..spec.clone()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ID: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-
-    #[test]
-    fn docker_only_admits_root_docker_and_whitelisted_prefixes() {
-        let all = Admission::default();
-        assert!(all.accepts("/system.slice/foo.service", None));
-        let only = Admission {
-            docker_only: true,
-            raw_prefix_whitelist: vec!["/kubepods".into()],
-        };
-        assert!(only.accepts("/", None));
-        assert!(only.accepts(&format!("/docker/{ID}"), None));
-        assert!(only.accepts("/kubepods/burstable", None));
-        assert!(!only.accepts("/system.slice/foo.service", None));
-        let no_whitelist = Admission {
-            docker_only: true,
-            raw_prefix_whitelist: vec![],
-        };
-        let pod_container = format!("/kubepods/besteffort/pod1234/{ID}");
-        assert!(!no_whitelist.accepts(&pod_container, None));
-        assert!(no_whitelist.may_accept_later(&pod_container));
     }
 }

@@ -23,6 +23,15 @@ pub async fn start_or_skip(
     host: &HostPaths,
     capacity: usize,
 ) -> Option<(EbpfHandle, Receiver<SourceEvent>)> {
+    start_or_skip_with(host, capacity, ebpf::OomProbe::Auto).await
+}
+
+/// [`start_or_skip`] with a given OOM probe.
+pub async fn start_or_skip_with(
+    host: &HostPaths,
+    capacity: usize,
+    oom: ebpf::OomProbe,
+) -> Option<(EbpfHandle, Receiver<SourceEvent>)> {
     // SAFETY: no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         return missing_none(Need::Root, "needs root");
@@ -31,7 +40,7 @@ pub async fn start_or_skip(
         return missing_none(Need::Ebpf, "kernel has no BTF");
     }
     let (tx, rx) = channel(capacity);
-    match ebpf::start(host, tx).await {
+    match ebpf::start_with(host, tx, oom).await {
         Ok(h) => Some((h, rx)),
         Err(EbpfError::NotEmbedded) => missing_none(Need::Ebpf, "built without the eBPF object"),
         Err(e) => panic!("eBPF source failed to start as root: {e}"),

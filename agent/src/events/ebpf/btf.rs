@@ -3,7 +3,7 @@
 //!
 //! A small reader of the BTF type section rather than a crate: aya-obj keeps its member accessors
 //! crate-private and btf-rs is LGPL. Only what offsets need is decoded: names, struct/union members
-//! (through anonymous members), enum values and one function prototype.
+//! (through anonymous members), enum values and the prototypes of a tracepoint or kernel function.
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +37,7 @@ const KIND_TYPEDEF: u32 = 8;
 const KIND_VOLATILE: u32 = 9;
 const KIND_CONST: u32 = 10;
 const KIND_RESTRICT: u32 = 11;
+const KIND_FUNC: u32 = 12;
 const KIND_FUNC_PROTO: u32 = 13;
 const KIND_VAR: u32 = 14;
 const KIND_DATASEC: u32 = 15;
@@ -239,23 +240,55 @@ impl Btf {
             if ptr.kind != KIND_PTR {
                 return Ok(false);
             }
-            let proto = self.resolve(ptr.size_or_type)?;
-            if proto.kind != KIND_FUNC_PROTO || proto.vlen < n + 2 {
-                return Ok(false);
-            }
-            let param_ty = u32_at(&self.data, proto.at + 12 + 8 * (n + 1) + 4)
-                .ok_or(BtfError::Format("truncated prototype"))?;
-            let p = self.resolve(param_ty)?;
-            if p.kind != KIND_PTR {
-                return Ok(false);
-            }
-            let s = self.resolve(p.size_or_type)?;
-            Ok(s.kind == KIND_STRUCT && self.name(s.name_off) == target.as_bytes())
+            self.param_is_struct_ptr(ptr.size_or_type, n + 1, target)
         };
         check().unwrap_or(false)
     }
 
-    /// The offsets the programs in `agent-ebpf` read.
+    /// Whether kernel function `func` is in BTF (so not inlined away: fentry can attach) and its
+    /// argument `n` (0-based) is a pointer to `struct <target>`.
+    pub fn function_arg_is_struct_ptr(&self, func: &str, n: usize, target: &str) -> bool {
+        let check = || -> Result<bool, BtfError> {
+            let Some(f) = self.find(KIND_FUNC, func) else {
+                return Ok(false);
+            };
+            self.param_is_struct_ptr(f.size_or_type, n, target)
+        };
+        check().unwrap_or(false)
+    }
+
+    /// Whether parameter `i` of function prototype `proto_id` is a `struct <target> *`.
+    fn param_is_struct_ptr(&self, proto_id: u32, i: usize, target: &str) -> Result<bool, BtfError> {
+        let proto = self.resolve(proto_id)?;
+        if proto.kind != KIND_FUNC_PROTO || proto.vlen < i + 1 {
+            return Ok(false);
+        }
+        let param_ty = u32_at(&self.data, proto.at + 12 + 8 * i + 4)
+            .ok_or(BtfError::Format("truncated prototype"))?;
+        let p = self.resolve(param_ty)?;
+        if p.kind != KIND_PTR {
+            return Ok(false);
+        }
+        let s = self.resolve(p.size_or_type)?;
+        Ok(s.kind == KIND_STRUCT && self.name(s.name_off) == target.as_bytes())
+    }
+
+    /// The offsets the programs in `agent-ebpf` read. They move between kernels and configs; as
+    /// measured (bytes):
+    ///
+    /// | field | 6.1.192 Debian cloud | 6.18 development VM |
+    /// |---|---|---|
+    /// | `task_struct::pid` / `comm` / `cgroups` | 2416 / 2976 / 3600 | 1264 / 1752 / 2376 |
+    /// | `css_set::subsys[memory]` / `dfl_cgrp` | 32 / 128 | 32 / 112 |
+    /// | `cgroup::kn` / `level` / `root` | 248 / 208 / 656 | 256 / 216 / 696 |
+    /// | `cgroup_root::hierarchy_id` | 12 | 12 |
+    /// | `kernfs_node::id` | 104 | 96 |
+    ///
+    /// (`cargo xtask test-vm` prints the guest's line; `--log_level=bpfadvisor::events::ebpf=debug`
+    /// logs them.) The prototypes the programs rely on are the same on both: `cgroup_mkdir` and
+    /// `cgroup_rmdir` `(struct cgroup *, const char *)`, `mark_victim` `(struct task_struct *,
+    /// uid_t)` (6.1 through the 6.1.130 stable backport; upstream 6.1 passed `int pid`) and
+    /// `mark_oom_victim(struct task_struct *)`.
     pub fn offsets(&self) -> Result<Offsets, BtfError> {
         let memory_id = self.enum_value("cgroup_subsys_id", "memory_cgrp_id")?;
         let subsys = self.member_offset("css_set", "subsys")?;
@@ -413,6 +446,28 @@ mod tests {
         assert!(btf.tracepoint_arg_is_struct_ptr("mark_victim", 0, "task_struct"));
         assert!(!btf.tracepoint_arg_is_struct_ptr("mark_victim", 0, "cgroup"));
         assert!(!btf.tracepoint_arg_is_struct_ptr("cgroup_mkdir", 0, "cgroup"));
+    }
+
+    /// Upstream before 6.9: `mark_victim(int pid)`, while `mark_oom_victim(struct task_struct *)`
+    /// is in BTF as a FUNC (what the loader falls back to).
+    #[test]
+    fn reads_kernel_function_prototypes() {
+        let mut b = Builder::new();
+        let int = b.ty("int", KIND_INT, 0, false, 4, &[0x0100_0020]);
+        let task = b.ty("task_struct", KIND_STRUCT, 0, false, 0, &[]);
+        let task_ptr = b.ty("", KIND_PTR, 0, false, task, &[]);
+        let void_ptr = b.ty("", KIND_PTR, 0, false, 0, &[]);
+        let tp_proto = b.ty("", KIND_FUNC_PROTO, 2, false, 0, &[0, void_ptr, 0, int]);
+        let tp_ptr = b.ty("", KIND_PTR, 0, false, tp_proto, &[]);
+        b.ty("btf_trace_mark_victim", KIND_TYPEDEF, 0, false, tp_ptr, &[]);
+        let tsk = b.s("tsk");
+        let f_proto = b.ty("", KIND_FUNC_PROTO, 1, false, 0, &[tsk, task_ptr]);
+        b.ty("mark_oom_victim", KIND_FUNC, 0, false, f_proto, &[]);
+        let btf = Btf::parse(b.build()).expect("valid blob");
+        assert!(!btf.tracepoint_arg_is_struct_ptr("mark_victim", 0, "task_struct"));
+        assert!(btf.function_arg_is_struct_ptr("mark_oom_victim", 0, "task_struct"));
+        assert!(!btf.function_arg_is_struct_ptr("mark_oom_victim", 1, "task_struct"));
+        assert!(!btf.function_arg_is_struct_ptr("oom_kill_process", 0, "task_struct"));
     }
 
     #[test]

@@ -126,6 +126,38 @@ fn read_record<T: aya::Pod>(bytes: &[u8]) -> Option<T> {
     Some(unsafe { bytes.as_ptr().cast::<T>().read_unaligned() })
 }
 
+/// Drops an OOM victim reported again within [`RepeatedVictims::WINDOW`]: `fentry/mark_oom_victim`
+/// also fires when an already marked task is marked again (the kernel then returns early, and the
+/// tracepoint stays silent). A pid is not killed, reused and killed again within the window.
+#[derive(Debug, Default)]
+pub struct RepeatedVictims {
+    recent: std::collections::VecDeque<(u32, SystemTime)>,
+}
+
+impl RepeatedVictims {
+    pub const WINDOW: Duration = Duration::from_secs(30);
+    const KEEP: usize = 256;
+
+    /// Whether `ev` repeats an OOM victim seen within the window; remembers it when not.
+    pub fn is_repeat(&mut self, ev: &SourceEvent) -> bool {
+        let SourceEvent::OomKill { pid, at, .. } = ev else {
+            return false;
+        };
+        let near = |t: &SystemTime| {
+            let d = t.duration_since(*at).or_else(|_| at.duration_since(*t));
+            d.is_ok_and(|d| d < Self::WINDOW)
+        };
+        if self.recent.iter().any(|(p, t)| p == pid && near(t)) {
+            return true;
+        }
+        if self.recent.len() == Self::KEEP {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((*pid, *at));
+        false
+    }
+}
+
 #[cfg(test)]
 pub(crate) fn as_bytes<T: aya::Pod>(v: &T) -> Vec<u8> {
     // SAFETY: `T: Pod` is plain bytes.
@@ -244,5 +276,27 @@ mod tests {
             None
         );
         assert_eq!(decode(&[9, 0, 0, 0, 0, 0, 0, 0], &hier(), &clock), None);
+    }
+
+    #[test]
+    fn a_victim_marked_again_is_reported_once() {
+        let kill = |pid: u32, secs: u64| SourceEvent::OomKill {
+            target: CgroupRef::Ids {
+                memcg_ino: 7,
+                cgroup2_id: 7,
+            },
+            pid,
+            process_name: "dd".into(),
+            constraint: String::new(),
+            at: SystemTime::UNIX_EPOCH + Duration::from_secs(secs),
+            replayed: false,
+        };
+        let mut r = RepeatedVictims::default();
+        assert!(!r.is_repeat(&kill(100, 1000)));
+        assert!(r.is_repeat(&kill(100, 1001)), "marked again while exiting");
+        assert!(!r.is_repeat(&kill(101, 1001)), "another victim");
+        assert!(!r.is_repeat(&kill(100, 1000 + 31)), "a reused pid, later");
+        let created = SourceEvent::RescanNeeded { reason: "x" };
+        assert!(!r.is_repeat(&created) && !r.is_repeat(&created));
     }
 }
