@@ -290,6 +290,7 @@ fn http_router(config: &Config, handle: RegistryHandle, events: Arc<EventStore>)
     let ui = ui::router(UiContext {
         query: query.clone(),
         url_base_prefix: config.url_base_prefix.clone(),
+        taken: vec![config.prometheus_endpoint.clone()],
     });
     let api = api::router(ApiContext {
         query,

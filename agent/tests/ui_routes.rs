@@ -32,6 +32,7 @@ fn app(prefix: &str) -> axum::Router {
     let ui = router(UiContext {
         query,
         url_base_prefix: prefix.to_string(),
+        taken: Vec::new(),
     });
     if prefix.is_empty() {
         ui
@@ -292,4 +293,20 @@ async fn assets_are_cached_by_hash_and_revalidated_by_etag() {
         StatusCode::NOT_FOUND,
         "unknown static resource \"/static/\"",
     );
+}
+
+#[tokio::test]
+async fn a_path_another_route_takes_is_left_to_it() {
+    // `--prometheus_endpoint=/containers`: the metrics router serves it, and merging both routers
+    // must not panic.
+    let ui = router(UiContext {
+        query: FakeQuery::builder().containers(["/"]).build(),
+        url_base_prefix: String::new(),
+        taken: vec!["containers".into()],
+    });
+    let app = axum::Router::new()
+        .route("/containers", axum::routing::get(|| async { "metrics" }))
+        .merge(ui);
+    assert_eq!(get(&app, "/containers").await.body, "metrics");
+    assert_eq!(get(&app, "/containers/").await.status, StatusCode::OK);
 }

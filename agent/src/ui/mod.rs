@@ -20,7 +20,8 @@ use axum::Router;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{MethodRouter, any};
+use tracing::warn;
 
 use crate::api::request::go_quote;
 use crate::query::{AliasLookup, Query};
@@ -33,30 +34,48 @@ pub struct UiContext {
     /// `--url_base_prefix` (e.g. `/cadvisor`, or empty): the caller nests this router under it,
     /// and links and redirects must name it.
     pub url_base_prefix: String,
+    /// Paths another router serves (`--prometheus_endpoint=/containers`, say): left to it.
+    pub taken: Vec<String>,
 }
 
 /// The UI's routes, any method (as Go's mux), and the fallback for every path no other router
 /// serves.
 pub fn router(ctx: UiContext) -> Router {
-    let ctx = Arc::new(Ui {
-        query: ctx.query,
-        prefix: ctx.url_base_prefix.trim_end_matches('/').to_string(),
-    });
-    Router::new()
-        .route("/containers", any(to_containers_permanent))
-        .route("/containers/", any(root_container_page))
-        .route("/containers/{*name}", any(container_page))
-        .route("/docker", any(to_runtime_list))
-        .route("/docker/", any(runtime_list))
-        .route("/docker/{*key}", any(runtime_container_page))
-        .route("/podman", any(to_runtime_list))
-        .route("/podman/", any(runtime_list))
-        .route("/podman/{*key}", any(runtime_container_page))
-        .route("/static", any(to_static))
-        .route("/static/", any(no_static_file))
-        .route("/static/{*file}", any(static_file))
+    let routes: [(&str, MethodRouter<Arc<Ui>>); 12] = [
+        ("/containers", any(to_containers_permanent)),
+        ("/containers/", any(root_container_page)),
+        ("/containers/{*name}", any(container_page)),
+        ("/docker", any(to_runtime_list)),
+        ("/docker/", any(runtime_list)),
+        ("/docker/{*key}", any(runtime_container_page)),
+        ("/podman", any(to_runtime_list)),
+        ("/podman/", any(runtime_list)),
+        ("/podman/{*key}", any(runtime_container_page)),
+        ("/static", any(to_static)),
+        ("/static/", any(no_static_file)),
+        ("/static/{*file}", any(static_file)),
+    ];
+    let mut router = Router::new();
+    for (path, route) in routes {
+        if ctx
+            .taken
+            .iter()
+            .any(|t| t.trim_start_matches('/') == &path[1..])
+        {
+            warn!(
+                path,
+                "another route takes this path; the web UI does not serve it"
+            );
+            continue;
+        }
+        router = router.route(path, route);
+    }
+    router
         .fallback(to_containers_temporary)
-        .with_state(ctx)
+        .with_state(Arc::new(Ui {
+            query: ctx.query,
+            prefix: ctx.url_base_prefix.trim_end_matches('/').to_string(),
+        }))
 }
 
 /// `router` with cAdvisor's catch-all for every path it does not serve: a 307 to
