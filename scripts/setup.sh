@@ -4,8 +4,8 @@
 #   - bpf-linker, built against the Rust toolchain's own libLLVM
 #   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool,
 #     podman for the libpod API, apache2-utils for htpasswd/htdigest, curl and openssl for the
-#     access-control tests, qemu-system-x86 for the VM test; its kernel is fetched by
-#     `cargo xtask test-vm` into target/vm/)
+#     access-control tests, chromium and chromium-driver for the web UI test, qemu-system-x86 for
+#     the VM test; its kernel is fetched by `cargo xtask test-vm` into target/vm/)
 #   - kubernetes-validate (PyPI), in a virtualenv of its own, for the deploy/kubernetes manifests
 # A second run does nothing and takes well under a second.
 #
@@ -92,7 +92,7 @@ ensure_rust_src
 ensure_bpf_linker
 if [ "$want_test_pkgs" = 1 ]; then
     ensure_debs docker.io busybox-static prometheus iproute2 podman apache2-utils curl openssl \
-        qemu-system-x86
+        qemu-system-x86 chromium chromium-driver
     ensure_kubernetes_validate
 fi
 if [ "$want_image_pkgs" = 1 ]; then

@@ -33,6 +33,7 @@ use crate::registry::{self, RegistryHandle};
 use crate::runtime::{self, RuntimeConfig};
 use crate::storage::{self, StorageOptions};
 use crate::telemetry::events::EventSourceSelected;
+use crate::ui::{self, UiContext};
 
 /// Installs the `tracing` subscriber on stderr: filter from `--log_level` / `RUST_LOG`, lines as
 /// `--log_format` says. Text lines carry ANSI colours only when stderr is a terminal, so log files
@@ -287,7 +288,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     })
 }
 
-/// Every HTTP route, under `--url_base_prefix` when set.
+/// Every HTTP route, under `--url_base_prefix` when set; the UI's fallback answers any other path.
 fn http_router(config: &Config, query: Arc<dyn crate::query::Query>) -> axum::Router {
     let metrics_config = MetricsConfig::from_config(config);
     let kube = kube::router(
@@ -297,16 +298,23 @@ fn http_router(config: &Config, query: Arc<dyn crate::query::Query>) -> axum::Ro
         &metrics_config,
     );
     let metrics = metrics::router(query.clone(), metrics_config);
+    let ui = ui::router(UiContext {
+        query: query.clone(),
+        url_base_prefix: config.url_base_prefix.clone(),
+        taken: vec![config.prometheus_endpoint.clone()],
+    });
     let api = api::router(ApiContext {
         query,
         url_base_prefix: config.url_base_prefix.clone(),
     })
     .merge(metrics)
-    .merge(kube);
+    .merge(kube)
+    .merge(ui);
     if config.url_base_prefix.is_empty() {
         api
     } else {
-        axum::Router::new().nest(&config.url_base_prefix, api)
+        let nested = axum::Router::new().nest(&config.url_base_prefix, api);
+        ui::with_catch_all(nested, &config.url_base_prefix)
     }
 }
 

@@ -3,7 +3,7 @@
 //! Data flows one way:
 //! kernel/runtime sources (`events`, `runtime`) → `registry` (the one owner of the container set and
 //! stats cache) → `query` (snapshots, events, host facts, and the `feed` of new samples and events)
-//! → consumers (`api`, `metrics`, `kube`, later `ui` and `storage`), which read nothing else (`layering`).
+//! → consumers (`api`, `metrics`, `kube`, `ui`, `storage`), which read nothing else (`layering`).
 //! Readers (`cgroup`, `machine`, `fs`) are synchronous functions of a root path (`host`).
 //!
 //! The binary serves everything over HTTP ([`app::run`]); a program of its own can run the
@@ -34,3 +34,4 @@ pub mod registry;
 pub mod runtime;
 pub mod storage;
 pub mod telemetry;
+pub mod ui;

@@ -1,5 +1,6 @@
 //! `cargo xtask bench`: criterion benches, and `bench live`, which measures a running agent over N
-//! real cgroups: CPU per container-sample, RSS, `/metrics` latency and mkdir → event latency.
+//! real cgroups: CPU per container-sample, RSS, `/metrics` latency and mkdir → event latency, and
+//! with `--ui` what an open web UI page costs.
 //!
 //! The live scenario works against any cAdvisor-compatible binary (`--bin`), so the same harness
 //! measures cAdvisor for the comparison table in docs/performance.md.
@@ -13,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+
+mod ui;
 
 /// cgroup hierarchies a container runtime creates a container in on this host's layout. The
 /// benchmark creates every cgroup in each one that is mounted (v1 controllers, then cgroup2).
@@ -52,6 +55,14 @@ pub struct LiveArgs {
     /// Extra argument passed to the agent (repeatable), e.g. `--agent-arg=--event_source=inotify`.
     #[arg(long = "agent-arg", allow_hyphen_values = true)]
     agent_args: Vec<String>,
+    /// A web UI page to measure (e.g. `/containers/` or `/containers/bpfadvisor-bench/c0`): agent
+    /// CPU over `--seconds` windows without and with the page open in headless Chromium, then the
+    /// CPU per request of each kind the page makes.
+    #[arg(long)]
+    ui: Option<String>,
+    /// Pairs of windows (no page, page open) for `--ui`.
+    #[arg(long, default_value_t = 2)]
+    ui_rounds: usize,
 }
 
 /// Entry point of `cargo xtask bench live ...`; `args` excludes `live`.
@@ -115,6 +126,12 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
             "CPU per container-sample".into(),
             format!("{:.1} µs", 1e6 * cpu / samples),
         ));
+    }
+    if let Some(page) = &a.ui {
+        match ui::measure(&base, agent.pid(), page, a.seconds.max(10), a.ui_rounds) {
+            Ok(r) => rows.extend(r),
+            Err(e) => rows.push(("web UI page".into(), format!("n/a ({e:#})"))),
+        }
     }
     let (rss, hwm) = memory_kib(agent.pid())?;
     rows.push(("VmRSS".into(), format!("{:.1} MB", rss as f64 / 1024.0)));

@@ -230,7 +230,7 @@ impl Drop for Served {
 }
 
 /// Every route family the agent serves, with the status an authenticated GET gets (`None`: anything
-/// but 401, for the UI, which another change serves).
+/// but 401).
 pub const ROUTES: &[(&str, Option<u16>)] = &[
     ("/api/v1.3/containers/", Some(200)),
     ("/api/v1.1/subcontainers/", Some(200)),
@@ -240,10 +240,12 @@ pub const ROUTES: &[(&str, Option<u16>)] = &[
     ("/api/v2.0/events/?stream=true&all_events=true", Some(200)),
     ("/metrics", Some(200)),
     ("/validate/", Some(200)),
-    ("/", None),
-    ("/containers/", None),
-    ("/static/containers.css", None),
-    ("/no/such/route", None),
+    ("/", Some(307)),
+    ("/containers/", Some(200)),
+    ("/docker/", Some(200)),
+    ("/static/ui.js", Some(200)),
+    ("/static/containers.css", Some(404)),
+    ("/no/such/route", Some(307)),
 ];
 
 /// Asserts the 401 every refusal gets: same body, a challenge per configured scheme.
