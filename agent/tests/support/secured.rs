@@ -14,10 +14,12 @@ use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
+include!("prereq.rs");
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_bpfadvisor");
 
-/// `true` when `tool` runs; otherwise prints the skip line (a failure in CI, where setup.sh
+/// `true` when `tool` runs; otherwise a [`missing`] tool (skip, or a failure in CI, where setup.sh
 /// installs every tool).
 pub fn have(tool: &str, package: &str) -> bool {
     let ok = Command::new(tool)
@@ -27,21 +29,20 @@ pub fn have(tool: &str, package: &str) -> bool {
         .status()
         .is_ok();
     if !ok {
-        assert!(
-            std::env::var("CI").is_err(),
-            "{tool} missing in CI (scripts/setup.sh installs {package})"
+        missing(
+            Need::Tool,
+            &format!("{tool} not installed (scripts/setup.sh installs {package})"),
         );
-        eprintln!("skipping test - {tool} not installed (apt-get install {package})");
     }
     ok
 }
 
-/// `true` when running as root (the agent reads every cgroup); otherwise prints the skip line.
+/// `true` when running as root (the agent reads every cgroup); otherwise a [`missing`] root.
 pub fn require_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("skipping test - needs root");
+        missing(Need::Root, "needs root");
     }
     root
 }
