@@ -209,8 +209,8 @@ pub(crate) fn error_500(msg: &str) -> Response {
     go_error(StatusCode::INTERNAL_SERVER_ERROR, msg)
 }
 
-/// Go's `http.Error`: text/plain, nosniff, message plus newline.
-fn go_error(status: StatusCode, msg: &str) -> Response {
+/// Go's `http.Error`: text/plain, nosniff, message plus newline (the UI's errors too).
+pub(crate) fn go_error(status: StatusCode, msg: &str) -> Response {
     (
         status,
         [

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, any};
 use tracing::warn;
 
+use crate::api::go_error;
 use crate::api::request::go_quote;
 use crate::query::{AliasLookup, Query};
 use page::{Shell, View};
@@ -339,25 +340,6 @@ fn html(body: String) -> Response {
             ),
         ],
         body,
-    )
-        .into_response()
-}
-
-/// Go's `http.Error`: text/plain, nosniff, message plus newline.
-fn go_error(status: StatusCode, msg: &str) -> Response {
-    (
-        status,
-        [
-            (
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            ),
-            (
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            ),
-        ],
-        format!("{msg}\n"),
     )
         .into_response()
 }
