@@ -182,16 +182,16 @@ pub const FLAGS: &[CompatFlag] = &[
 pub const STORAGE_DRIVERS: [(&str, bool); 7] = [
     ("bigquery", false),
     ("elasticsearch", false),
-    ("influxdb", false),
+    ("influxdb", true),
     ("kafka", false),
-    ("redis", false),
-    ("statsd", false),
+    ("redis", true),
+    ("statsd", true),
     ("stdout", true),
 ];
 
 /// Why a known driver is refused.
-const STORAGE_DRIVER_MISSING: &str = "bpfadvisor does not have this storage driver (bigquery); \
-     remove it (the REST API and /metrics serve the same stats)";
+const STORAGE_DRIVER_MISSING: &str = "bpfadvisor does not have every storage driver named (see \
+     --help for those it has); remove the others (the REST API and /metrics serve the same stats)";
 
 /// A flag value the agent will not start with.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -435,7 +435,11 @@ mod tests {
         assert_eq!(storage_drivers(""), Ok(vec![]));
         assert_eq!(storage_drivers(","), Ok(vec![]));
         assert_eq!(storage_drivers("stdout,"), Ok(vec!["stdout".to_owned()]));
-        let refused = storage_drivers("stdout,influxdb").expect_err("not implemented");
+        assert_eq!(
+            storage_drivers("influxdb,redis,statsd"),
+            Ok(vec!["influxdb".into(), "redis".into(), "statsd".into()])
+        );
+        let refused = storage_drivers("stdout,bigquery").expect_err("not implemented");
         assert!(matches!(
             refused,
             CompatError::Refused {

@@ -8,10 +8,14 @@
 //! `--storage_driver_buffer_duration`, retries with backoff, one log line per change of state,
 //! the `bpfadvisor_storage_*{driver}` metrics and the flush at shutdown.
 //!
-//! Implemented: `stdout` ([`stdout`], a thread of its own predating the pipeline).
+//! Implemented: `influxdb` ([`influxdb`]), `redis` ([`redis`]), `statsd` ([`statsd`]) on the
+//! pipeline; `stdout` ([`stdout`]) on a thread of its own (it neither batches nor retries).
 
 pub mod driver;
+pub mod influxdb;
 pub mod pipeline;
+pub mod redis;
+pub mod statsd;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -241,16 +245,20 @@ pub fn start(
 fn start_one(
     name: &str,
     query: &Arc<dyn Query>,
-    _snapshot: &SnapshotFn,
+    snapshot: &SnapshotFn,
     options: &StorageOptions,
 ) -> Result<Option<Pipeline>, StartError> {
-    match name {
+    let pipeline = match name {
         "stdout" => {
             stdout::start(query.clone(), options.host.clone())?;
-            Ok(None)
+            return Ok(None);
         }
-        other => Err(StartError::Unknown(other.to_string())),
-    }
+        influxdb::NAME => spawn(influxdb::InfluxDb::new(options), query, snapshot, options)?,
+        redis::NAME => spawn(redis::Redis::new(options), query, snapshot, options)?,
+        statsd::NAME => spawn(statsd::Statsd::new(options), query, snapshot, options)?,
+        other => return Err(StartError::Unknown(other.to_string())),
+    };
+    Ok(Some(pipeline))
 }
 
 /// Starts `driver` on its pipeline, subscribed to `query`'s feed.

@@ -409,6 +409,11 @@ async fn send_loop<D: Driver>(
                             warn!(driver = name, error = %e, "storage driver failing; retrying with backoff");
                             health = Health::Failing;
                         }
+                        if !e.retryable() {
+                            metrics.dropped.inc_by(batch.len() as u64);
+                            warn!(driver = name, dropped = batch.len(), error = %e, "storage driver dropped a batch its backend will not take");
+                            break;
+                        }
                         if let Some(deadline) = stopped(&stop)
                             && Instant::now() + backoff >= deadline
                         {
