@@ -648,3 +648,76 @@ fn statsd_driver_sends_cadvisor_gauges_and_survives_a_restart() {
     assert_collection_kept_pace(&agent, &name);
     agent.assert_healthy();
 }
+
+#[test]
+fn drivers_run_side_by_side_and_flush_their_buffer_on_shutdown() {
+    let Some(bin) = on_path("redis-server") else {
+        return missing(
+            Need::Tool,
+            "redis-server is not installed (scripts/setup.sh installs it)",
+        );
+    };
+    let Some((_tree, name)) = busy_cgroup("flush") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port().unwrap();
+    let args = [
+        "--port",
+        &port.to_string(),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ];
+    let server = Server::start("redis-server", bin, args.map(String::from).to_vec());
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
+    let len = || {
+        client
+            .get_connection()
+            .and_then(|mut c| redis::cmd("LLEN").arg("cadvisor").query::<u64>(&mut c))
+    };
+    assert!(
+        wait_for(Duration::from_secs(10), || len().is_ok()),
+        "{}",
+        server.log()
+    );
+    // A buffer far longer than the test: only the shutdown sends it.
+    let mut agent = Agent::launch(&[
+        "--storage_driver=stdout,redis",
+        &format!("--storage_driver_host=127.0.0.1:{port}"),
+        "--storage_driver_buffer_duration=1h",
+        "--allow_dynamic_housekeeping=false",
+        "--docker_only=true",
+        &format!("--raw_cgroup_prefix_whitelist={name}"),
+    ])
+    .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(20), || {
+            storage_metric(&agent, "queue_depth", "redis") >= 6.0
+        }),
+        "{}",
+        agent.log()
+    );
+    assert_eq!(len().unwrap(), 0, "buffered, not sent yet");
+    // stdout writes each sample as it comes, beside it.
+    assert!(
+        agent
+            .stdout()
+            .lines()
+            .any(|l| l.starts_with(&format!("cName={name} "))),
+        "{}",
+        agent.stdout()
+    );
+    let queued = storage_metric(&agent, "queue_depth", "redis") as u64;
+    let took = agent.terminate(Duration::from_secs(10)).unwrap();
+    assert!(took < Duration::from_secs(7), "shutdown took {took:?}");
+    let pushed = len().unwrap();
+    assert!(
+        pushed >= queued,
+        "{pushed} records pushed at shutdown, {queued} were queued\n{}",
+        agent.log()
+    );
+}
