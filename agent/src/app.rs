@@ -42,9 +42,12 @@ pub fn init_logging(options: &LogOptions) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(&options.filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Never fails a log call: a full disk under a redirected stderr must not stop the agent.
+    let writer = crate::telemetry::log_writer::LossyStderr::new(options.format == LogFormat::Json);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer)
+        .log_internal_errors(false);
     let _ = match options.format {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
@@ -180,7 +183,18 @@ impl Drop for Collector {
 pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     let host = config.host.clone();
     match crate::cgroup::files::raise_fd_limit() {
-        Ok(n) => info!(open_files = n, "file descriptor limit"),
+        Ok(n) => {
+            let kept = crate::cgroup::files::kept_budget();
+            if n < crate::cgroup::files::LOW_FD_LIMIT {
+                warn!(
+                    open_files = n,
+                    kept_open = kept,
+                    "file descriptor limit is low (and cannot be raised): cgroup files past the first kept_open are reopened on every read"
+                );
+            } else {
+                info!(open_files = n, "file descriptor limit");
+            }
+        }
         Err(e) => warn!(error = %e, "cannot raise the file descriptor limit"),
     }
     let layout = Layout::detect(&host).context("detecting the cgroup layout")?;

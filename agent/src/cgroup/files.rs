@@ -36,6 +36,14 @@ fn fd_budget() -> usize {
     })
 }
 
+/// How many cgroup files stay open at most (the rest are opened per read).
+pub fn kept_budget() -> usize {
+    fd_budget()
+}
+
+/// Below this soft limit not even ~300 containers' files can stay open: worth a warning at start.
+pub const LOW_FD_LIMIT: u64 = 4096;
+
 /// All but the reserve, and never less than half a small limit.
 fn budget_for(soft: u64) -> u64 {
     soft.saturating_sub(FD_RESERVE).max(soft / 2)

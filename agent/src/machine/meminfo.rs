@@ -1,4 +1,9 @@
 //! `/proc/meminfo` (MemTotal, SwapTotal), per-node `meminfo`, and DIMMs by type from EDAC sysfs.
+//!
+//! Our own parser, not `procfs`'s `Meminfo`: that one fails unless some twenty fields are present
+//! (we need two; reduced meminfo files, such as the one a container's lxcfs serves or our trimmed
+//! fixtures, have fewer), cannot read the per-node `Node 0 MemTotal:` form we also need, and measured
+//! 1.7x slower (32 µs vs 18 µs, `benches/procfs_parsers.rs`).
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -6,6 +6,7 @@
 //! [`events`] (`EventsDropped { .. }.emit()`), which count here and log rate-limited.
 
 pub mod events;
+pub mod log_writer;
 
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;

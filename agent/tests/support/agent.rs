@@ -68,6 +68,12 @@ impl Agent {
     /// Starts the binary with `flags` (plus `--listen_ip`/`--port`) and waits until `/healthz`
     /// answers 200.
     pub fn start(flags: &[&str]) -> Result<Self, StartError> {
+        Self::start_wrapped(&[], flags)
+    }
+
+    /// [`Agent::start`] run through `wrapper` (a command line the binary and its flags are appended
+    /// to, such as `prlimit --nofile=64:64 --`); empty = the binary itself.
+    pub fn start_wrapped(wrapper: &[&str], flags: &[&str]) -> Result<Self, StartError> {
         let fail = |log: String| StartError { exited: false, log };
         let port = free_port().map_err(fail)?;
         let log = tempfile::NamedTempFile::new().map_err(|e| fail(format!("temp log: {e}")))?;
@@ -76,7 +82,15 @@ impl Agent {
         let stdout = out
             .reopen()
             .map_err(|e| fail(format!("reopen stdout: {e}")))?;
-        let child = Command::new(BIN)
+        let mut cmd = match wrapper.split_first() {
+            Some((prog, args)) => {
+                let mut c = Command::new(prog);
+                c.args(args).arg(BIN);
+                c
+            }
+            None => Command::new(BIN),
+        };
+        let child = cmd
             .arg("--listen_ip=127.0.0.1")
             .arg(format!("--port={port}"))
             .args(flags)
@@ -160,6 +174,11 @@ impl Agent {
         let log = self.log();
         assert!(!log.contains("panicked"), "the agent panicked:\n{log}");
         assert_eq!(self.get("/healthz").0, 200, "healthz; log:\n{log}");
+    }
+
+    /// The agent's process id (the wrapper's, which `exec`s it, when started wrapped).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Everything the agent wrote to stderr so far.

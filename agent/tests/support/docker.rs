@@ -242,6 +242,14 @@ impl Daemon {
         stop_child(child);
     }
 
+    /// Kills a private daemon with SIGKILL (no shutdown of its own) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.private.as_mut().and_then(|p| p.child.take()) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     /// Answers `docker version`.
     pub fn ping(&self) -> bool {
         self.docker(&["version", "--format", "{{.Server.Version}}"])
@@ -370,6 +378,7 @@ impl Drop for Daemon {
         if let Some(child) = p.child.take() {
             stop_child(child);
         }
+        reap_shims(p.dir.path());
         ip(&["link", "del", &p.bridge]);
         // dockerd bind-mounts its data root onto itself (once per start) and leaves it mounted.
         let data = p.dir.path().join("data");
@@ -378,6 +387,69 @@ impl Drop for Daemon {
             if !ok.is_ok_and(|o| o.status.success()) {
                 break;
             }
+        }
+    }
+}
+
+/// After a daemon was killed (or failed with live-restore containers), its containers still run
+/// under their shims: SIGKILL the shims started for `dir`'s daemon and everything in their
+/// containers' cgroups, then remove those cgroups and the network namespaces it left mounted.
+fn reap_shims(dir: &std::path::Path) {
+    let host = bpfadvisor::host::HostPaths::under("/");
+    let marker = dir.display().to_string();
+    let Ok(procs) = std::fs::read_dir(&host.proc) else {
+        return;
+    };
+    for entry in procs.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<libc::pid_t>() else {
+            continue;
+        };
+        let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmd
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if !args.first().is_some_and(|a| a.contains("containerd-shim"))
+            || !args.iter().any(|a| a.contains(&marker))
+        {
+            continue;
+        }
+        // SAFETY: kill(2) of a shim this test's daemon started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let Some(id) = args
+            .iter()
+            .position(|a| a == "-id")
+            .and_then(|i| args.get(i + 1))
+        else {
+            continue;
+        };
+        let Ok(hierarchies) = std::fs::read_dir(&host.cgroup) else {
+            continue;
+        };
+        let dirs: Vec<PathBuf> = hierarchies
+            .flatten()
+            .map(|h| h.path().join("docker").join(id))
+            .filter(|d| d.is_dir())
+            .collect();
+        for d in &dirs {
+            let members = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+            for m in members.lines().filter_map(|l| l.trim().parse().ok()) {
+                // SAFETY: kill(2) of a process inside the test daemon's container.
+                unsafe { libc::kill(m, libc::SIGKILL) };
+            }
+        }
+        for d in &dirs {
+            for _ in 0..100 {
+                if std::fs::remove_dir(d).is_ok() || !d.exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+    if let Ok(ns) = std::fs::read_dir(dir.join("exec").join("netns")) {
+        for n in ns.flatten() {
+            let _ = Command::new("umount").arg(n.path()).output();
         }
     }
 }
