@@ -121,6 +121,7 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
     ];
     let mut cpu_rate = None;
     if a.seconds > 0 {
+        let hk0 = thread_cpu_seconds(agent.pid(), "housekeeping");
         let cpu0 = cpu_seconds(agent.pid())?;
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs(a.seconds));
@@ -130,6 +131,14 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
         let tracked = if known > 0 { known } else { a.containers };
         let samples = tracked.max(1) as f64 * wall;
         cpu_rate = Some(cpu / wall);
+        // The sampling thread alone: unaffected by event handling for cgroups other programs
+        // create and remove meanwhile.
+        if let (Some(h0), Some(h1)) = (hk0, thread_cpu_seconds(agent.pid(), "housekeeping")) {
+            rows.push((
+                "housekeeping thread CPU per container-sample".into(),
+                format!("{:.1} µs", 1e6 * (h1 - h0) / samples),
+            ));
+        }
         rows.push(("CPU window".into(), format!("{wall:.1} s")));
         rows.push((
             "CPU % of a core".into(),
@@ -349,6 +358,23 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Ok((field(14)? + field(15)?) / hz.max(1) as f64)
+}
+
+/// utime + stime of the first thread of `pid` named `comm`, in seconds (`None` if there is none).
+fn thread_cpu_seconds(pid: u32, comm: &str) -> Option<f64> {
+    let tasks = Path::new(PROC_ROOT).join(pid.to_string()).join("task");
+    std::fs::read_dir(tasks).ok()?.flatten().find_map(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+        let (head, rest) = stat.rsplit_once(')')?;
+        if head.split_once('(')?.1 != comm {
+            return None;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Some(ticks / hz.max(1) as f64)
+    })
 }
 
 /// (VmRSS, VmHWM) of a process, in KiB.
