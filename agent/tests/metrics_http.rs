@@ -2,6 +2,8 @@
 
 #[path = "support/fake_query.rs"]
 mod fake_query;
+#[path = "support/prereq.rs"]
+mod prereq;
 
 use bpfadvisor::metrics::{self, CONTENT_TYPE, MetricsConfig, fixture};
 use fake_query::FakeQuery;
@@ -68,4 +70,69 @@ async fn bad_query_is_a_500_like_cadvisor() {
     assert!(body.contains("time: invalid duration \"zz\""), "{body}");
     let (status, _, _) = get(format!("http://{addr}/metrics?max_age=0s")).await;
     assert_eq!(status, 200);
+}
+
+/// `curl -D <headers> [--compressed] <url>`: (headers, body as curl hands it over).
+fn curl(url: &str, compressed: bool) -> (String, Vec<u8>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let headers = dir.path().join("headers");
+    let mut cmd = std::process::Command::new("curl");
+    cmd.args(["-sS", "--fail", "-D"]).arg(&headers);
+    if compressed {
+        cmd.arg("--compressed");
+    }
+    let out = cmd.arg(url).output().expect("curl");
+    assert!(out.status.success(), "curl: {:?}", out);
+    (
+        std::fs::read_to_string(&headers)
+            .expect("headers")
+            .to_ascii_lowercase(),
+        out.stdout,
+    )
+}
+
+/// What Prometheus (and `curl --compressed`) asks for: a gzip body, decoded by a real client to the
+/// very text an uncompressed scrape gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gzip_when_the_client_accepts_it() {
+    let have_curl = std::process::Command::new("curl")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have_curl {
+        return prereq::missing(prereq::Need::Tool, "curl not installed");
+    }
+    let addr = serve(MetricsConfig {
+        telemetry: false,
+        ..MetricsConfig::default()
+    })
+    .await;
+    let url = format!("http://{addr}/metrics");
+    let ((gz_headers, gz_body), (plain_headers, plain_body)) =
+        tokio::task::spawn_blocking(move || (curl(&url, true), curl(&url, false)))
+            .await
+            .expect("join");
+    assert!(
+        gz_headers.contains("content-encoding: gzip\r\n"),
+        "{gz_headers}"
+    );
+    assert!(
+        !plain_headers.contains("content-encoding"),
+        "{plain_headers}"
+    );
+    for h in [&gz_headers, &plain_headers] {
+        assert!(h.contains("vary: accept-encoding\r\n"), "{h}");
+        assert!(h.contains(&CONTENT_TYPE.to_ascii_lowercase()), "{h}");
+    }
+    // `container_last_seen` carries the time of each scrape: compare the rest.
+    let lines = |b: &[u8]| -> Vec<String> {
+        String::from_utf8(b.to_vec())
+            .expect("utf8")
+            .lines()
+            .filter(|l| !l.starts_with("container_last_seen"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(plain_body.len() > 1000);
+    assert_eq!(lines(&gz_body), lines(&plain_body));
 }

@@ -115,7 +115,24 @@ async fn prometheus_ingests_every_series() {
         .await
         .expect("bind");
     let agent = listener.local_addr().expect("addr");
-    let app = metrics::router(FakeQuery::new(snap), all_kinds());
+    // Counts the scrapes answered gzipped: Prometheus asks for gzip, so it must get (and ingest) it.
+    let gzipped = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = gzipped.clone();
+    let app = metrics::router(FakeQuery::new(snap), all_kinds()).layer(
+        axum::middleware::map_response(move |resp: axum::response::Response| {
+            let seen = seen.clone();
+            async move {
+                if resp
+                    .headers()
+                    .get(axum::http::header::CONTENT_ENCODING)
+                    .is_some_and(|v| v == "gzip")
+                {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                resp
+            }
+        }),
+    );
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -186,6 +203,10 @@ async fn prometheus_ingests_every_series() {
             continue;
         }
         assert_eq!(n, expected, "series ingested vs exposed");
+        assert!(
+            gzipped.load(std::sync::atomic::Ordering::Relaxed) > 0,
+            "Prometheus's scrapes were not answered gzipped"
+        );
         break;
     }
     // No sample was dropped as out of order, out of bounds or duplicate (Prometheus's own

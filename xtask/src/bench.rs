@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use clap::Parser;
 
+mod scale;
 mod ui;
 
 /// cgroup hierarchies a container runtime creates a container in on this host's layout. The
@@ -63,6 +64,13 @@ pub struct LiveArgs {
     /// Pairs of windows (no page, page open) for `--ui`.
     #[arg(long, default_value_t = 2)]
     ui_rounds: usize,
+    /// Runs the scenario once per container count (e.g. `--scale 100,1000,3000,5000`, replacing
+    /// `--containers`; no event probe) and writes a table and a plot to `--out`.
+    #[arg(long, value_delimiter = ',')]
+    scale: Vec<usize>,
+    /// Where `--scale` writes: `<out>.md` and `<out>.svg` (relative to the repository root).
+    #[arg(long, default_value = "docs/scaling")]
+    out: PathBuf,
 }
 
 /// Entry point of `cargo xtask bench live ...`; `args` excludes `live`.
@@ -79,6 +87,9 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
             target.join("release/bpfadvisor")
         }
     };
+    if !a.scale.is_empty() {
+        return scale::run(&bin, &a, &root.join(&a.out));
+    }
     let cgroups = CgroupSet::create(a.containers)?;
     eprintln!(
         "bench: created {} cgroups in {:?}",
@@ -108,7 +119,9 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
         ("containers known to the agent".into(), known.to_string()),
         ("load average before".into(), load_average()),
     ];
+    let mut cpu_rate = None;
     if a.seconds > 0 {
+        let hk0 = thread_cpu_seconds(agent.pid(), "housekeeping");
         let cpu0 = cpu_seconds(agent.pid())?;
         let t0 = Instant::now();
         std::thread::sleep(Duration::from_secs(a.seconds));
@@ -117,6 +130,15 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
         // One sample per known container per second (fixed 1 s housekeeping).
         let tracked = if known > 0 { known } else { a.containers };
         let samples = tracked.max(1) as f64 * wall;
+        cpu_rate = Some(cpu / wall);
+        // The sampling thread alone: unaffected by event handling for cgroups other programs
+        // create and remove meanwhile.
+        if let (Some(h0), Some(h1)) = (hk0, thread_cpu_seconds(agent.pid(), "housekeeping")) {
+            rows.push((
+                "housekeeping thread CPU per container-sample".into(),
+                format!("{:.1} µs", 1e6 * (h1 - h0) / samples),
+            ));
+        }
         rows.push(("CPU window".into(), format!("{wall:.1} s")));
         rows.push((
             "CPU % of a core".into(),
@@ -138,7 +160,23 @@ pub fn live(root: &Path, target: &Path, args: &[String]) -> anyhow::Result<()> {
     rows.push(("VmHWM".into(), format!("{:.1} MB", hwm as f64 / 1024.0)));
 
     if a.requests > 0 {
-        rows.extend(metrics_latency(&base, a.requests));
+        // The background rate the per-request CPU is measured against: the CPU window's when there
+        // was one.
+        let rate = cpu_rate.unwrap_or(0.0);
+        for (label, path, gzip) in [
+            ("/metrics", "/metrics", false),
+            ("/metrics (gzip)", "/metrics", true),
+            (
+                "/api/v2.0/stats?recursive=true",
+                "/api/v2.0/stats?recursive=true",
+                false,
+            ),
+        ] {
+            match scrape(&base, path, a.requests, gzip, agent.pid(), rate) {
+                Ok(r) => rows.extend(r.rows(label)),
+                Err(e) => rows.push((label.into(), format!("n/a ({e:#})"))),
+            }
+        }
         let (rss, hwm) = memory_kib(agent.pid())?;
         rows.push((
             "VmRSS / VmHWM after /metrics".into(),
@@ -322,6 +360,23 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((field(14)? + field(15)?) / hz.max(1) as f64)
 }
 
+/// utime + stime of the first thread of `pid` named `comm`, in seconds (`None` if there is none).
+fn thread_cpu_seconds(pid: u32, comm: &str) -> Option<f64> {
+    let tasks = Path::new(PROC_ROOT).join(pid.to_string()).join("task");
+    std::fs::read_dir(tasks).ok()?.flatten().find_map(|t| {
+        let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+        let (head, rest) = stat.rsplit_once(')')?;
+        if head.split_once('(')?.1 != comm {
+            return None;
+        }
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        Some(ticks / hz.max(1) as f64)
+    })
+}
+
 /// (VmRSS, VmHWM) of a process, in KiB.
 fn memory_kib(pid: u32) -> anyhow::Result<(u64, u64)> {
     let path = Path::new(PROC_ROOT).join(pid.to_string()).join("status");
@@ -343,36 +398,90 @@ fn load_average() -> String {
         .unwrap_or_default()
 }
 
-/// Sequential GETs of `/metrics`, each timed until the whole body is read.
-fn metrics_latency(base: &str, k: usize) -> Vec<(String, String)> {
+/// What K sequential GETs of one path measured.
+#[derive(Debug, Clone)]
+pub struct Scrape {
+    times: Vec<Duration>,
+    /// Body size as sent (compressed with gzip).
+    bytes: usize,
+    /// Agent CPU per request, less its background rate.
+    cpu_ms: f64,
+}
+
+impl Scrape {
+    fn p50_p99(&self) -> String {
+        let mut t = self.times.clone();
+        let s = fmt_percentiles(&mut t);
+        // "p50 / p99 / max" → "p50 / p99"
+        s.rsplit_once(" / ")
+            .map_or(s.clone(), |(a, _)| a.to_string())
+    }
+
+    fn p99_ms(&self) -> f64 {
+        let mut t = self.times.clone();
+        t.sort();
+        let i = ((t.len() as f64 * 0.99).ceil() as usize).clamp(1, t.len().max(1)) - 1;
+        t.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e3)
+    }
+
+    fn rows(&self, label: &str) -> Vec<(String, String)> {
+        let mut t = self.times.clone();
+        vec![
+            (
+                format!("{label} latency p50 / p99 / max ({} GETs)", t.len()),
+                fmt_percentiles(&mut t),
+            ),
+            (
+                format!("{label} body"),
+                format!("{:.2} MB", self.bytes as f64 / 1e6),
+            ),
+            (
+                format!("{label} agent CPU per request"),
+                format!("{:.1} ms", self.cpu_ms),
+            ),
+        ]
+    }
+}
+
+/// K sequential GETs of `path`, each timed until the whole body is read; with `gzip`, asking for a
+/// gzip body (and checking that one came). `background` is the agent's CPU rate (s/s) without
+/// requests, subtracted from the CPU the GETs took.
+fn scrape(
+    base: &str,
+    path: &str,
+    k: usize,
+    gzip: bool,
+    pid: u32,
+    background: f64,
+) -> anyhow::Result<Scrape> {
     let mut times = Vec::with_capacity(k);
-    let mut size = 0;
+    let mut bytes = 0;
+    let cpu0 = cpu_seconds(pid)?;
+    let t0 = Instant::now();
     for _ in 0..k {
         let t = Instant::now();
-        let resp = match ureq::get(&format!("{base}/metrics"))
-            .timeout(Duration::from_secs(60))
-            .call()
-        {
-            Ok(r) => r,
-            Err(e) => return vec![("/metrics".into(), format!("n/a ({e})"))],
-        };
-        let mut body = Vec::new();
-        if let Err(e) = resp.into_reader().read_to_end(&mut body) {
-            return vec![("/metrics".into(), format!("n/a (reading body: {e})"))];
+        let mut req = ureq::get(&format!("{base}{path}")).timeout(Duration::from_secs(120));
+        if gzip {
+            req = req.set("Accept-Encoding", "gzip");
         }
+        let resp = req.call().with_context(|| format!("GET {path}"))?;
+        let encoding = resp.header("content-encoding").unwrap_or("").to_string();
+        if gzip && encoding != "gzip" {
+            bail!("GET {path} asked for gzip, got Content-Encoding {encoding:?}");
+        }
+        let mut body = Vec::new();
+        resp.into_reader()
+            .read_to_end(&mut body)
+            .with_context(|| format!("reading {path}"))?;
         times.push(t.elapsed());
-        size = body.len();
+        bytes = body.len();
     }
-    vec![
-        (
-            format!("/metrics latency p50 / p99 / max ({k} GETs)"),
-            fmt_percentiles(&mut times),
-        ),
-        (
-            "/metrics body".into(),
-            format!("{:.2} MB", size as f64 / 1e6),
-        ),
-    ]
+    let cpu = cpu_seconds(pid)? - cpu0 - background * t0.elapsed().as_secs_f64();
+    Ok(Scrape {
+        times,
+        bytes,
+        cpu_ms: 1e3 * cpu.max(0.0) / k.max(1) as f64,
+    })
 }
 
 /// Opens the event stream, creates `m` cgroups one at a time and times mkdir → creation event.

@@ -157,3 +157,66 @@ fn docker_selection_drops_raw_cgroups() {
     assert!(!s.contains("id=\"/\""));
     assert!(s.contains("id=\"/docker/gone\""));
 }
+
+#[test]
+fn gzip_only_when_the_client_accepts_it() {
+    let h = |v: &[&str]| {
+        let mut m = axum::http::HeaderMap::new();
+        for x in v {
+            m.append(
+                header::ACCEPT_ENCODING,
+                axum::http::HeaderValue::from_str(x).expect("header"),
+            );
+        }
+        accepts_gzip(&m)
+    };
+    assert!(h(&["gzip"]));
+    // What Prometheus sends.
+    assert!(h(&["gzip"]) && h(&["deflate, GZIP;q=0.5"]));
+    assert!(h(&["identity", "br, gzip"]));
+    assert!(!h(&[]));
+    assert!(!h(&["identity"]));
+    assert!(!h(&["gzip;q=0", "deflate"]));
+    assert!(!h(&["x-gzip2"]));
+}
+
+/// The streamed gzip body decodes to the plain exposition, across several chunks of both.
+#[test]
+fn gzip_stream_decodes_to_the_plain_text() {
+    let snap = fixture::snapshot(300);
+    let collect = |gzip: bool| {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1024);
+        let mut out = Output::new(tx, gzip);
+        render_chunked(&snap, &cfg(), Selection::All, 16 * 1024, &mut |c| {
+            out.send(c)
+        });
+        out.finish();
+        let mut chunks = Vec::new();
+        while let Ok(c) = rx.try_recv() {
+            chunks.push(c);
+        }
+        chunks
+    };
+    let plain = collect(false).concat();
+    let gz = collect(true);
+    assert!(gz.len() > 1, "one gzip chunk for {} bytes", plain.len());
+    let gz = gz.concat();
+    assert!(
+        gz.len() * 5 < plain.len(),
+        "{} of {}",
+        gz.len(),
+        plain.len()
+    );
+    let mut text = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut text)
+        .expect("gunzip");
+    // Timestamps of `container_last_seen` are the render time: compare without them.
+    let strip = |b: &[u8]| {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.starts_with("container_last_seen"))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&text), strip(&plain));
+}

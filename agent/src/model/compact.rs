@@ -1888,6 +1888,41 @@ mod tests {
         assert!(back.network.is_unset() && back.diskio.is_unset() && back.health.is_unset());
     }
 
+    /// An unset `Sparse` field skips serialising its zero value: the bytes must be exactly those
+    /// of the zero value written out (which the struct then leaves out), at every depth.
+    #[test]
+    fn unset_sparse_encodes_as_its_zero_value_would() {
+        let enc = |v: &ContainerStats| {
+            let mut b = Vec::new();
+            try_encode(v, &mut b).expect("encode");
+            b
+        };
+        for mut s in [ContainerStats::default(), docker_sample(), full_sample()] {
+            let unset = enc(&s);
+            // `Sparse::new` stores even a zero value, so it is serialised field by field.
+            if s.network.is_unset() {
+                s.network = Sparse::new(NetworkStats::default());
+            }
+            if s.network.tcp_advanced.is_unset() {
+                s.network.tcp_advanced = Sparse::new(TcpAdvancedStat::default());
+            }
+            if s.diskio.is_unset() {
+                s.diskio = Sparse::new(DiskIoStats::default());
+            }
+            if s.processes.is_unset() {
+                s.processes = Sparse::new(ProcessStats::default());
+            }
+            if s.memory.container_data.numa_stats.is_unset() {
+                s.memory.container_data.numa_stats = Sparse::new(MemoryNumaStats::default());
+            }
+            if s.health.is_unset() {
+                s.health = Sparse::new(Health::default());
+            }
+            assert_eq!(unset, enc(&s));
+            round_trip(&s);
+        }
+    }
+
     #[test]
     fn docker_sample_round_trips_under_500_bytes() {
         let s = docker_sample();
