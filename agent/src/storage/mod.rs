@@ -4,6 +4,8 @@
 //!
 //! Implemented: `stdout` ([`stdout`]).
 
+pub mod http;
+pub mod remote_write;
 pub mod stdout;
 
 use std::sync::Arc;

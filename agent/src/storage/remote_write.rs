@@ -1,0 +1,553 @@
+//! `--storage_driver=remote_write` (bpfadvisor's own; cAdvisor has no such driver): every sample
+//! pushed as Prometheus remote write 1.0 to `--storage_driver_remote_write_url`, so a node can feed
+//! Prometheus (`--web.enable-remote-write-receiver`), Thanos Receive, Mimir, Cortex or
+//! VictoriaMetrics without being scraped.
+//!
+//! The series are `/metrics`' container series, by the same table (`metrics::container_series`):
+//! the same family names and labels (`id`, `name`, `image`, `container_label_*`, ... and each
+//! family's own), one sample per container sample at the sample's own time (milliseconds). Labels
+//! with an empty value are left out (Prometheus treats them as absent), and so are application
+//! metrics and the machine families (they do not change per sample). Every series also gets the
+//! labels of `--storage_driver_remote_write_labels` (default `job=cadvisor`) and
+//! `instance=<hostname>`, unless it has a label of that name already: a scrape would add those, and
+//! without them the series of two nodes would be one.
+//!
+//! A request is a snappy-compressed protobuf `WriteRequest` (with each family's type and help as
+//! metadata), POSTed with `Content-Encoding: snappy` and `X-Prometheus-Remote-Write-Version: 0.1.0`,
+//! with basic auth or a bearer token, over TLS for an `https` URL. Samples of one series within a
+//! request are in time order. A 2xx answer is success; 5xx, 429 and network errors are retried
+//! (the same request, with backoff); any other 4xx means the receiver will never take the request
+//! (out-of-order or malformed samples), so it is dropped and counted rather than retried forever.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::header::{self, HeaderName, HeaderValue};
+use prost::Message;
+
+use super::http::{Endpoint, HttpError, TlsOptions};
+use crate::metrics::{self, MetricsConfig, families::MetricType as FamilyType};
+use crate::model::v1::ContainerStats;
+use crate::query::ContainerEntry;
+
+/// The remote-write 1.0 protocol version header's value.
+pub const PROTOCOL_VERSION: &str = "0.1.0";
+
+/// `prometheus.WriteRequest` (remote write 1.0); field 2 is reserved.
+#[derive(Clone, PartialEq, Message)]
+pub struct WriteRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub timeseries: Vec<TimeSeries>,
+    #[prost(message, repeated, tag = "3")]
+    pub metadata: Vec<MetricMetadata>,
+}
+
+/// `prometheus.TimeSeries`: labels sorted by name, samples in time order.
+#[derive(Clone, PartialEq, Message)]
+pub struct TimeSeries {
+    #[prost(message, repeated, tag = "1")]
+    pub labels: Vec<Label>,
+    #[prost(message, repeated, tag = "2")]
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Message)]
+pub struct Label {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub value: String,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Sample {
+    #[prost(double, tag = "1")]
+    pub value: f64,
+    /// Unix milliseconds.
+    #[prost(int64, tag = "2")]
+    pub timestamp: i64,
+}
+
+/// `prometheus.MetricMetadata`.
+#[derive(Clone, PartialEq, Message)]
+pub struct MetricMetadata {
+    #[prost(enumeration = "MetadataType", tag = "1")]
+    pub r#type: i32,
+    #[prost(string, tag = "2")]
+    pub metric_family_name: String,
+    #[prost(string, tag = "4")]
+    pub help: String,
+    #[prost(string, tag = "5")]
+    pub unit: String,
+}
+
+/// `prometheus.MetricMetadata.MetricType` (the values used here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, prost::Enumeration)]
+#[repr(i32)]
+pub enum MetadataType {
+    Unknown = 0,
+    Counter = 1,
+    Gauge = 2,
+}
+
+/// Collects samples into one request, grouping the samples of a series.
+#[derive(Debug, Default)]
+pub struct RequestBuilder {
+    request: WriteRequest,
+    /// Series key (labels joined) → index in `request.timeseries`.
+    index: HashMap<String, usize>,
+    /// Families with metadata already added.
+    described: HashSet<&'static str>,
+    key: String,
+}
+
+impl RequestBuilder {
+    /// Adds every series of one sample of `entry`; `extra` labels (sorted by name) go on every
+    /// series that lacks a label of their name.
+    pub fn add_sample(
+        &mut self,
+        entry: &ContainerEntry,
+        stats: &ContainerStats,
+        cfg: &MetricsConfig,
+        extra: &[(String, String)],
+    ) {
+        let base = metrics::container_labels(entry, cfg);
+        let ts = stats.timestamp.as_unix_nanos().div_euclid(1_000_000);
+        metrics::container_series(entry, stats, cfg, &mut |fam, values, v| {
+            // Family labels win over base labels of the same name, both over the extra ones.
+            let mut labels: Vec<(&str, &str)> = Vec::with_capacity(base.len() + values.len() + 3);
+            labels.push(("__name__", fam.name));
+            for (name, value) in fam.labels.iter().zip(values) {
+                labels.push((name, value));
+            }
+            for (name, value) in &base {
+                if !fam.labels.contains(&name.as_str()) {
+                    labels.push((name, value));
+                }
+            }
+            for (name, value) in extra {
+                if !labels.iter().any(|(n, _)| n == name) {
+                    labels.push((name, value));
+                }
+            }
+            labels.retain(|(_, v)| !v.is_empty());
+            labels.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            self.key.clear();
+            for (n, v) in &labels {
+                self.key.push_str(n);
+                self.key.push('\u{ff}');
+                self.key.push_str(v);
+                self.key.push('\u{ff}');
+            }
+            let sample = Sample {
+                value: v,
+                timestamp: ts,
+            };
+            match self.index.get(self.key.as_str()) {
+                Some(&i) => self.request.timeseries[i].samples.push(sample),
+                None => {
+                    self.index
+                        .insert(self.key.clone(), self.request.timeseries.len());
+                    self.request.timeseries.push(TimeSeries {
+                        labels: labels
+                            .iter()
+                            .map(|(n, v)| Label {
+                                name: n.to_string(),
+                                value: v.to_string(),
+                            })
+                            .collect(),
+                        samples: vec![sample],
+                    });
+                }
+            }
+            if self.described.insert(fam.name) {
+                self.request.metadata.push(MetricMetadata {
+                    r#type: match fam.ty {
+                        FamilyType::Counter => MetadataType::Counter,
+                        FamilyType::Gauge => MetadataType::Gauge,
+                    } as i32,
+                    metric_family_name: fam.name.to_string(),
+                    help: fam.help.to_string(),
+                    unit: String::new(),
+                });
+            }
+        });
+    }
+
+    /// Samples added so far.
+    pub fn samples(&self) -> usize {
+        self.request
+            .timeseries
+            .iter()
+            .map(|t| t.samples.len())
+            .sum()
+    }
+
+    /// The request body: the protobuf, snappy-compressed (block format, as the protocol says).
+    pub fn finish(self) -> Bytes {
+        compress(&self.request.encode_to_vec())
+    }
+}
+
+/// Snappy block format (not the framed stream format).
+pub fn compress(raw: &[u8]) -> Bytes {
+    match snap::raw::Encoder::new().compress_vec(raw) {
+        Ok(v) => Bytes::from(v),
+        // Only an input beyond snappy's 4 GiB limit fails; a batch is a few MB.
+        Err(_) => Bytes::new(),
+    }
+}
+
+/// Parses `--storage_driver_remote_write_labels` (`a=b,c=d`); names must be valid label names.
+pub fn parse_labels(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("{pair:?} is not name=value"))?;
+        let valid = name
+            .chars()
+            .enumerate()
+            .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+        if name.is_empty() || !valid || name.starts_with("__") {
+            return Err(format!("{name:?} is not a label name"));
+        }
+        out.retain(|(n, _)| n != name);
+        out.push((name.to_string(), value.to_string()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// How requests authenticate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    None,
+    Basic { user: String, password: String },
+    Bearer(String),
+}
+
+impl Auth {
+    /// The `Authorization` header value.
+    pub fn header(&self) -> Option<HeaderValue> {
+        use base64::Engine as _;
+        let text = match self {
+            Auth::None => return None,
+            Auth::Basic { user, password } => format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+            ),
+            Auth::Bearer(token) => format!("Bearer {}", token.trim()),
+        };
+        let mut v = HeaderValue::from_str(&text).ok()?;
+        v.set_sensitive(true);
+        Some(v)
+    }
+}
+
+/// What a push came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accepted,
+    /// Worth retrying: a 5xx or 429 (status, body excerpt).
+    Retry(u16, String),
+    /// Never accepted as it is: another 4xx (status, body excerpt).
+    Rejected(u16, String),
+}
+
+/// Classifies an answer by its status as the remote-write spec says.
+pub fn outcome(status: u16, body: String) -> Outcome {
+    match status {
+        200..=299 => Outcome::Accepted,
+        429 | 500..=599 => Outcome::Retry(status, body),
+        _ => Outcome::Rejected(status, body),
+    }
+}
+
+/// A receiver: its URL and how to reach it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    endpoint: Endpoint,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    timeout: Duration,
+}
+
+impl Target {
+    pub fn new(
+        url: &str,
+        tls: &TlsOptions,
+        auth: &Auth,
+        timeout: Duration,
+    ) -> Result<Self, HttpError> {
+        let endpoint = Endpoint::new(url, tls)?;
+        let mut headers = vec![
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-protobuf"),
+            ),
+            (header::CONTENT_ENCODING, HeaderValue::from_static("snappy")),
+            (
+                HeaderName::from_static("x-prometheus-remote-write-version"),
+                HeaderValue::from_static(PROTOCOL_VERSION),
+            ),
+            (
+                header::USER_AGENT,
+                HeaderValue::from_static(concat!("bpfadvisor/", env!("CARGO_PKG_VERSION"))),
+            ),
+        ];
+        if let Some(v) = auth.header() {
+            headers.push((header::AUTHORIZATION, v));
+        }
+        Ok(Self {
+            endpoint,
+            headers,
+            timeout,
+        })
+    }
+
+    /// POSTs one compressed request.
+    pub async fn push(&self, body: Bytes) -> Result<Outcome, HttpError> {
+        let resp = self
+            .endpoint
+            .request(
+                hyper::Method::POST,
+                self.endpoint.path(),
+                &self.headers,
+                body,
+                self.timeout,
+            )
+            .await?;
+        Ok(outcome(resp.status, resp.body_excerpt()))
+    }
+
+    /// The URL without credentials, for messages.
+    pub fn url(&self) -> String {
+        format!("{}{}", self.endpoint.base(), self.endpoint.path())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::json::Timestamp;
+    use crate::model::v1::{ContainerReference, ContainerSpec};
+    use crate::query::Samples;
+
+    fn entry() -> ContainerEntry {
+        let spec = ContainerSpec {
+            image: "nginx:1".into(),
+            labels: BTreeMap::from([("app".to_string(), "web".to_string())]),
+            has_memory: true,
+            has_cpu: true,
+            ..Default::default()
+        };
+        ContainerEntry {
+            reference: ContainerReference {
+                id: "abc".into(),
+                name: "/docker/abc".into(),
+                aliases: vec!["web-1".into(), "abc".into()],
+                namespace: "docker".into(),
+            },
+            samples: Arc::new(Samples::fixed(Duration::from_secs(60), &spec, [], 0)),
+            spec,
+        }
+    }
+
+    fn stats(ms: i64, cpu: u64) -> ContainerStats {
+        let mut s = ContainerStats {
+            timestamp: Timestamp::from_unix_nanos(ms * 1_000_000),
+            ..Default::default()
+        };
+        s.cpu.usage.total = cpu;
+        s.cpu.usage.user = cpu;
+        s.memory.usage = 4096;
+        s
+    }
+
+    fn decode(body: &Bytes) -> WriteRequest {
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(body)
+            .expect("snappy");
+        WriteRequest::decode(raw.as_slice()).expect("protobuf")
+    }
+
+    fn labels(t: &TimeSeries) -> Vec<(&str, &str)> {
+        t.labels
+            .iter()
+            .map(|l| (l.name.as_str(), l.value.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn series_carry_metrics_names_and_labels_sorted_with_the_sample_time() {
+        let cfg = MetricsConfig::default();
+        let extra = parse_labels("job=cadvisor,instance=node-1").expect("labels");
+        let mut b = RequestBuilder::default();
+        b.add_sample(
+            &entry(),
+            &stats(1_700_000_000_000, 2_000_000_000),
+            &cfg,
+            &extra,
+        );
+        b.add_sample(
+            &entry(),
+            &stats(1_700_000_001_000, 3_000_000_000),
+            &cfg,
+            &extra,
+        );
+        let req = decode(&b.finish());
+        let cpu: Vec<&TimeSeries> = req
+            .timeseries
+            .iter()
+            .filter(|t| t.labels[0].value == "container_cpu_usage_seconds_total")
+            .collect();
+        assert_eq!(cpu.len(), 1, "one series, both samples");
+        assert_eq!(
+            labels(cpu[0]),
+            [
+                ("__name__", "container_cpu_usage_seconds_total"),
+                ("container_label_app", "web"),
+                ("cpu", "total"),
+                ("id", "/docker/abc"),
+                ("image", "nginx:1"),
+                ("instance", "node-1"),
+                ("job", "cadvisor"),
+                ("name", "web-1"),
+            ]
+        );
+        assert_eq!(
+            cpu[0].samples,
+            [
+                Sample {
+                    value: 2.0,
+                    timestamp: 1_700_000_000_000
+                },
+                Sample {
+                    value: 3.0,
+                    timestamp: 1_700_000_001_000
+                }
+            ]
+        );
+        for t in &req.timeseries {
+            let names: Vec<&str> = t.labels.iter().map(|l| l.name.as_str()).collect();
+            let mut sorted = names.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(names, sorted, "sorted, unique");
+            assert!(t.labels.iter().all(|l| !l.value.is_empty()));
+        }
+        // Spec families come with every sample too; metadata once per family.
+        assert!(
+            req.timeseries
+                .iter()
+                .any(|t| t.labels[0].value == "container_memory_usage_bytes")
+        );
+        assert!(
+            req.timeseries
+                .iter()
+                .any(|t| t.labels[0].value == "container_start_time_seconds")
+        );
+        let meta: Vec<&MetricMetadata> = req
+            .metadata
+            .iter()
+            .filter(|m| m.metric_family_name == "container_cpu_usage_seconds_total")
+            .collect();
+        assert_eq!(meta.len(), 1);
+        assert_eq!(meta[0].r#type, MetadataType::Counter as i32);
+    }
+
+    #[test]
+    fn disabled_kinds_are_not_pushed() {
+        let mut cfg = MetricsConfig::default();
+        cfg.kinds = crate::config::MetricKinds::from_flags("", "cpu").expect("kinds");
+        let mut b = RequestBuilder::default();
+        b.add_sample(&entry(), &stats(1, 1), &cfg, &[]);
+        let req = decode(&b.finish());
+        assert!(!req.timeseries.is_empty());
+        let names: Vec<&str> = req
+            .timeseries
+            .iter()
+            .map(|t| t.labels[0].value.as_str())
+            .collect();
+        assert!(
+            !names.contains(&"container_cpu_usage_seconds_total"),
+            "{names:?}"
+        );
+        assert!(names.contains(&"container_memory_usage_bytes"), "{names:?}");
+    }
+
+    #[test]
+    fn the_wire_format_is_the_protocols() {
+        // Hand-encoded: WriteRequest{timeseries:[{labels:[{__name__,up}], samples:[{1,2}]}]}.
+        let req = WriteRequest {
+            timeseries: vec![TimeSeries {
+                labels: vec![Label {
+                    name: "__name__".into(),
+                    value: "up".into(),
+                }],
+                samples: vec![Sample {
+                    value: 1.0,
+                    timestamp: 2,
+                }],
+            }],
+            metadata: vec![],
+        };
+        let mut want = vec![0x0a, 0x1d, 0x0a, 0x0e, 0x0a, 0x08];
+        want.extend_from_slice(b"__name__");
+        want.extend_from_slice(&[0x12, 0x02]);
+        want.extend_from_slice(b"up");
+        want.extend_from_slice(&[0x12, 0x0b, 0x09]);
+        want.extend_from_slice(&1.0f64.to_le_bytes());
+        want.extend_from_slice(&[0x10, 0x02]);
+        assert_eq!(req.encode_to_vec(), want);
+        let body = compress(&want);
+        assert_eq!(
+            snap::raw::Decoder::new()
+                .decompress_vec(&body)
+                .expect("snappy"),
+            want
+        );
+    }
+
+    #[test]
+    fn labels_flag_and_auth_header() {
+        assert_eq!(
+            parse_labels(" job=cadvisor, cluster=eu-1,job=x").expect("ok"),
+            [
+                ("cluster".to_string(), "eu-1".to_string()),
+                ("job".to_string(), "x".to_string())
+            ]
+        );
+        assert_eq!(parse_labels("").expect("ok"), []);
+        for bad in ["job", "1a=b", "__name__=x", "a-b=c", "=x"] {
+            assert!(parse_labels(bad).is_err(), "{bad}");
+        }
+        let basic = Auth::Basic {
+            user: "u".into(),
+            password: "p".into(),
+        };
+        assert_eq!(basic.header().expect("set"), "Basic dTpw");
+        assert_eq!(
+            Auth::Bearer("tok\n".into()).header().expect("set"),
+            "Bearer tok"
+        );
+        assert!(Auth::None.header().is_none());
+        assert_eq!(outcome(204, String::new()), Outcome::Accepted);
+        assert!(matches!(
+            outcome(503, String::new()),
+            Outcome::Retry(503, _)
+        ));
+        assert!(matches!(
+            outcome(429, String::new()),
+            Outcome::Retry(429, _)
+        ));
+        assert!(matches!(
+            outcome(400, String::new()),
+            Outcome::Rejected(400, _)
+        ));
+    }
+}
