@@ -375,6 +375,9 @@ fn sorted_families() -> &'static [&'static Family] {
     })
 }
 
+/// Where [`container_series`] has a family's samples go: extra label values and value.
+type Collect<'a> = dyn FnMut(&[&str], f64) + 'a;
+
 /// Writes the samples of one family; the HELP/TYPE header appears with the first sample (the Go
 /// client drops families without samples).
 pub struct Sink<'a> {
@@ -387,7 +390,7 @@ pub struct Sink<'a> {
     /// Where the last sample's timestamp starts, for `fix_last_timestamp`.
     last_ts_at: Option<usize>,
     /// Set: samples go here (extra label values, value) instead of into the text.
-    collect: Option<&'a mut dyn FnMut(&[&str], f64)>,
+    collect: Option<&'a mut Collect<'a>>,
 }
 
 impl<'a> Sink<'a> {

@@ -4,7 +4,9 @@
 //!
 //! Implemented: `stdout` ([`stdout`]).
 
+pub mod elasticsearch;
 pub mod http;
+pub mod kafka;
 pub mod remote_write;
 pub mod stdout;
 

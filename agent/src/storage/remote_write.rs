@@ -462,8 +462,10 @@ mod tests {
 
     #[test]
     fn disabled_kinds_are_not_pushed() {
-        let mut cfg = MetricsConfig::default();
-        cfg.kinds = crate::config::MetricKinds::from_flags("", "cpu").expect("kinds");
+        let cfg = MetricsConfig {
+            kinds: crate::config::MetricKinds::from_flags("", "cpu").expect("kinds"),
+            ..Default::default()
+        };
         let mut b = RequestBuilder::default();
         b.add_sample(&entry(), &stats(1, 1), &cfg, &[]);
         let req = decode(&b.finish());
