@@ -31,7 +31,7 @@ use crate::registry::housekeeping::{self, Job, OomFallback, Schedule};
 use crate::registry::owner::{Admission, Owner, OwnerConfig, OwnerInputs};
 use crate::registry::{self, RegistryHandle};
 use crate::runtime::{self, RuntimeConfig};
-use crate::storage::{self, StorageOptions};
+use crate::storage::{self, Storage};
 use crate::telemetry::events::EventSourceSelected;
 use crate::ui::{self, UiContext};
 
@@ -133,7 +133,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         limits: config.access.limits.clone(),
     };
     access::serve(listener, router, options, shutdown_signal(), SHUTDOWN_GRACE).await;
-    drop(collector);
+    collector.shutdown().await;
     info!("shut down");
     Ok(())
 }
@@ -143,6 +143,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 pub struct Collector {
     handle: RegistryHandle,
     owner_task: tokio::task::JoinHandle<()>,
+    /// The storage drivers: stopped (flushing) by [`Collector::shutdown`].
+    storage: Option<Storage>,
     // Held, not read: the probes, watches and threads live as long as the collector.
     _kernel_log: Option<kmsg::KmsgHandle>,
     _source: LiveSource,
@@ -153,6 +155,17 @@ impl Collector {
     /// snapshots, events and host facts.
     pub fn query(&self) -> Arc<dyn crate::query::Query> {
         Arc::new(self.handle.clone())
+    }
+
+    /// Stops collecting; the storage drivers send what they hold first, by
+    /// [`storage::FLUSH_DEADLINE`]. (Dropping the collector stops it without waiting.)
+    pub async fn shutdown(mut self) {
+        self.owner_task.abort();
+        if let Some(storage) = self.storage.take() {
+            storage
+                .shutdown(std::time::Instant::now() + storage::FLUSH_DEADLINE)
+                .await;
+        }
     }
 }
 
@@ -264,14 +277,8 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     let handle = RegistryHandle::new(published, events, hk, HostReads::new(host.clone()), feed);
     // Subscribed before discovery, so they see every container's first sample.
     let query: Arc<dyn crate::query::Query> = Arc::new(handle.clone());
-    storage::start(
-        &config.storage_drivers,
-        &query,
-        &StorageOptions {
-            host: config.storage_driver_host.clone(),
-        },
-    )
-    .context("starting the storage drivers")?;
+    let storage = storage::start(&config.storage_drivers, &query, &config.storage)
+        .context("starting the storage drivers")?;
     owner.discover();
     drop(source_tx);
     let inputs = OwnerInputs {
@@ -283,6 +290,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     Ok(Collector {
         handle,
         owner_task,
+        storage: Some(storage),
         _kernel_log: kernel_log,
         _source: source,
     })

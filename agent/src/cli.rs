@@ -69,13 +69,142 @@ pub struct Cli {
     #[arg(long = "storage_duration", default_value = "2m0s")]
     pub storage_duration: String,
 
-    /// Storage driver(s) to use (comma separated); none is implemented yet, so any refuses to start.
+    /// Storage driver(s) to use, comma separated: influxdb, redis, statsd, stdout (see the README).
     #[arg(long = "storage_driver", default_value = "")]
     pub storage_driver: String,
 
     /// Database host:port of the storage driver.
     #[arg(long = "storage_driver_host", default_value = DEFAULT_STORAGE_DRIVER_HOST)]
     pub storage_driver_host: String,
+
+    /// Database username.
+    #[arg(long = "storage_driver_user", default_value = "root")]
+    pub storage_driver_user: String,
+
+    /// Database password.
+    #[arg(long = "storage_driver_password", default_value = "root")]
+    pub storage_driver_password: String,
+
+    /// Database name (InfluxDB database, Redis list key, StatsD namespace).
+    #[arg(long = "storage_driver_db", default_value = "cadvisor")]
+    pub storage_driver_db: String,
+
+    /// Table name.
+    #[arg(long = "storage_driver_table", default_value = "stats")]
+    pub storage_driver_table: String,
+
+    /// Use a secure connection with the database.
+    #[arg(long = "storage_driver_secure", default_value_t = false, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub storage_driver_secure: bool,
+
+    /// Writes in storage drivers will be buffered for this duration, and committed to the non
+    /// memory backends as a single transaction.
+    #[arg(long = "storage_driver_buffer_duration", default_value = "1m0s")]
+    pub storage_driver_buffer_duration: String,
+
+    /// InfluxDB retention policy ("" is the database's default).
+    #[arg(long = "storage_driver_influxdb_retention_policy", default_value = "")]
+    pub storage_driver_influxdb_retention_policy: String,
+
+    /// Kafka broker(s), comma separated.
+    #[arg(
+        long = "storage_driver_kafka_broker_list",
+        default_value = "localhost:9092"
+    )]
+    pub storage_driver_kafka_broker_list: String,
+
+    /// Kafka topic.
+    #[arg(long = "storage_driver_kafka_topic", default_value = "stats")]
+    pub storage_driver_kafka_topic: String,
+
+    /// Kafka client certificate file (PEM).
+    #[arg(long = "storage_driver_kafka_ssl_cert", default_value = "")]
+    pub storage_driver_kafka_ssl_cert: String,
+
+    /// Kafka client key file (PEM).
+    #[arg(long = "storage_driver_kafka_ssl_key", default_value = "")]
+    pub storage_driver_kafka_ssl_key: String,
+
+    /// Kafka CA certificate file (PEM).
+    #[arg(long = "storage_driver_kafka_ssl_ca", default_value = "")]
+    pub storage_driver_kafka_ssl_ca: String,
+
+    /// Verify the Kafka brokers' certificates.
+    #[arg(long = "storage_driver_kafka_ssl_verify", default_value_t = true, action = ArgAction::Set,
+          num_args = 0..=1, default_missing_value = "true", value_parser = go_bool)]
+    pub storage_driver_kafka_ssl_verify: bool,
+
+    /// Elasticsearch host:port.
+    #[arg(
+        long = "storage_driver_es_host",
+        default_value = "http://localhost:9200"
+    )]
+    pub storage_driver_es_host: String,
+
+    /// Elasticsearch index name.
+    #[arg(long = "storage_driver_es_index", default_value = "cadvisor")]
+    pub storage_driver_es_index: String,
+
+    /// Elasticsearch type name.
+    #[arg(long = "storage_driver_es_type", default_value = "stats")]
+    pub storage_driver_es_type: String,
+
+    /// Elasticsearch: find the cluster's other nodes.
+    #[arg(long = "storage_driver_es_enable_sniffer", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+          value_parser = go_bool)]
+    pub storage_driver_es_enable_sniffer: bool,
+
+    /// remote_write (bpfadvisor's own driver): the Prometheus remote-write receiver's URL, e.g.
+    /// http://prometheus:9090/api/v1/write.
+    #[arg(long = "storage_driver_remote_write_url", default_value = "")]
+    pub storage_driver_remote_write_url: String,
+
+    /// remote_write: basic-auth user name (password from --storage_driver_remote_write_password_file).
+    #[arg(long = "storage_driver_remote_write_username", default_value = "")]
+    pub storage_driver_remote_write_username: String,
+
+    /// remote_write: file holding the basic-auth password (read for every request).
+    #[arg(long = "storage_driver_remote_write_password_file", default_value = "")]
+    pub storage_driver_remote_write_password_file: String,
+
+    /// remote_write: file holding a bearer token (read for every request, so rotation works).
+    #[arg(
+        long = "storage_driver_remote_write_bearer_token_file",
+        default_value = ""
+    )]
+    pub storage_driver_remote_write_bearer_token_file: String,
+
+    /// remote_write: PEM CA certificates for an https URL (default: the built-in Mozilla roots).
+    #[arg(long = "storage_driver_remote_write_ca_file", default_value = "")]
+    pub storage_driver_remote_write_ca_file: String,
+
+    /// remote_write: PEM client certificate, for receivers that require one.
+    #[arg(long = "storage_driver_remote_write_cert_file", default_value = "")]
+    pub storage_driver_remote_write_cert_file: String,
+
+    /// remote_write: PEM key of --storage_driver_remote_write_cert_file.
+    #[arg(long = "storage_driver_remote_write_key_file", default_value = "")]
+    pub storage_driver_remote_write_key_file: String,
+
+    /// remote_write: accept any server certificate (testing only).
+    #[arg(long = "storage_driver_remote_write_insecure_skip_verify", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+          value_parser = go_bool)]
+    pub storage_driver_remote_write_insecure_skip_verify: bool,
+
+    /// remote_write: labels added to every series (name=value,...); instance=<hostname> is added
+    /// unless given here.
+    #[arg(
+        long = "storage_driver_remote_write_labels",
+        default_value = "job=cadvisor"
+    )]
+    pub storage_driver_remote_write_labels: String,
+
+    /// remote_write: how long samples gather into one request.
+    #[arg(long = "storage_driver_remote_write_interval", default_value = "5s")]
+    pub storage_driver_remote_write_interval: String,
 
     /// Comma-separated list of metric kinds to skip. Replaces the default set.
     #[arg(
@@ -342,7 +471,7 @@ mod tests {
         let c = parse(&[
             "-container_hints=/etc/hints.json",
             "--profiling",
-            "-storage_driver_buffer_duration",
+            "-resctrl_interval",
             "30s",
             "-v",
             "3",
@@ -352,7 +481,7 @@ mod tests {
             vec![
                 ("profiling", "true".to_string()),
                 ("container_hints", "/etc/hints.json".to_string()),
-                ("storage_driver_buffer_duration", "30s".to_string()),
+                ("resctrl_interval", "30s".to_string()),
                 ("v", "3".to_string()),
             ]
         );

@@ -7,10 +7,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::access::{AccessConfig, TlsFiles};
+use crate::cli::Cli;
 use crate::cli::compat::{self, CompatError};
-use crate::cli::{Cli, DEFAULT_STORAGE_DRIVER_HOST};
 use crate::events::ebpf::OomProbe;
 use crate::host::HostPaths;
+use crate::metrics::MetricsConfig;
+use crate::storage::http::TlsOptions;
+use crate::storage::remote_write::{RemoteWriteOptions, parse_labels};
+use crate::storage::{ElasticsearchOptions, KafkaOptions, StorageOptions};
 
 /// A flag value we cannot use; the message names the flag like cAdvisor's flag errors do.
 #[derive(Debug, thiserror::Error)]
@@ -269,8 +273,8 @@ pub struct Config {
     pub ebpf_oom_probe: OomProbe,
     /// `--storage_driver`: only drivers bpfadvisor implements (others refuse to start).
     pub storage_drivers: Vec<String>,
-    /// `--storage_driver_host`: the storage driver's database `host:port` (named on each stdout line).
-    pub storage_driver_host: String,
+    /// The `--storage_driver_*` settings.
+    pub storage: StorageOptions,
     pub log: LogOptions,
     /// `--max_procs`, or [`DEFAULT_WORKER_THREADS`].
     pub worker_threads: usize,
@@ -278,6 +282,81 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// Authentication, TLS and request limits (`crate::access`).
     pub access: AccessConfig,
+}
+
+/// The `--storage_driver_*` flags.
+fn storage_options(
+    cli: &Cli,
+    dur: &dyn Fn(&'static str, &str) -> Result<Duration, ConfigError>,
+) -> Result<StorageOptions, ConfigError> {
+    Ok(StorageOptions {
+        host: cli.storage_driver_host.clone(),
+        user: cli.storage_driver_user.clone(),
+        password: cli.storage_driver_password.clone(),
+        db: cli.storage_driver_db.clone(),
+        table: cli.storage_driver_table.clone(),
+        secure: cli.storage_driver_secure,
+        buffer_duration: dur(
+            "storage_driver_buffer_duration",
+            &cli.storage_driver_buffer_duration,
+        )?,
+        influxdb_retention_policy: cli.storage_driver_influxdb_retention_policy.clone(),
+        kafka: KafkaOptions {
+            broker_list: cli.storage_driver_kafka_broker_list.clone(),
+            topic: cli.storage_driver_kafka_topic.clone(),
+            ssl_cert: cli.storage_driver_kafka_ssl_cert.clone(),
+            ssl_key: cli.storage_driver_kafka_ssl_key.clone(),
+            ssl_ca: cli.storage_driver_kafka_ssl_ca.clone(),
+            ssl_verify: cli.storage_driver_kafka_ssl_verify,
+        },
+        elasticsearch: ElasticsearchOptions {
+            host: cli.storage_driver_es_host.clone(),
+            index: cli.storage_driver_es_index.clone(),
+            type_name: cli.storage_driver_es_type.clone(),
+            enable_sniffer: cli.storage_driver_es_enable_sniffer,
+        },
+        remote_write: remote_write_options(cli, dur)?,
+        ..StorageOptions::default()
+    })
+}
+
+/// The `--storage_driver_remote_write_*` flags; its series follow `/metrics`' kinds and labels.
+fn remote_write_options(
+    cli: &Cli,
+    dur: &dyn Fn(&'static str, &str) -> Result<Duration, ConfigError>,
+) -> Result<RemoteWriteOptions, ConfigError> {
+    let path = |s: &String| (!s.is_empty()).then(|| PathBuf::from(s));
+    let labels = parse_labels(&cli.storage_driver_remote_write_labels).map_err(|reason| {
+        ConfigError::Invalid {
+            flag: "storage_driver_remote_write_labels",
+            value: cli.storage_driver_remote_write_labels.clone(),
+            reason,
+        }
+    })?;
+    Ok(RemoteWriteOptions {
+        url: cli.storage_driver_remote_write_url.clone(),
+        username: cli.storage_driver_remote_write_username.clone(),
+        password_file: path(&cli.storage_driver_remote_write_password_file),
+        bearer_token_file: path(&cli.storage_driver_remote_write_bearer_token_file),
+        tls: TlsOptions {
+            ca_file: path(&cli.storage_driver_remote_write_ca_file),
+            cert_file: path(&cli.storage_driver_remote_write_cert_file),
+            key_file: path(&cli.storage_driver_remote_write_key_file),
+            insecure_skip_verify: cli.storage_driver_remote_write_insecure_skip_verify,
+        },
+        labels,
+        interval: dur(
+            "storage_driver_remote_write_interval",
+            &cli.storage_driver_remote_write_interval,
+        )?,
+        metrics: MetricsConfig {
+            kinds: MetricKinds::from_flags(&cli.enable_metrics, &cli.disable_metrics)?,
+            store_container_labels: cli.store_container_labels,
+            whitelisted_container_labels: comma_list(&cli.whitelisted_container_labels),
+            telemetry: false,
+            ..MetricsConfig::default()
+        },
+    })
 }
 
 /// cAdvisor's split of the env whitelists: on commas, no trimming; empty prefixes match nothing.
@@ -349,11 +428,13 @@ impl Config {
         let housekeeping_interval = dur("housekeeping_interval", &cli.housekeeping_interval)?;
         let mut warnings = compat::check(&cli.compat)?;
         let storage_drivers = compat::storage_drivers(&cli.storage_driver)?;
-        if storage_drivers.is_empty() && cli.storage_driver_host != DEFAULT_STORAGE_DRIVER_HOST {
-            warnings.push(format!(
-                "flag --storage_driver_host={} has no effect in bpfadvisor: it configures a storage driver, and none is in use (see --storage_driver)",
-                cli.storage_driver_host
-            ));
+        let storage = storage_options(cli, &dur)?;
+        if storage_drivers.is_empty() {
+            for flag in storage.changed_flags() {
+                warnings.push(format!(
+                    "flag --{flag} has no effect: it configures a storage driver, and none is in use (see --storage_driver)"
+                ));
+            }
         }
         let log_format = match cli.log_format.as_str() {
             "text" => LogFormat::Text,
@@ -431,7 +512,7 @@ impl Config {
             event_source,
             ebpf_oom_probe,
             storage_drivers,
-            storage_driver_host: cli.storage_driver_host.clone(),
+            storage,
             log: LogOptions {
                 filter: std::env::var("RUST_LOG").unwrap_or_else(|_| cli.log_level.clone()),
                 format: log_format,
@@ -564,8 +645,11 @@ mod tests {
         assert!(config(&["--http_auth_realm=localhost", "--storage_driver="]).is_ok());
         let err = config(&["--container_hints=/etc/hints.json"]).expect_err("refused");
         assert!(matches!(err, ConfigError::Unsupported(_)), "{err}");
-        let err = config(&["--storage_driver=kafka"]).expect_err("refused");
-        assert!(err.to_string().contains("--storage_driver=kafka"), "{err}");
+        let err = config(&["--storage_driver=bigquery"]).expect_err("refused");
+        assert!(
+            err.to_string().contains("--storage_driver=bigquery"),
+            "{err}"
+        );
         let c = config(&["-v=4", "--logtostderr"]).expect("accepted");
         assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
     }
@@ -580,14 +664,37 @@ mod tests {
     }
 
     #[test]
-    fn storage_driver_host_warns_while_no_driver_uses_it() {
+    fn storage_driver_flags_warn_while_no_driver_uses_them() {
         let c = config(&[]).expect("config");
-        assert_eq!(c.storage_driver_host, "localhost:8086");
+        assert_eq!(c.storage.host, "localhost:8086");
+        assert_eq!(c.storage.buffer_duration, Duration::from_secs(60));
         assert!(c.warnings.is_empty());
-        let c = config(&["-storage_driver_host=db:8086"]).expect("config");
-        assert_eq!(c.storage_driver_host, "db:8086");
-        assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+        let c = config(&[
+            "-storage_driver_host=db:8086",
+            "-storage_driver_password=hunter2",
+            "-storage_driver_buffer_duration=60s",
+        ])
+        .expect("config");
+        assert_eq!(c.storage.host, "db:8086");
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
         assert!(c.warnings[0].starts_with("flag --storage_driver_host=db:8086 has no effect"));
+        assert!(
+            c.warnings[1].starts_with("flag --storage_driver_password=<redacted> has no effect")
+        );
+        let c = config(&[
+            "--storage_driver=stdout",
+            "-storage_driver_host=db:8086",
+            "-storage_driver_secure",
+            "-storage_driver_kafka_ssl_verify=false",
+            "-storage_driver_buffer_duration=5s",
+            "-storage_driver_db=metrics",
+        ])
+        .expect("config");
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(c.storage.secure && !c.storage.kafka.ssl_verify);
+        assert_eq!(c.storage.buffer_duration, Duration::from_secs(5));
+        assert_eq!(c.storage.db, "metrics");
+        assert!(config(&["-storage_driver_buffer_duration=soon"]).is_err());
     }
 
     #[test]

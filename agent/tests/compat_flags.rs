@@ -179,9 +179,9 @@ fn refused_flags_stop_the_agent_with_one_line() {
             .any(|(n, _)| n == "disable_root_cgroup_stats"),
         "disable_root_cgroup_stats not refused"
     );
-    // `stdout` is implemented (`storage_stdout.rs`); the others are not, also beside it.
-    refused.push(("storage_driver".into(), "kafka".into()));
-    refused.push(("storage_driver".into(), "influxdb,stdout".into()));
+    // cAdvisor's bigquery driver is not implemented, also beside one that is.
+    refused.push(("storage_driver".into(), "bigquery".into()));
+    refused.push(("storage_driver".into(), "bigquery,stdout".into()));
     for (name, value) in &refused {
         let flag = format!("--{name}={value}");
         let (code, stderr) = run_to_exit(&[&flag]);

@@ -61,8 +61,8 @@ use Action::{Refuse, Warn};
 use ValueKind::{Bool, Duration as Dur, Float, Int, Text};
 
 const NO_APP_METRICS: Action = Warn("application metrics are not collected");
-const NO_STORAGE_DRIVER: Action =
-    Warn("it configures a storage driver bpfadvisor does not have (see --storage_driver)");
+const NO_BIGQUERY: Action =
+    Warn("it configures the bigquery storage driver, which bpfadvisor does not have");
 const KLOG_OUTPUT: Action = Warn("logs always go to stderr (see --log_format)");
 const KLOG_LEVEL: Action = Warn("klog verbosity; choose what is logged with --log_level");
 const KLOG_FORMAT: Action = Warn("log lines have bpfadvisor's own format (see --log_format)");
@@ -149,69 +149,12 @@ pub const FLAGS: &[CompatFlag] = &[
         "false",
         Warn("cAdvisor itself ignores it since v0.60"),
     ),
-    // Storage drivers' settings (the drivers themselves: `--storage_driver`, see STORAGE_DRIVERS).
-    flag("storage_driver_user", Text, "root", NO_STORAGE_DRIVER),
-    flag("storage_driver_password", Text, "root", NO_STORAGE_DRIVER),
-    flag("storage_driver_db", Text, "cadvisor", NO_STORAGE_DRIVER),
-    flag("storage_driver_table", Text, "stats", NO_STORAGE_DRIVER),
-    flag("storage_driver_secure", Bool, "false", NO_STORAGE_DRIVER),
-    flag(
-        "storage_driver_buffer_duration",
-        Dur,
-        "1m0s",
-        NO_STORAGE_DRIVER,
-    ),
-    flag(
-        "storage_driver_influxdb_retention_policy",
-        Text,
-        "",
-        NO_STORAGE_DRIVER,
-    ),
-    flag(
-        "storage_driver_kafka_broker_list",
-        Text,
-        "localhost:9092",
-        NO_STORAGE_DRIVER,
-    ),
-    flag(
-        "storage_driver_kafka_topic",
-        Text,
-        "stats",
-        NO_STORAGE_DRIVER,
-    ),
-    flag("storage_driver_kafka_ssl_cert", Text, "", NO_STORAGE_DRIVER),
-    flag("storage_driver_kafka_ssl_key", Text, "", NO_STORAGE_DRIVER),
-    flag("storage_driver_kafka_ssl_ca", Text, "", NO_STORAGE_DRIVER),
-    flag(
-        "storage_driver_kafka_ssl_verify",
-        Bool,
-        "true",
-        NO_STORAGE_DRIVER,
-    ),
-    flag(
-        "storage_driver_es_host",
-        Text,
-        "http://localhost:9200",
-        NO_STORAGE_DRIVER,
-    ),
-    flag(
-        "storage_driver_es_index",
-        Text,
-        "cadvisor",
-        NO_STORAGE_DRIVER,
-    ),
-    flag("storage_driver_es_type", Text, "stats", NO_STORAGE_DRIVER),
-    flag(
-        "storage_driver_es_enable_sniffer",
-        Bool,
-        "false",
-        NO_STORAGE_DRIVER,
-    ),
-    flag("bq_id", Text, "", NO_STORAGE_DRIVER),
-    flag("bq_secret", Text, "notasecret", NO_STORAGE_DRIVER),
-    flag("bq_project_id", Text, "", NO_STORAGE_DRIVER),
-    flag("bq_account", Text, "", NO_STORAGE_DRIVER),
-    flag("bq_credentials_file", Text, "", NO_STORAGE_DRIVER),
+    // BigQuery's settings (the one storage driver of cAdvisor's bpfadvisor refuses).
+    flag("bq_id", Text, "", NO_BIGQUERY),
+    flag("bq_secret", Text, "notasecret", NO_BIGQUERY),
+    flag("bq_project_id", Text, "", NO_BIGQUERY),
+    flag("bq_account", Text, "", NO_BIGQUERY),
+    flag("bq_credentials_file", Text, "", NO_BIGQUERY),
     // klog's flags (cAdvisor forces `-v=2` before parsing).
     flag("v", Int, "2", KLOG_LEVEL),
     flag("vmodule", Text, "", KLOG_LEVEL),
@@ -235,16 +178,21 @@ pub const FLAGS: &[CompatFlag] = &[
 ];
 
 /// cAdvisor's storage drivers (`--storage_driver`, comma-separated) and whether bpfadvisor has
-/// each: the one place to change when a driver lands.
-pub const STORAGE_DRIVERS: [(&str, bool); 7] = [
+/// each: the one place to change when a driver lands. `remote_write` is bpfadvisor's own.
+pub const STORAGE_DRIVERS: [(&str, bool); 8] = [
     ("bigquery", false),
-    ("elasticsearch", false),
+    ("elasticsearch", true),
     ("influxdb", false),
-    ("kafka", false),
+    ("kafka", true),
     ("redis", false),
     ("statsd", false),
     ("stdout", true),
+    ("remote_write", true),
 ];
+
+/// Why a known driver is refused.
+const STORAGE_DRIVER_MISSING: &str = "bpfadvisor does not have this storage driver (bigquery); \
+     remove it (the REST API and /metrics serve the same stats)";
 
 /// A flag value the agent will not start with.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -353,8 +301,7 @@ pub fn storage_drivers(value: &str) -> Result<Vec<String>, CompatError> {
                 return Err(CompatError::Refused {
                     flag: "storage_driver",
                     value: value.to_string(),
-                    instead: "of cAdvisor's storage drivers only stdout is implemented; remove \
-                              the others (the REST API and /metrics serve the same stats)",
+                    instead: STORAGE_DRIVER_MISSING,
                 });
             }
             None => {
@@ -436,7 +383,7 @@ mod tests {
     #[test]
     fn defaults_are_compared_by_meaning() {
         let ok = given(&[
-            ("storage_driver_buffer_duration", "60s"),
+            ("resctrl_interval", "0"),
             ("jitter_factor", "1.0"),
             ("logtostderr", "True"),
             ("profiling", "0"),
@@ -461,25 +408,15 @@ mod tests {
         let w = check(&given(&[
             ("v", "4"),
             ("application_metrics_count_limit", "5"),
-            ("storage_driver_db", "metrics"),
+            ("bq_project_id", "metrics"),
         ]))
         .expect("accepted");
         assert_eq!(w.len(), 3, "{w:?}");
         assert!(w[0].starts_with("flag --v=4 has no effect in bpfadvisor: klog verbosity"));
         assert!(w.iter().all(|l| !l.contains('\n')));
-        let w = check(&given(&[
-            ("storage_driver_password", "hunter2"),
-            ("bq_secret", "s3"),
-        ]))
-        .expect("accepted");
-        assert!(
-            w[0].starts_with("flag --storage_driver_password=<redacted> "),
-            "{w:?}"
-        );
-        assert!(
-            w.iter()
-                .all(|l| !l.contains("hunter2") && !l.contains("s3 "))
-        );
+        let w = check(&given(&[("bq_secret", "hunter2"), ("bq_id", "s3")])).expect("accepted");
+        assert!(w[0].starts_with("flag --bq_secret=<redacted> "), "{w:?}");
+        assert!(w.iter().all(|l| !l.contains("hunter2")));
     }
 
     #[test]

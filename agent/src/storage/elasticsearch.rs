@@ -28,33 +28,11 @@ use hyper::Method;
 use hyper::header::{self, HeaderValue};
 use serde::{Deserialize, Serialize};
 
+use super::ElasticsearchOptions as EsOptions;
+use super::driver::{Batching, Driver, DriverError, Record};
 use super::http::{Endpoint, HttpError, TlsOptions};
 use crate::model::v1::ContainerStats;
 use crate::query::ContainerEntry;
-
-/// The driver's settings (cAdvisor's flags).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EsOptions {
-    /// `--storage_driver_es_host`: the server's URL.
-    pub host: String,
-    /// `--storage_driver_es_index`.
-    pub index: String,
-    /// `--storage_driver_es_type` (left out for Elasticsearch 8 and later, or when empty).
-    pub doc_type: String,
-    /// `--storage_driver_es_enable_sniffer`.
-    pub sniff: bool,
-}
-
-impl Default for EsOptions {
-    fn default() -> Self {
-        Self {
-            host: "http://localhost:9200".into(),
-            index: "cadvisor".into(),
-            doc_type: "stats".into(),
-            sniff: false,
-        }
-    }
-}
 
 /// One document, field for field (and in the order of) cAdvisor's.
 #[derive(Debug, Serialize)]
@@ -315,7 +293,7 @@ impl Client {
     /// Indexes the documents of `pending`; those indexed or refused for good are taken out (the
     /// refused counted in the answer), so on an error only the ones worth retrying remain.
     pub async fn index(&mut self, pending: &Mutex<Vec<Vec<u8>>>) -> Result<Refused, EsError> {
-        if self.opts.sniff && self.nodes.is_empty() {
+        if self.opts.enable_sniffer && self.nodes.is_empty() {
             self.sniff().await?;
         }
         if self.major.is_none() {
@@ -325,7 +303,7 @@ impl Client {
         }
         let doc_type = match self.major {
             Some(m) if m >= 8 => None,
-            _ => Some(self.opts.doc_type.as_str()).filter(|t| !t.is_empty()),
+            _ => Some(self.opts.type_name.as_str()).filter(|t| !t.is_empty()),
         };
         let docs = std::mem::take(&mut *lock(pending));
         let body = bulk_body(&self.opts.index, doc_type, &docs);
@@ -394,6 +372,81 @@ impl Client {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The `elasticsearch` driver: a document per sample, a `_bulk` request about once a second.
+pub struct EsDriver {
+    client: Client,
+    machine_name: String,
+}
+
+impl EsDriver {
+    pub fn new(opts: &EsOptions, machine_name: &str) -> Result<Self, HttpError> {
+        Ok(Self {
+            client: Client::new(opts.clone(), HTTP_TIMEOUT)?,
+            machine_name: machine_name.to_string(),
+        })
+    }
+}
+
+/// One request's bound (within the pipeline's send timeout).
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(8);
+
+impl Driver for EsDriver {
+    /// The documents not indexed yet.
+    type Payload = Mutex<Vec<Vec<u8>>>;
+
+    fn name(&self) -> &'static str {
+        "elasticsearch"
+    }
+
+    /// cAdvisor indexes each sample with a request of its own; a second's samples in one bulk
+    /// request cost the cluster far less.
+    fn batching(&self) -> Batching {
+        Batching::Buffered(super::kafka::BATCH_PERIOD)
+    }
+
+    fn encode(&mut self, batch: &[Record]) -> Self::Payload {
+        Mutex::new(
+            batch
+                .iter()
+                .map(|r| {
+                    encode_document(
+                        &self.machine_name,
+                        &r.name,
+                        r.container.as_deref(),
+                        &r.stats,
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    async fn send(&mut self, payload: &Self::Payload) -> Result<(), DriverError> {
+        let result = self.client.index(payload).await;
+        let backend = || format!("elasticsearch {}", self.client.opts.host);
+        match result {
+            Ok(Refused(n)) => {
+                // Refused for good: not retried, counted as lost (the pipeline counts the
+                // batch as sent).
+                if n > 0 {
+                    crate::telemetry::global()
+                        .storage(self.name())
+                        .dropped
+                        .inc_by(n as u64);
+                }
+                Ok(())
+            }
+            Err(EsError::Http(e)) => Err(DriverError::Unreachable {
+                backend: backend(),
+                reason: e.to_string(),
+            }),
+            Err(e) => Err(DriverError::Refused {
+                backend: backend(),
+                reason: e.to_string(),
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -554,6 +607,10 @@ mod tests {
         r#"{"errors":true,"items":[{"index":{"status":201}},{"index":{"status":429,"error":{"type":"es_rejected_execution_exception"}}},{"index":{"status":400,"error":{"type":"mapper_parsing_exception"}}}]}"#.to_string()
     }
 
+    fn defaults() -> EsOptions {
+        super::super::StorageOptions::default().elasticsearch
+    }
+
     #[tokio::test]
     async fn bulk_requests_reach_the_server_in_its_versions_shape() {
         let stats = ContainerStats::default();
@@ -566,7 +623,7 @@ mod tests {
         let mut client = Client::new(
             EsOptions {
                 host: format!("http://{}/", es.addr),
-                ..Default::default()
+                ..defaults()
             },
             Duration::from_secs(5),
         )
@@ -615,8 +672,8 @@ mod tests {
             EsOptions {
                 host: format!("http://{}", es.addr),
                 index: "stats-idx".into(),
-                sniff: true,
-                ..Default::default()
+                enable_sniffer: true,
+                ..defaults()
             },
             Duration::from_secs(5),
         )
@@ -636,7 +693,7 @@ mod tests {
         let mut client = Client::new(
             EsOptions {
                 host: format!("http://{}", es.addr),
-                ..Default::default()
+                ..defaults()
             },
             Duration::from_secs(5),
         )

@@ -21,7 +21,6 @@
 //! when the rest are retried.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -31,37 +30,11 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde::Serialize;
 use tracing::debug;
 
+use super::KafkaOptions;
+use super::driver::{Batching, Driver, DriverError, Record};
 use crate::model::json::Timestamp;
 use crate::model::v1::ContainerStats;
 use crate::query::ContainerEntry;
-
-/// The driver's settings (cAdvisor's flags).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KafkaOptions {
-    /// `--storage_driver_kafka_broker_list`: `host:port[,host:port...]`.
-    pub brokers: String,
-    /// `--storage_driver_kafka_topic`.
-    pub topic: String,
-    /// `--storage_driver_kafka_ssl_ca`, `_ssl_cert`, `_ssl_key`.
-    pub ssl_ca: Option<PathBuf>,
-    pub ssl_cert: Option<PathBuf>,
-    pub ssl_key: Option<PathBuf>,
-    /// `--storage_driver_kafka_ssl_verify`.
-    pub ssl_verify: bool,
-}
-
-impl Default for KafkaOptions {
-    fn default() -> Self {
-        Self {
-            brokers: "localhost:9092".into(),
-            topic: "stats".into(),
-            ssl_ca: None,
-            ssl_cert: None,
-            ssl_key: None,
-            ssl_verify: true,
-        }
-    }
-}
 
 /// One record's value, field for field (and in the order of) cAdvisor's.
 #[derive(Debug, Serialize)]
@@ -107,22 +80,21 @@ pub fn encode_record(
     crate::model::json::to_go_json(&record)
 }
 
-/// librdkafka's client configuration for `opts`.
+/// librdkafka's client configuration for `opts` (empty file flags are unset).
 pub fn client_config(opts: &KafkaOptions) -> ClientConfig {
     let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &opts.brokers)
+    c.set("bootstrap.servers", &opts.broker_list)
         .set("client.id", "bpfadvisor")
         .set("acks", "all")
-        // Within the driver's send timeout, so a batch's fate is known before it is retried.
+        // Within the pipeline's send timeout, so a batch's fate is known before it is retried.
         .set("message.timeout.ms", "8000")
         .set("socket.connection.setup.timeout.ms", "5000")
         // The agent's own logs say when the backend fails and recovers; librdkafka's per-attempt
         // lines go to debug (see `Quiet`).
         .set_log_level(RDKafkaLogLevel::Warning);
-    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
-    if let Some(ca) = &opts.ssl_ca {
+    if !opts.ssl_ca.is_empty() {
         c.set("security.protocol", "ssl")
-            .set("ssl.ca.location", path(ca))
+            .set("ssl.ca.location", &opts.ssl_ca)
             .set(
                 "enable.ssl.certificate.verification",
                 if opts.ssl_verify { "true" } else { "false" },
@@ -131,10 +103,10 @@ pub fn client_config(opts: &KafkaOptions) -> ClientConfig {
             c.set("ssl.endpoint.identification.algorithm", "none");
         }
     }
-    if let (Some(cert), Some(key)) = (&opts.ssl_cert, &opts.ssl_key) {
+    if !opts.ssl_cert.is_empty() && !opts.ssl_key.is_empty() {
         c.set("security.protocol", "ssl")
-            .set("ssl.certificate.location", path(cert))
-            .set("ssl.key.location", path(key));
+            .set("ssl.certificate.location", &opts.ssl_cert)
+            .set("ssl.key.location", &opts.ssl_key);
     }
     c
 }
@@ -222,18 +194,66 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The machine's name as cAdvisor's drivers write it (Go's `os.Hostname()`: the agent's UTS name,
-/// which in a container on the host's network is the node's).
-pub fn hostname() -> String {
-    let mut buf = [0u8; 256];
-    // SAFETY: the buffer is valid for its length; gethostname writes at most that many bytes.
-    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
-    if rc != 0 {
-        return String::new();
-    }
-    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-    String::from_utf8_lossy(&buf[..end]).into_owned()
+/// The `kafka` driver: a record per sample, a batch produced together about once a second.
+pub struct KafkaDriver {
+    producer: Producer,
+    machine_name: String,
 }
+
+impl KafkaDriver {
+    pub fn new(opts: &KafkaOptions, machine_name: &str) -> Result<Self, KafkaError> {
+        Ok(Self {
+            producer: Producer::new(opts)?,
+            machine_name: machine_name.to_string(),
+        })
+    }
+}
+
+impl Driver for KafkaDriver {
+    /// The records not acknowledged yet.
+    type Payload = Mutex<Vec<Vec<u8>>>;
+
+    fn name(&self) -> &'static str {
+        "kafka"
+    }
+
+    /// cAdvisor hands each sample to its asynchronous producer at once; a second's batch keeps
+    /// a thousand containers from waiting on a thousand acknowledgements one by one.
+    fn batching(&self) -> Batching {
+        Batching::Buffered(BATCH_PERIOD)
+    }
+
+    fn encode(&mut self, batch: &[Record]) -> Self::Payload {
+        let now = Timestamp::now();
+        Mutex::new(
+            batch
+                .iter()
+                .map(|r| {
+                    encode_record(
+                        &self.machine_name,
+                        &r.name,
+                        r.container.as_deref(),
+                        &r.stats,
+                        now,
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    async fn send(&mut self, payload: &Self::Payload) -> Result<(), DriverError> {
+        self.producer
+            .produce(payload)
+            .await
+            .map_err(|e| DriverError::Unreachable {
+                backend: format!("kafka topic {}", self.producer.topic),
+                reason: e.to_string(),
+            })
+    }
+}
+
+/// How long the kafka and elasticsearch drivers gather samples into one write.
+pub const BATCH_PERIOD: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {
@@ -321,7 +341,8 @@ mod tests {
     #[test]
     fn tls_settings_follow_the_flags() {
         let get = |c: &ClientConfig, k: &str| c.get(k).map(str::to_string);
-        let plain = client_config(&KafkaOptions::default());
+        let defaults = || super::super::StorageOptions::default().kafka;
+        let plain = client_config(&defaults());
         assert_eq!(
             get(&plain, "bootstrap.servers").as_deref(),
             Some("localhost:9092")
@@ -329,11 +350,11 @@ mod tests {
         assert_eq!(get(&plain, "acks").as_deref(), Some("all"));
         assert_eq!(get(&plain, "security.protocol"), None);
         let tls = client_config(&KafkaOptions {
-            ssl_ca: Some("/ca.pem".into()),
-            ssl_cert: Some("/c.pem".into()),
-            ssl_key: Some("/k.pem".into()),
+            ssl_ca: "/ca.pem".into(),
+            ssl_cert: "/c.pem".into(),
+            ssl_key: "/k.pem".into(),
             ssl_verify: false,
-            ..Default::default()
+            ..defaults()
         });
         assert_eq!(get(&tls, "security.protocol").as_deref(), Some("ssl"));
         assert_eq!(get(&tls, "ssl.ca.location").as_deref(), Some("/ca.pem"));
@@ -345,7 +366,6 @@ mod tests {
             get(&tls, "enable.ssl.certificate.verification").as_deref(),
             Some("false")
         );
-        assert!(!hostname().is_empty());
     }
 
     /// Through librdkafka's own mock cluster (no broker installed): records produced by the
@@ -361,8 +381,8 @@ mod tests {
         let mock = MockCluster::new(1).expect("mock cluster");
         mock.create_topic("stats", 1, 1).expect("topic");
         let opts = KafkaOptions {
-            brokers: mock.bootstrap_servers(),
-            ..Default::default()
+            broker_list: mock.bootstrap_servers(),
+            ..super::super::StorageOptions::default().kafka
         };
         let producer = Producer::new(&opts).expect("producer");
         let stats = ContainerStats::default();

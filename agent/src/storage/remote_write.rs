@@ -20,12 +20,14 @@
 //! (out-of-order or malformed samples), so it is dropped and counted rather than retried forever.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::header::{self, HeaderName, HeaderValue};
 use prost::Message;
 
+use super::driver::{Batching, Driver, DriverError, Record};
 use super::http::{Endpoint, HttpError, TlsOptions};
 use crate::metrics::{self, MetricsConfig, families::MetricType as FamilyType};
 use crate::model::v1::ContainerStats;
@@ -274,14 +276,9 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn new(
-        url: &str,
-        tls: &TlsOptions,
-        auth: &Auth,
-        timeout: Duration,
-    ) -> Result<Self, HttpError> {
+    pub fn new(url: &str, tls: &TlsOptions, timeout: Duration) -> Result<Self, HttpError> {
         let endpoint = Endpoint::new(url, tls)?;
-        let mut headers = vec![
+        let headers = vec![
             (
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("application/x-protobuf"),
@@ -296,9 +293,6 @@ impl Target {
                 HeaderValue::from_static(concat!("bpfadvisor/", env!("CARGO_PKG_VERSION"))),
             ),
         ];
-        if let Some(v) = auth.header() {
-            headers.push((header::AUTHORIZATION, v));
-        }
         Ok(Self {
             endpoint,
             headers,
@@ -307,13 +301,15 @@ impl Target {
     }
 
     /// POSTs one compressed request.
-    pub async fn push(&self, body: Bytes) -> Result<Outcome, HttpError> {
+    pub async fn push(&self, body: Bytes, auth: &Auth) -> Result<Outcome, HttpError> {
+        let mut headers = self.headers.clone();
+        headers.extend(auth.header().map(|v| (header::AUTHORIZATION, v)));
         let resp = self
             .endpoint
             .request(
                 hyper::Method::POST,
                 self.endpoint.path(),
-                &self.headers,
+                &headers,
                 body,
                 self.timeout,
             )
@@ -324,6 +320,168 @@ impl Target {
     /// The URL without credentials, for messages.
     pub fn url(&self) -> String {
         format!("{}{}", self.endpoint.base(), self.endpoint.path())
+    }
+}
+
+/// `--storage_driver_remote_write_*`.
+#[derive(Debug, Clone)]
+pub struct RemoteWriteOptions {
+    /// `_url`: the receiver's push URL (`http://prometheus:9090/api/v1/write`).
+    pub url: String,
+    /// `_username` and `_password_file`: basic auth (the password read from the file).
+    pub username: String,
+    pub password_file: Option<PathBuf>,
+    /// `_bearer_token_file`: `Authorization: Bearer <the file's content>`.
+    pub bearer_token_file: Option<PathBuf>,
+    /// `_ca_file`, `_cert_file`, `_key_file`, `_insecure_skip_verify`.
+    pub tls: TlsOptions,
+    /// `_labels`, parsed: added to every series lacking a label of the name.
+    pub labels: Vec<(String, String)>,
+    /// `_interval`: how long samples gather into one request.
+    pub interval: Duration,
+    /// Which families and container labels, as for `/metrics` (`--enable_metrics`, ...).
+    pub metrics: MetricsConfig,
+}
+
+/// `--storage_driver_remote_write_labels`' default.
+pub const DEFAULT_LABELS: &str = "job=cadvisor";
+
+impl Default for RemoteWriteOptions {
+    fn default() -> Self {
+        Self {
+            url: String::new(),
+            username: String::new(),
+            password_file: None,
+            bearer_token_file: None,
+            tls: TlsOptions::default(),
+            labels: vec![("job".into(), "cadvisor".into())],
+            interval: Duration::from_secs(5),
+            metrics: MetricsConfig {
+                telemetry: false,
+                ..MetricsConfig::default()
+            },
+        }
+    }
+}
+
+impl RemoteWriteOptions {
+    /// The credentials, read now from their files (a rotated token is picked up by the next
+    /// request).
+    pub fn auth(&self) -> Result<Auth, String> {
+        let read = |p: &PathBuf| {
+            std::fs::read_to_string(p)
+                .map(|s| s.trim_end_matches(['\n', '\r']).to_string())
+                .map_err(|e| format!("reading {}: {e}", p.display()))
+        };
+        match (&self.bearer_token_file, self.username.is_empty()) {
+            (Some(_), false) => Err("basic auth and a bearer token exclude each other".into()),
+            (Some(token), true) => Ok(Auth::Bearer(read(token)?)),
+            (None, false) => Ok(Auth::Basic {
+                user: self.username.clone(),
+                password: self
+                    .password_file
+                    .as_ref()
+                    .map(read)
+                    .transpose()?
+                    .unwrap_or_default(),
+            }),
+            (None, true) => Ok(Auth::None),
+        }
+    }
+}
+
+/// A batch: the request body and how many container samples it holds.
+#[derive(Debug)]
+pub struct Payload {
+    pub body: Bytes,
+    pub samples: usize,
+}
+
+/// The `remote_write` driver.
+pub struct RemoteWriteDriver {
+    opts: RemoteWriteOptions,
+    target: Target,
+    /// `opts.labels` plus `instance`.
+    extra: Vec<(String, String)>,
+}
+
+/// One request's bound (within the pipeline's send timeout).
+pub const HTTP_TIMEOUT: Duration = Duration::from_secs(8);
+
+impl RemoteWriteDriver {
+    /// Checks the options (URL, TLS files, credentials readable); `machine_name` is the default
+    /// `instance`.
+    pub fn new(opts: RemoteWriteOptions, machine_name: &str) -> Result<Self, String> {
+        if opts.url.is_empty() {
+            return Err("--storage_driver_remote_write_url is required".into());
+        }
+        let target = Target::new(&opts.url, &opts.tls, HTTP_TIMEOUT).map_err(|e| e.to_string())?;
+        opts.auth()?;
+        let mut extra = opts.labels.clone();
+        if !extra.iter().any(|(n, _)| n == "instance") && !machine_name.is_empty() {
+            extra.push(("instance".into(), machine_name.to_string()));
+            extra.sort();
+        }
+        Ok(Self {
+            opts,
+            target,
+            extra,
+        })
+    }
+}
+
+impl Driver for RemoteWriteDriver {
+    type Payload = Payload;
+
+    fn name(&self) -> &'static str {
+        "remote_write"
+    }
+
+    fn batching(&self) -> Batching {
+        Batching::Buffered(self.opts.interval)
+    }
+
+    /// Samples of containers not listed yet (their first second or so) are left out, so that
+    /// every series has its full label set from its first sample.
+    fn encode(&mut self, batch: &[Record]) -> Payload {
+        let mut b = RequestBuilder::default();
+        let mut samples = 0;
+        for r in batch {
+            if let Some(entry) = &r.container {
+                b.add_sample(entry, &r.stats, &self.opts.metrics, &self.extra);
+                samples += 1;
+            }
+        }
+        Payload {
+            body: b.finish(),
+            samples,
+        }
+    }
+
+    async fn send(&mut self, payload: &Payload) -> Result<(), DriverError> {
+        if payload.samples == 0 {
+            return Ok(());
+        }
+        let backend = || format!("remote write {}", self.target.url());
+        let auth = self.opts.auth().map_err(|reason| DriverError::Refused {
+            backend: backend(),
+            reason,
+        })?;
+        match self.target.push(payload.body.clone(), &auth).await {
+            Ok(Outcome::Accepted) => Ok(()),
+            Ok(Outcome::Retry(status, body)) => Err(DriverError::Refused {
+                backend: backend(),
+                reason: format!("{status}: {body}"),
+            }),
+            Ok(Outcome::Rejected(status, body)) => Err(DriverError::Rejected {
+                backend: backend(),
+                reason: format!("{status}: {body}"),
+            }),
+            Err(e) => Err(DriverError::Unreachable {
+                backend: backend(),
+                reason: e.to_string(),
+            }),
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod events;
 
 use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -45,6 +46,43 @@ pub struct Telemetry {
     http_auth_failures: Family<ReasonLabel, Counter>,
     http_refused: Family<ReasonLabel, Counter>,
     subscriber_dropped: Family<SubscriberLabel, Counter>,
+    storage: StorageFamilies,
+}
+
+/// The per-driver families of the storage drivers (`bpfadvisor_storage_*{driver}`).
+#[derive(Debug, Default)]
+struct StorageFamilies {
+    sent: Family<DriverLabel, Counter>,
+    dropped: Family<DriverLabel, Counter>,
+    failures: Family<DriverLabel, Counter>,
+    queued: Family<DriverLabel, Gauge>,
+    up: Family<DriverLabel, Gauge>,
+    last_error: Family<DriverLabel, Gauge<f64, AtomicU64>>,
+    last_success: Family<DriverLabel, Gauge<f64, AtomicU64>>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DriverLabel {
+    driver: &'static str,
+}
+
+/// One storage driver's metrics: handles into the families, updated without a lock.
+#[derive(Debug, Clone, Default)]
+pub struct StorageMetrics {
+    /// Samples written to the driver's backend.
+    pub sent: Counter,
+    /// Samples lost: the driver's queue was full, or shutdown's deadline passed before they went.
+    pub dropped: Counter,
+    /// Send attempts that failed.
+    pub failures: Counter,
+    /// Samples waiting to be sent.
+    pub queued: Gauge,
+    /// 1 while the last send succeeded (0 before the first and while failing).
+    pub up: Gauge,
+    /// Unix time of the last failed send (0: none yet).
+    pub last_error: Gauge<f64, AtomicU64>,
+    /// Unix time of the last successful send (0: none yet).
+    pub last_success: Gauge<f64, AtomicU64>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -135,6 +173,7 @@ impl Default for Telemetry {
             http_auth_failures: Family::default(),
             http_refused: Family::default(),
             subscriber_dropped: Family::default(),
+            storage: StorageFamilies::default(),
         };
         // Every series exists from the start, so a dashboard sees 0 rather than nothing.
         for s in [SourceKind::Ebpf, SourceKind::Inotify] {
@@ -218,6 +257,58 @@ impl Telemetry {
             "Samples and events a subscriber of the feed lost by falling behind (counted when it next receives)",
             self.subscriber_dropped.clone(),
         );
+        let s = &self.storage;
+        r.register(
+            "bpfadvisor_storage_sent",
+            "Samples a storage driver wrote to its backend",
+            s.sent.clone(),
+        );
+        r.register(
+            "bpfadvisor_storage_dropped",
+            "Samples a storage driver lost: its queue was full (the oldest go) or shutdown's flush deadline passed",
+            s.dropped.clone(),
+        );
+        r.register(
+            "bpfadvisor_storage_send_failures",
+            "Failed attempts of a storage driver to write a batch to its backend (each is retried)",
+            s.failures.clone(),
+        );
+        r.register(
+            "bpfadvisor_storage_queue_depth",
+            "Samples waiting in a storage driver's queue",
+            s.queued.clone(),
+        );
+        r.register(
+            "bpfadvisor_storage_up",
+            "Whether a storage driver's last write to its backend succeeded (0 before the first)",
+            s.up.clone(),
+        );
+        r.register(
+            "bpfadvisor_storage_last_error_timestamp_seconds",
+            "Unix time of a storage driver's last failed write (0: none)",
+            s.last_error.clone(),
+        );
+        r.register(
+            "bpfadvisor_storage_last_success_timestamp_seconds",
+            "Unix time of a storage driver's last successful write (0: none)",
+            s.last_success.clone(),
+        );
+    }
+
+    /// The metrics of the storage driver `driver`, every series created (at 0) so it is exported
+    /// from the driver's start.
+    pub fn storage(&self, driver: &'static str) -> StorageMetrics {
+        let l = DriverLabel { driver };
+        let s = &self.storage;
+        StorageMetrics {
+            sent: s.sent.get_or_create(&l).clone(),
+            dropped: s.dropped.get_or_create(&l).clone(),
+            failures: s.failures.get_or_create(&l).clone(),
+            queued: s.queued.get_or_create(&l).clone(),
+            up: s.up.get_or_create(&l).clone(),
+            last_error: s.last_error.get_or_create(&l).clone(),
+            last_success: s.last_success.get_or_create(&l).clone(),
+        }
     }
 
     pub fn set_event_source(&self, s: SourceKind) {
@@ -419,5 +510,22 @@ mod tests {
         let s = String::from_utf8(out).expect("utf8");
         assert!(s.contains("# TYPE bpfadvisor_subscriber_dropped_total counter\n"));
         assert!(s.contains("bpfadvisor_subscriber_dropped_total{subscriber=\"stdout\"} 3\n"));
+        let m = t.storage("influxdb");
+        m.sent.inc_by(5);
+        m.last_error.set(1.5);
+        let mut out = Vec::new();
+        t.encode(None, None, &mut out);
+        let s = String::from_utf8(out).expect("utf8");
+        assert!(s.contains("# TYPE bpfadvisor_storage_sent_total counter\n"));
+        assert!(s.contains("bpfadvisor_storage_sent_total{driver=\"influxdb\"} 5\n"));
+        assert!(s.contains("bpfadvisor_storage_dropped_total{driver=\"influxdb\"} 0\n"));
+        assert!(s.contains("bpfadvisor_storage_queue_depth{driver=\"influxdb\"} 0\n"));
+        assert!(s.contains("bpfadvisor_storage_up{driver=\"influxdb\"} 0\n"));
+        assert!(
+            s.contains(
+                "bpfadvisor_storage_last_error_timestamp_seconds{driver=\"influxdb\"} 1.5\n"
+            ),
+            "{s}"
+        );
     }
 }
