@@ -373,8 +373,6 @@ mod tests {
     /// the retry, and the retry delivers them once.
     #[tokio::test]
     async fn records_reach_the_topic_and_failed_ones_are_retried() {
-        use rdkafka::Message;
-        use rdkafka::consumer::{BaseConsumer, Consumer};
         use rdkafka::mocking::MockCluster;
         use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 
@@ -412,28 +410,96 @@ mod tests {
         producer.produce(&pending).await.expect("delivered");
         assert!(lock(&pending).is_empty());
 
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", mock.bootstrap_servers())
-            .set("group.id", "test")
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .expect("consumer");
-        consumer.subscribe(&["stats"]).expect("subscribe");
-        let mut got = Vec::new();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while got.len() < 3 && std::time::Instant::now() < deadline {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                got.push(m.payload().map(<[u8]>::to_vec).unwrap_or_default());
-                assert!(m.key().is_none());
-            }
-        }
-        // Every record arrived, once (a short wait shows no second copy).
-        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
-            got.push(m.payload().map(<[u8]>::to_vec).unwrap_or_default());
-        }
+        // Every record arrived, once.
+        let mut got = consume(&mock.bootstrap_servers(), "stats", 3).await;
         let mut want = records.clone();
         want.sort();
         got.sort();
         assert_eq!(got, want);
+    }
+
+    /// The values of the first `n` records of `topic` (and of any more that come within a short
+    /// wait, so a duplicate shows); records must have no key.
+    async fn consume(brokers: &str, topic: &str, n: usize) -> Vec<Vec<u8>> {
+        use rdkafka::Message;
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", "test")
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&[topic]).expect("subscribe");
+        tokio::task::spawn_blocking(move || {
+            let mut got = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            while got.len() < n && std::time::Instant::now() < deadline {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                    assert!(m.key().is_none());
+                    got.push(m.payload().map(<[u8]>::to_vec).unwrap_or_default());
+                }
+            }
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(500)) {
+                got.push(m.payload().map(<[u8]>::to_vec).unwrap_or_default());
+            }
+            got
+        })
+        .await
+        .expect("consumer thread")
+    }
+
+    /// The driver on its pipeline, fed like the agent feeds it: one record per sample, named by
+    /// the container's listing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_driver_produces_a_record_per_sample_of_the_feed() {
+        use crate::feed::{Feed, Update};
+        use crate::query::Snapshot;
+        use crate::storage::pipeline::{self, PipelineOptions, SnapshotFn};
+        use rdkafka::mocking::MockCluster;
+
+        let mock = MockCluster::new(1).expect("mock cluster");
+        mock.create_topic("cadvisor-stats", 1, 1).expect("topic");
+        let opts = KafkaOptions {
+            broker_list: mock.bootstrap_servers(),
+            topic: "cadvisor-stats".into(),
+            ..super::super::StorageOptions::default().kafka
+        };
+        let driver = KafkaDriver::new(&opts, "node-1").expect("driver");
+        let mut snap = Snapshot::default();
+        snap.containers
+            .insert(Arc::from("/docker/abc123"), Arc::new(entry()));
+        let snap = Arc::new(snap);
+        let snapshot: SnapshotFn = Arc::new(move || snap.clone());
+        let feed = Feed::new(64);
+        let p = pipeline::spawn(
+            driver,
+            feed.subscribe("kafka"),
+            snapshot,
+            PipelineOptions::default(),
+        )
+        .expect("pipeline");
+        for i in 1..=3 {
+            let mut stats = ContainerStats {
+                timestamp: Timestamp::from_unix_nanos(i * 1_000_000_000),
+                ..Default::default()
+            };
+            stats.cpu.usage.total = i as u64;
+            feed.publish(Update::Sample {
+                container: Arc::from("/docker/abc123"),
+                stats: Arc::new(stats),
+            });
+        }
+        let got = consume(&mock.bootstrap_servers(), "cadvisor-stats", 3).await;
+        assert_eq!(got.len(), 3);
+        for (i, value) in got.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_slice(value).expect("json");
+            assert_eq!(v["machine_name"], "node-1");
+            assert_eq!(v["container_Name"], "web-1");
+            assert_eq!(v["container_Id"], "abc123");
+            assert_eq!(v["container_labels"]["app"], "web");
+            assert_eq!(v["container_stats"]["cpu"]["usage"]["total"], i + 1);
+        }
+        p.shutdown(std::time::Instant::now() + Duration::from_secs(5))
+            .await;
     }
 }
