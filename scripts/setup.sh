@@ -7,8 +7,10 @@
 #   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool,
 #     podman for the libpod API, apache2-utils for htpasswd/htdigest, curl and openssl for the
 #     access-control tests, chromium and chromium-driver for the web UI test, qemu-system-x86 for
-#     the VM test; its kernel is fetched by `cargo xtask test-vm` into target/vm/)
+#     the VM test; its kernel is fetched by `cargo xtask test-vm` into target/vm/, redis-server and
+#     influxdb (1.x) for the storage drivers' tests)
 #   - kubernetes-validate (PyPI), in a virtualenv of its own, for the deploy/kubernetes manifests
+#   - the StatsD daemon (npm package statsd), in a directory of its own, for the statsd driver's test
 # A second run does nothing and takes well under a second.
 #
 # Usage: scripts/setup.sh [--build-only|--image]   (--build-only skips the test packages; --image
@@ -19,6 +21,9 @@ BPF_LINKER_VERSION=0.13.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 # agent/tests/deploy_manifests.rs looks for the validator here.
 KUBERNETES_VALIDATE_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/bpfadvisor/kubernetes-validate"
+STATSD_VERSION=0.9.0
+# agent/tests/storage_drivers.rs looks for the daemon here.
+STATSD_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/bpfadvisor/statsd"
 want_test_pkgs=1
 want_image_pkgs=0
 [ "${1:-}" = "--build-only" ] && want_test_pkgs=0
@@ -90,13 +95,27 @@ ensure_kubernetes_validate() {
     "$bin" --version >/dev/null
 }
 
+# A directory of its own: nothing global changes.
+ensure_statsd() {
+    local pkg="$STATSD_DIR/node_modules/statsd/package.json"
+    if [ -f "$pkg" ] && grep -q "\"version\": \"$STATSD_VERSION\"" "$pkg"; then
+        return
+    fi
+    command -v npm >/dev/null 2>&1 || ensure_debs nodejs npm
+    log "installing statsd $STATSD_VERSION"
+    mkdir -p "$STATSD_DIR"
+    npm install --prefix "$STATSD_DIR" --no-audit --no-fund --silent "statsd@$STATSD_VERSION"
+    [ -f "$pkg" ]
+}
+
 ensure_rust_src
 ensure_bpf_linker
 ensure_debs cmake make gcc g++ pkg-config libssl-dev
 if [ "$want_test_pkgs" = 1 ]; then
     ensure_debs docker.io busybox-static prometheus iproute2 podman apache2-utils curl openssl \
-        qemu-system-x86 chromium chromium-driver
+        qemu-system-x86 chromium chromium-driver redis-server influxdb
     ensure_kubernetes_validate
+    ensure_statsd
 fi
 if [ "$want_image_pkgs" = 1 ]; then
     ensure_debs docker.io busybox-static

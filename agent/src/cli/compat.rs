@@ -182,17 +182,17 @@ pub const FLAGS: &[CompatFlag] = &[
 pub const STORAGE_DRIVERS: [(&str, bool); 8] = [
     ("bigquery", false),
     ("elasticsearch", true),
-    ("influxdb", false),
+    ("influxdb", true),
     ("kafka", true),
-    ("redis", false),
-    ("statsd", false),
+    ("redis", true),
+    ("statsd", true),
     ("stdout", true),
     ("remote_write", true),
 ];
 
 /// Why a known driver is refused.
-const STORAGE_DRIVER_MISSING: &str = "bpfadvisor does not have this storage driver (bigquery); \
-     remove it (the REST API and /metrics serve the same stats)";
+const STORAGE_DRIVER_MISSING: &str = "bpfadvisor does not have every storage driver named (see \
+     --help for those it has); remove the others (the REST API and /metrics serve the same stats)";
 
 /// A flag value the agent will not start with.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -436,7 +436,11 @@ mod tests {
         assert_eq!(storage_drivers(""), Ok(vec![]));
         assert_eq!(storage_drivers(","), Ok(vec![]));
         assert_eq!(storage_drivers("stdout,"), Ok(vec!["stdout".to_owned()]));
-        let refused = storage_drivers("stdout,influxdb").expect_err("not implemented");
+        assert_eq!(
+            storage_drivers("influxdb,redis,statsd"),
+            Ok(vec!["influxdb".into(), "redis".into(), "statsd".into()])
+        );
+        let refused = storage_drivers("stdout,bigquery").expect_err("not implemented");
         assert!(matches!(
             refused,
             CompatError::Refused {

@@ -50,7 +50,7 @@ pub enum Batching {
     Buffered(Duration),
 }
 
-/// Why a send failed; the batch is kept and retried (unless [`DriverError::Rejected`]).
+/// Why a send failed: the batch is kept and retried, unless it was [`DriverError::Rejected`].
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// The backend could not be reached or the connection broke.
@@ -59,10 +59,17 @@ pub enum DriverError {
     /// The backend answered, refusing the write.
     #[error("{backend} refused the write: {reason}")]
     Refused { backend: String, reason: String },
-    /// The backend will never take this payload as it is (a remote-write receiver's 400 for
-    /// out-of-order samples): it is dropped, its samples counted as dropped, not retried.
-    #[error("{backend} rejected the write for good: {reason}")]
+    /// The backend will never take this payload (it cannot parse it, it is too large): the
+    /// batch is dropped, counted, instead of being retried.
+    #[error("{backend} rejected the data: {reason}")]
     Rejected { backend: String, reason: String },
+}
+
+impl DriverError {
+    /// Whether sending the same payload again may succeed.
+    pub fn retryable(&self) -> bool {
+        !matches!(self, Self::Rejected { .. })
+    }
 }
 
 /// A storage driver: the encoding of its backend's protocol and its client. It lives on a thread

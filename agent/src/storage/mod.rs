@@ -8,14 +8,20 @@
 //! `--storage_driver_buffer_duration`, retries with backoff, one log line per change of state,
 //! the `bpfadvisor_storage_*{driver}` metrics and the flush at shutdown.
 //!
-//! Implemented: `stdout` ([`stdout`], a thread of its own predating the pipeline).
+//! Implemented: `influxdb` ([`influxdb`]), `redis` ([`redis`]), `statsd` ([`statsd`]), `kafka`
+//! ([`kafka`]), `elasticsearch` ([`elasticsearch`]) and bpfadvisor's own `remote_write`
+//! ([`remote_write`]) on the pipeline; `stdout` ([`stdout`]) on a thread of its own (it neither
+//! batches nor retries).
 
 pub mod driver;
 pub mod elasticsearch;
 pub mod http;
+pub mod influxdb;
 pub mod kafka;
 pub mod pipeline;
+pub mod redis;
 pub mod remote_write;
+pub mod statsd;
 pub mod stdout;
 
 use std::sync::Arc;
@@ -252,11 +258,14 @@ fn start_one(
     snapshot: &SnapshotFn,
     options: &StorageOptions,
 ) -> Result<Option<Pipeline>, StartError> {
-    match name {
+    let pipeline = match name {
         "stdout" => {
             stdout::start(query.clone(), options.host.clone())?;
-            Ok(None)
+            return Ok(None);
         }
+        influxdb::NAME => spawn(influxdb::InfluxDb::new(options), query, snapshot, options)?,
+        redis::NAME => spawn(redis::Redis::new(options), query, snapshot, options)?,
+        statsd::NAME => spawn(statsd::Statsd::new(options), query, snapshot, options)?,
         "kafka" => {
             let d =
                 kafka::KafkaDriver::new(&options.kafka, &options.machine_name).map_err(|e| {
@@ -265,7 +274,7 @@ fn start_one(
                         reason: e.to_string(),
                     }
                 })?;
-            spawn(d, query, snapshot, options).map(Some)
+            spawn(d, query, snapshot, options)?
         }
         "elasticsearch" => {
             let d = elasticsearch::EsDriver::new(&options.elasticsearch, &options.machine_name)
@@ -273,7 +282,7 @@ fn start_one(
                     driver: "elasticsearch",
                     reason: e.to_string(),
                 })?;
-            spawn(d, query, snapshot, options).map(Some)
+            spawn(d, query, snapshot, options)?
         }
         "remote_write" => {
             let d = remote_write::RemoteWriteDriver::new(
@@ -284,10 +293,11 @@ fn start_one(
                 driver: "remote_write",
                 reason,
             })?;
-            spawn(d, query, snapshot, options).map(Some)
+            spawn(d, query, snapshot, options)?
         }
-        other => Err(StartError::Unknown(other.to_string())),
-    }
+        other => return Err(StartError::Unknown(other.to_string())),
+    };
+    Ok(Some(pipeline))
 }
 
 /// Starts `driver` on its pipeline, subscribed to `query`'s feed.

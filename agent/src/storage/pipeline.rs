@@ -332,8 +332,6 @@ async fn send_loop<D: Driver>(
     let name = driver.name();
     let metrics = queue.metrics.clone();
     let mut health = Health::Starting;
-    // Rejected batches in a row: the first is logged, the rest only counted.
-    let mut rejecting = false;
     let mut failures_in_a_row = 0u64;
     let mut backoff = options.backoff_initial;
     let max_batch = options.max_batch.max(1);
@@ -398,20 +396,8 @@ async fn send_loop<D: Driver>(
                             Health::Up => {}
                         }
                         health = Health::Up;
-                        rejecting = false;
                         failures_in_a_row = 0;
                         backoff = options.backoff_initial;
-                        break;
-                    }
-                    Err(e @ DriverError::Rejected { .. }) => {
-                        // Retrying cannot help: the batch goes, counted; the backend is up.
-                        metrics.failures.inc();
-                        metrics.dropped.inc_by(batch.len() as u64);
-                        metrics.last_error.set(unix_now());
-                        if !rejecting {
-                            warn!(driver = name, dropped = batch.len(), error = %e, "storage driver dropping batches the backend rejects");
-                            rejecting = true;
-                        }
                         break;
                     }
                     Err(e) => {
@@ -422,6 +408,11 @@ async fn send_loop<D: Driver>(
                         if health != Health::Failing {
                             warn!(driver = name, error = %e, "storage driver failing; retrying with backoff");
                             health = Health::Failing;
+                        }
+                        if !e.retryable() {
+                            metrics.dropped.inc_by(batch.len() as u64);
+                            warn!(driver = name, dropped = batch.len(), error = %e, "storage driver dropped a batch its backend will not take");
+                            break;
                         }
                         if let Some(deadline) = stopped(&stop)
                             && Instant::now() + backoff >= deadline

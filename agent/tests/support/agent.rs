@@ -40,7 +40,8 @@ pub fn require_root() -> bool {
     root
 }
 
-fn free_port() -> Result<u16, String> {
+/// A loopback TCP port free a moment ago.
+pub fn free_port() -> Result<u16, String> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("bind 127.0.0.1:0: {e}"))?;
     l.local_addr()
         .map(|a| a.port())
