@@ -703,4 +703,58 @@ mod tests {
         assert!(client.index(&pending).await.is_err());
         assert_eq!(lock(&pending).len(), 3);
     }
+
+    #[tokio::test]
+    async fn the_driver_indexes_a_document_per_record_named_by_its_alias() {
+        use crate::model::v1::ContainerReference;
+        use crate::query::{ContainerEntry, Samples};
+        use std::sync::Arc;
+        let es = FakeEs::start("7.10.2", all_indexed).await;
+        let mut d = EsDriver::new(
+            &EsOptions {
+                host: format!("http://{}", es.addr),
+                ..defaults()
+            },
+            "node-1",
+        )
+        .expect("driver");
+        let spec = crate::model::v1::ContainerSpec::default();
+        let entry = ContainerEntry {
+            reference: ContainerReference {
+                name: "/docker/abc".into(),
+                aliases: vec!["web-1".into()],
+                ..Default::default()
+            },
+            samples: Arc::new(Samples::fixed(Duration::from_secs(60), &spec, [], 0)),
+            spec,
+        };
+        let record = |name: &str, container| Record {
+            name: Arc::from(name),
+            container,
+            stats: Arc::new(ContainerStats {
+                timestamp: Timestamp::from_unix_nanos(2_000_000_000),
+                ..Default::default()
+            }),
+        };
+        let payload = d.encode(&[
+            record("/docker/abc", Some(Arc::new(entry))),
+            record("/raw", None),
+        ]);
+        d.send(&payload).await.expect("indexed");
+        assert!(lock(&payload).is_empty());
+        let reqs = lock(&es.requests).clone();
+        let docs: Vec<serde_json::Value> = reqs[1]
+            .2
+            .lines()
+            .skip(1)
+            .step_by(2)
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect();
+        assert_eq!(docs.len(), 2);
+        assert_eq!(docs[0]["container_Name"], "web-1");
+        assert_eq!(docs[0]["machine_name"], "node-1");
+        assert_eq!(docs[0]["timestamp"], 2_000_000);
+        assert_eq!(docs[1]["container_Name"], "/raw");
+        es.task.abort();
+    }
 }

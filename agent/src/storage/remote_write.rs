@@ -710,4 +710,152 @@ mod tests {
             Outcome::Rejected(400, _)
         ));
     }
+
+    /// A loopback receiver answering each request with the next status of `statuses`, keeping
+    /// the requests' head (lowercased) and body.
+    async fn receiver(
+        statuses: Vec<u16>,
+    ) -> (
+        String,
+        Arc<std::sync::Mutex<Vec<(String, Vec<u8>)>>>,
+        tokio::task::JoinHandle<()>,
+    ) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://{}/api/v1/write",
+            listener.local_addr().expect("addr")
+        );
+        let got = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = got.clone();
+        let task = tokio::spawn(async move {
+            for status in statuses {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut r = BufReader::new(stream);
+                let mut head = String::new();
+                let mut len = 0;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).await.unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    let lower = line.to_ascii_lowercase();
+                    if let Some(v) = lower.strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    head.push_str(&lower);
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body).await;
+                log.lock().expect("lock").push((head, body));
+                let _ = r
+                    .into_inner()
+                    .write_all(
+                        format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n\r\nno").as_bytes(),
+                    )
+                    .await;
+            }
+        });
+        (url, got, task)
+    }
+
+    #[tokio::test]
+    async fn the_driver_pushes_with_the_protocols_headers_and_sorts_out_answers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = dir.path().join("token");
+        std::fs::write(&token, "s3cret\n").expect("token");
+        let (url, got, task) = receiver(vec![204, 503, 400]).await;
+        let opts = RemoteWriteOptions {
+            url,
+            bearer_token_file: Some(token),
+            ..Default::default()
+        };
+        let mut d = RemoteWriteDriver::new(opts, "node-1").expect("driver");
+        let listed = Record {
+            name: Arc::from("/docker/abc"),
+            container: Some(Arc::new(entry())),
+            stats: Arc::new(stats(1_700_000_000_000, 5)),
+        };
+        let unlisted = Record {
+            name: Arc::from("/new"),
+            container: None,
+            stats: Arc::new(stats(1_700_000_000_000, 5)),
+        };
+        let payload = d.encode(&[listed, unlisted.clone()]);
+        assert_eq!(
+            payload.samples, 1,
+            "the unlisted container's sample is left out"
+        );
+        d.send(&payload).await.expect("204 accepted");
+        assert!(matches!(
+            d.send(&payload).await,
+            Err(DriverError::Refused { .. })
+        ));
+        assert!(matches!(
+            d.send(&payload).await,
+            Err(DriverError::Rejected { .. })
+        ));
+        // Nothing to push: no request.
+        let empty = d.encode(&[unlisted]);
+        d.send(&empty).await.expect("nothing sent");
+        task.await.expect("receiver");
+        let got = got.lock().expect("lock").clone();
+        assert_eq!(got.len(), 3);
+        let (head, body) = &got[0];
+        assert!(
+            head.starts_with("post /api/v1/write http/1.1\r\n"),
+            "{head}"
+        );
+        for h in [
+            "content-encoding: snappy",
+            "content-type: application/x-protobuf",
+            "x-prometheus-remote-write-version: 0.1.0",
+            "authorization: bearer s3cret\r\n",
+        ] {
+            assert!(head.contains(h), "{h} in {head}");
+        }
+        let req = decode(&Bytes::from(body.clone()));
+        let t = req
+            .timeseries
+            .iter()
+            .find(|t| t.labels[0].value == "container_memory_usage_bytes")
+            .expect("memory series");
+        assert!(labels(t).contains(&("instance", "node-1")));
+        assert!(labels(t).contains(&("job", "cadvisor")));
+    }
+
+    #[test]
+    fn options_need_a_url_and_one_kind_of_credentials() {
+        assert!(RemoteWriteDriver::new(RemoteWriteOptions::default(), "n").is_err());
+        let both = RemoteWriteOptions {
+            url: "http://127.0.0.1:9/api/v1/write".into(),
+            username: "u".into(),
+            bearer_token_file: Some("/nonexistent".into()),
+            ..Default::default()
+        };
+        assert!(both.auth().is_err());
+        let missing = RemoteWriteOptions {
+            username: String::new(),
+            ..both.clone()
+        };
+        assert!(
+            RemoteWriteDriver::new(missing, "n").is_err(),
+            "unreadable token file"
+        );
+        let basic = RemoteWriteOptions {
+            bearer_token_file: None,
+            ..both
+        };
+        assert_eq!(
+            basic.auth().expect("basic"),
+            Auth::Basic {
+                user: "u".into(),
+                password: String::new()
+            }
+        );
+    }
 }
