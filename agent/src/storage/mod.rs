@@ -180,6 +180,7 @@ impl StorageOptions {
         ]
         .into_iter()
         .flatten()
+        .chain(self.remote_write.changed_flags())
         .collect()
     }
 }

@@ -365,6 +365,50 @@ impl Default for RemoteWriteOptions {
 }
 
 impl RemoteWriteOptions {
+    /// `name=value` of each `--storage_driver_remote_write_*` flag not at its default.
+    pub fn changed_flags(&self) -> Vec<String> {
+        let d = Self::default();
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let mut out = Vec::new();
+        let mut note = |name: &str, changed: bool, value: String| {
+            if changed {
+                out.push(format!("storage_driver_remote_write_{name}={value}"));
+            }
+        };
+        note("url", self.url != d.url, self.url.clone());
+        note(
+            "username",
+            self.username != d.username,
+            self.username.clone(),
+        );
+        for (name, v) in [
+            ("password_file", &self.password_file),
+            ("bearer_token_file", &self.bearer_token_file),
+            ("ca_file", &self.tls.ca_file),
+            ("cert_file", &self.tls.cert_file),
+            ("key_file", &self.tls.key_file),
+        ] {
+            note(name, v.is_some(), path(v).unwrap_or_default());
+        }
+        note(
+            "insecure_skip_verify",
+            self.tls.insecure_skip_verify,
+            "true".into(),
+        );
+        let labels: Vec<String> = self
+            .labels
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect();
+        note("labels", self.labels != d.labels, labels.join(","));
+        note(
+            "interval",
+            self.interval != d.interval,
+            format!("{:?}", self.interval),
+        );
+        out
+    }
+
     /// The credentials, read now from their files (a rotated token is picked up by the next
     /// request).
     pub fn auth(&self) -> Result<Auth, String> {
@@ -826,6 +870,23 @@ mod tests {
             .expect("memory series");
         assert!(labels(t).contains(&("instance", "node-1")));
         assert!(labels(t).contains(&("job", "cadvisor")));
+    }
+
+    #[test]
+    fn changed_flags_are_named() {
+        assert!(RemoteWriteOptions::default().changed_flags().is_empty());
+        let o = RemoteWriteOptions {
+            url: "http://p:9090/api/v1/write".into(),
+            bearer_token_file: Some("/t".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            o.changed_flags(),
+            [
+                "storage_driver_remote_write_url=http://p:9090/api/v1/write",
+                "storage_driver_remote_write_bearer_token_file=/t"
+            ]
+        );
     }
 
     #[test]
