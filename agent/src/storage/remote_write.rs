@@ -15,12 +15,15 @@
 //! A request is a snappy-compressed protobuf `WriteRequest` (with each family's type and help as
 //! metadata), POSTed with `Content-Encoding: snappy` and `X-Prometheus-Remote-Write-Version: 0.1.0`,
 //! with basic auth or a bearer token, over TLS for an `https` URL. Samples of one series within a
-//! request are in time order. A 2xx answer is success; 5xx, 429 and network errors are retried
-//! (the same request, with backoff); any other 4xx means the receiver will never take the request
-//! (out-of-order or malformed samples), so it is dropped and counted rather than retried forever.
+//! request are in time order; a batch goes as requests of at most [`SAMPLES_PER_REQUEST`]
+//! container samples. A 2xx answer is success; 5xx, 429 and network errors are retried (with
+//! backoff, from the first request not accepted yet); any other 4xx means the receiver will never
+//! take the request (out-of-order or malformed samples), so the batch is dropped and counted rather
+//! than retried forever.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -434,12 +437,17 @@ impl RemoteWriteOptions {
     }
 }
 
-/// A batch: the request body and how many container samples it holds.
+/// A batch: its requests not accepted yet (each a compressed body), in time order.
 #[derive(Debug)]
 pub struct Payload {
-    pub body: Bytes,
+    pub requests: Mutex<Vec<Bytes>>,
+    /// Container samples in the batch.
     pub samples: usize,
 }
+
+/// Container samples per request: a few thousand series samples, the size Prometheus' own
+/// remote write sends, so a receiver never gets one huge request for a big backlog.
+pub const SAMPLES_PER_REQUEST: usize = 40;
 
 /// The `remote_write` driver.
 pub struct RemoteWriteDriver {
@@ -488,45 +496,67 @@ impl Driver for RemoteWriteDriver {
     /// Samples of containers not listed yet (their first second or so) are left out, so that
     /// every series has its full label set from its first sample.
     fn encode(&mut self, batch: &[Record]) -> Payload {
-        let mut b = RequestBuilder::default();
-        let mut samples = 0;
-        for r in batch {
-            if let Some(entry) = &r.container {
-                b.add_sample(entry, &r.stats, &self.opts.metrics, &self.extra);
-                samples += 1;
-            }
-        }
+        let listed: Vec<&Record> = batch.iter().filter(|r| r.container.is_some()).collect();
+        let requests = listed
+            .chunks(SAMPLES_PER_REQUEST)
+            .map(|chunk| {
+                let mut b = RequestBuilder::default();
+                for r in chunk {
+                    if let Some(entry) = &r.container {
+                        b.add_sample(entry, &r.stats, &self.opts.metrics, &self.extra);
+                    }
+                }
+                b.finish()
+            })
+            .collect();
         Payload {
-            body: b.finish(),
-            samples,
+            requests: Mutex::new(requests),
+            samples: listed.len(),
         }
     }
 
+    /// Sends the requests in order; an accepted one is taken out, so a retry resumes where this
+    /// attempt stopped. A rejected request drops the rest of the batch with it (the pipeline
+    /// counts the batch dropped; with out-of-order samples the rest would be rejected too).
     async fn send(&mut self, payload: &Payload) -> Result<(), DriverError> {
-        if payload.samples == 0 {
-            return Ok(());
-        }
         let backend = || format!("remote write {}", self.target.url());
         let auth = self.opts.auth().map_err(|reason| DriverError::Refused {
             backend: backend(),
             reason,
         })?;
-        match self.target.push(payload.body.clone(), &auth).await {
-            Ok(Outcome::Accepted) => Ok(()),
-            Ok(Outcome::Retry(status, body)) => Err(DriverError::Refused {
-                backend: backend(),
-                reason: format!("{status}: {body}"),
-            }),
-            Ok(Outcome::Rejected(status, body)) => Err(DriverError::Rejected {
-                backend: backend(),
-                reason: format!("{status}: {body}"),
-            }),
-            Err(e) => Err(DriverError::Unreachable {
-                backend: backend(),
-                reason: e.to_string(),
-            }),
+        loop {
+            let Some(body) = lock(&payload.requests).first().cloned() else {
+                return Ok(());
+            };
+            match self.target.push(body, &auth).await {
+                Ok(Outcome::Accepted) => {
+                    lock(&payload.requests).remove(0);
+                }
+                Ok(Outcome::Retry(status, body)) => {
+                    return Err(DriverError::Refused {
+                        backend: backend(),
+                        reason: format!("{status}: {body}"),
+                    });
+                }
+                Ok(Outcome::Rejected(status, body)) => {
+                    return Err(DriverError::Rejected {
+                        backend: backend(),
+                        reason: format!("{status}: {body}"),
+                    });
+                }
+                Err(e) => {
+                    return Err(DriverError::Unreachable {
+                        backend: backend(),
+                        reason: e.to_string(),
+                    });
+                }
+            }
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]
@@ -829,20 +859,26 @@ mod tests {
             container: None,
             stats: Arc::new(stats(1_700_000_000_000, 5)),
         };
-        let payload = d.encode(&[listed, unlisted.clone()]);
+        let payload = d.encode(&[listed.clone(), unlisted.clone()]);
         assert_eq!(
             payload.samples, 1,
             "the unlisted container's sample is left out"
         );
         d.send(&payload).await.expect("204 accepted");
+        assert!(lock(&payload.requests).is_empty());
+        let payload = d.encode(std::slice::from_ref(&listed));
         assert!(matches!(
             d.send(&payload).await,
             Err(DriverError::Refused { .. })
         ));
+        assert_eq!(lock(&payload.requests).len(), 1, "kept for the retry");
         assert!(matches!(
             d.send(&payload).await,
             Err(DriverError::Rejected { .. })
         ));
+        // A big batch goes in several requests.
+        let big = d.encode(&vec![listed; SAMPLES_PER_REQUEST * 2 + 1]);
+        assert_eq!(lock(&big.requests).len(), 3);
         // Nothing to push: no request.
         let empty = d.encode(&[unlisted]);
         d.send(&empty).await.expect("nothing sent");
