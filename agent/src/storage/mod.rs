@@ -8,10 +8,9 @@
 //! `--storage_driver_buffer_duration`, retries with backoff, one log line per change of state,
 //! the `bpfadvisor_storage_*{driver}` metrics and the flush at shutdown.
 //!
-//! Implemented: `influxdb` ([`influxdb`]), `redis` ([`redis`]), `statsd` ([`statsd`]), `kafka`
-//! ([`kafka`]), `elasticsearch` ([`elasticsearch`]) and bpfadvisor's own `remote_write`
-//! ([`remote_write`]) on the pipeline; `stdout` ([`stdout`]) on a thread of its own (it neither
-//! batches nor retries).
+//! Implemented: `elasticsearch` ([`elasticsearch`]), `influxdb` ([`influxdb`]), `kafka`
+//! ([`kafka`]), `redis` ([`redis`]), `statsd` ([`statsd`]), `stdout` ([`stdout`]), and
+//! bpfadvisor's own `remote_write` ([`remote_write`]).
 
 pub mod driver;
 pub mod elasticsearch;
@@ -233,7 +232,7 @@ pub enum StartError {
 }
 
 /// Starts every driver in `drivers` (names `--storage_driver` accepted), subscribed to `query`'s
-/// feed from now on. Must run inside a Tokio runtime (the drivers' intake tasks).
+/// feed from now on.
 pub fn start(
     drivers: &[String],
     query: &Arc<dyn Query>,
@@ -245,25 +244,27 @@ pub fn start(
         Arc::new(move || query.snapshot())
     };
     for name in drivers {
-        if let Some(p) = start_one(name, query, &snapshot, options)? {
-            storage.pipelines.push(p);
-        }
+        storage
+            .pipelines
+            .push(start_one(name, query, &snapshot, options)?);
     }
     Ok(storage)
 }
 
-/// Starts the driver called `name`: on the pipeline (returned), or on its own (`None`).
+/// Starts the driver called `name` on its pipeline.
 fn start_one(
     name: &str,
     query: &Arc<dyn Query>,
     snapshot: &SnapshotFn,
     options: &StorageOptions,
-) -> Result<Option<Pipeline>, StartError> {
-    let pipeline = match name {
-        "stdout" => {
-            stdout::start(query.clone(), options.host.clone())?;
-            return Ok(None);
-        }
+) -> Result<Pipeline, StartError> {
+    Ok(match name {
+        stdout::NAME => spawn(
+            stdout::Stdout::new(options.host.clone()),
+            query,
+            snapshot,
+            options,
+        )?,
         influxdb::NAME => spawn(influxdb::InfluxDb::new(options), query, snapshot, options)?,
         redis::NAME => spawn(redis::Redis::new(options), query, snapshot, options)?,
         statsd::NAME => spawn(statsd::Statsd::new(options), query, snapshot, options)?,
@@ -297,8 +298,7 @@ fn start_one(
             spawn(d, query, snapshot, options)?
         }
         other => return Err(StartError::Unknown(other.to_string())),
-    };
-    Ok(Some(pipeline))
+    })
 }
 
 /// Starts `driver` on its pipeline, subscribed to `query`'s feed.

@@ -1,10 +1,10 @@
 //! The path every storage driver's samples take, off the collection path:
 //!
 //! ```text
-//! feed ──(subscription, a task)──▶ bounded queue ──(the driver's own thread)──▶ encode ▶ send
+//! feed ──(subscription, a thread)──▶ bounded queue ──(the driver's own thread)──▶ encode ▶ send
 //! ```
 //!
-//! - The intake task moves each new sample from the driver's feed subscription into its queue,
+//! - The intake thread moves each new sample from the driver's feed subscription into its queue,
 //!   named by a registry snapshot (a new container's samples wait up to [`PipelineOptions::
 //!   listing_wait`] for its listing, which brings the alias and labels drivers write).
 //! - The queue holds at most [`PipelineOptions::queue_capacity`] samples; when it is full the oldest
@@ -18,7 +18,7 @@
 //! - [`Pipeline::shutdown`] stops the intake, then sends what is queued, retrying until a deadline;
 //!   what is left then is counted as dropped.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -67,21 +67,20 @@ impl Default for PipelineOptions {
 /// Samples held back for their container's listing, at most: past it they go at once.
 const MAX_WAITING: usize = 4096;
 
-/// A running driver: its intake task and its thread.
+/// A running driver: its intake thread and its sending thread.
 pub struct Pipeline {
     name: &'static str,
     stop_intake: watch::Sender<bool>,
-    intake: tokio::task::JoinHandle<()>,
+    intake: std::thread::JoinHandle<()>,
     stop_sender: watch::Sender<Option<Instant>>,
     thread: std::thread::JoinHandle<()>,
     metrics: StorageMetrics,
 }
 
-/// What the intake task needs to name a sample's container.
+/// What the intake thread needs to name a sample's container.
 pub type SnapshotFn = Arc<dyn Fn() -> Arc<Snapshot> + Send + Sync>;
 
-/// Starts `driver`: its intake task (on the current Tokio runtime) reading `updates`, and its
-/// sending thread.
+/// Starts `driver`: its intake thread reading `updates`, and its sending thread.
 pub fn spawn<D: Driver>(
     driver: D,
     updates: Subscription,
@@ -100,30 +99,15 @@ pub fn spawn<D: Driver>(
     let thread = {
         let queue = queue.clone();
         let options = options.clone();
-        std::thread::Builder::new()
-            .name(format!("storage-{name}"))
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        warn!(driver = name, error = %e, "storage driver cannot start its runtime");
-                        return;
-                    }
-                };
-                runtime.block_on(send_loop(driver, queue, stop_rx, options));
-            })?
+        on_own_thread(format!("storage-{name}"), name, move || {
+            send_loop(driver, queue, stop_rx, options)
+        })?
     };
     let (stop_intake, intake_stop) = watch::channel(false);
-    let intake = tokio::spawn(intake(
-        updates,
-        snapshot,
-        queue,
-        intake_stop,
-        options.listing_wait,
-    ));
+    let listing_wait = options.listing_wait;
+    let intake = on_own_thread(format!("storage-{name}-in"), name, move || {
+        intake(updates, snapshot, queue, intake_stop, listing_wait)
+    })?;
     Ok(Pipeline {
         name,
         stop_intake,
@@ -145,7 +129,9 @@ impl Pipeline {
     /// driver's thread is stuck in a blocking send, which is then left behind.
     pub async fn shutdown(self, deadline: Instant) {
         let _ = self.stop_intake.send(true);
-        let _ = self.intake.await;
+        while !self.intake.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         let _ = self.stop_sender.send(Some(deadline));
         let grace = deadline + Duration::from_millis(200);
         while !self.thread.is_finished() {
@@ -161,6 +147,28 @@ impl Pipeline {
         }
         let _ = self.thread.join();
     }
+}
+
+/// Runs `task` on a new thread with a single-threaded Tokio runtime of its own: neither the
+/// agent's runtime nor another driver waits on it, nor it on them.
+fn on_own_thread<F, Fut>(
+    thread: String,
+    driver: &'static str,
+    task: F,
+) -> io::Result<std::thread::JoinHandle<()>>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    std::thread::Builder::new().name(thread).spawn(move || {
+        match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime.block_on(task()),
+            Err(e) => warn!(driver, error = %e, "storage driver cannot start its runtime"),
+        }
+    })
 }
 
 /// The samples waiting for the driver's thread.
@@ -236,7 +244,8 @@ async fn intake(
     listing_wait: Duration,
 ) {
     let mut held = Held {
-        waiting: Vec::new(),
+        waiting: VecDeque::new(),
+        per_container: HashMap::new(),
         listing_wait,
     };
     let mut fresh = Vec::new();
@@ -266,13 +275,31 @@ async fn intake(
 
 /// Samples of containers not listed yet, waiting (a little) for their listing.
 struct Held {
-    waiting: Vec<(Arc<str>, Arc<ContainerStats>)>,
+    /// Oldest first.
+    waiting: VecDeque<(Arc<str>, Arc<ContainerStats>)>,
+    /// How many of `waiting` each container has.
+    per_container: HashMap<Arc<str>, usize>,
     listing_wait: Duration,
 }
 
 impl Held {
+    fn hold(&mut self, name: Arc<str>, stats: Arc<ContainerStats>) {
+        *self.per_container.entry(name.clone()).or_default() += 1;
+        self.waiting.push_back((name, stats));
+    }
+
+    fn release(&mut self, name: &Arc<str>) {
+        if let Some(n) = self.per_container.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_container.remove(name);
+            }
+        }
+    }
+
     /// Queues the waiting samples that are ready, then the `fresh` ones that are (the others
-    /// wait); with `all`, every one. A container's samples stay in order.
+    /// wait; when too many wait, the oldest go as they are); with `all`, every one. A
+    /// container's samples stay in order.
     fn admit(
         &mut self,
         snap: &Snapshot,
@@ -290,25 +317,32 @@ impl Held {
             name,
             stats,
         };
-        let mut i = 0;
-        while i < self.waiting.len() {
-            let (name, stats) = &self.waiting[i];
-            if ready(name, stats) {
-                let (name, stats) = self.waiting.remove(i);
-                queue.push(record(name, stats));
-            } else {
-                i += 1;
+        if !self.waiting.is_empty() {
+            let mut keep = VecDeque::with_capacity(self.waiting.len());
+            for (name, stats) in std::mem::take(&mut self.waiting) {
+                if ready(&name, &stats) {
+                    self.release(&name);
+                    queue.push(record(name, stats));
+                } else {
+                    keep.push_back((name, stats));
+                }
             }
+            self.waiting = keep;
         }
         for update in fresh {
             let Update::Sample { container, stats } = update else {
                 continue;
             };
-            let queued = self.waiting.iter().any(|(n, _)| *n == container);
-            if (ready(&container, &stats) && !queued) || self.waiting.len() >= MAX_WAITING {
+            if self.waiting.len() >= MAX_WAITING
+                && let Some((name, stats)) = self.waiting.pop_front()
+            {
+                self.release(&name);
+                queue.push(record(name, stats));
+            }
+            if ready(&container, &stats) && !self.per_container.contains_key(&container) {
                 queue.push(record(container, stats));
             } else {
-                self.waiting.push((container, stats));
+                self.hold(container, stats);
             }
         }
     }
@@ -761,5 +795,45 @@ mod tests {
         })
         .await;
         p.shutdown(deadline(Duration::from_secs(1))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn too_many_waiting_samples_go_oldest_first_in_order() {
+        let fake = Fake {
+            name: "test_waiting_full",
+            ..Default::default()
+        };
+        let feed = Feed::new(MAX_WAITING * 2);
+        let snap: SnapshotFn = Arc::new(|| Arc::new(Snapshot::default()));
+        let mut opts = options(MAX_WAITING * 2);
+        opts.listing_wait = Duration::from_secs(3600);
+        let p = spawn(fake.clone(), feed.subscribe(fake.name), snap, opts).expect("spawn");
+        // Two unlisted containers, interleaved, all young: they wait until there are too many.
+        let now = Timestamp::now().as_unix_nanos();
+        let n = MAX_WAITING as i64 + 100;
+        for i in 0..n {
+            feed.publish(Update::Sample {
+                container: Arc::from(if i % 2 == 0 { "/a" } else { "/b" }),
+                stats: Arc::new(ContainerStats {
+                    timestamp: Timestamp::from_unix_nanos(now + i),
+                    ..Default::default()
+                }),
+            });
+        }
+        eventually("the oldest released", || {
+            fake.got.lock().expect("lock").len() == 100
+        })
+        .await;
+        assert_eq!(
+            *fake.got.lock().expect("lock"),
+            (0..100).map(|i| now + i).collect::<Vec<_>>()
+        );
+        p.shutdown(deadline(Duration::from_secs(2))).await;
+        let got = fake.got.lock().expect("lock").clone();
+        assert_eq!(
+            got,
+            (0..n).map(|i| now + i).collect::<Vec<_>>(),
+            "all, in order"
+        );
     }
 }

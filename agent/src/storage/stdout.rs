@@ -11,111 +11,66 @@
 //! when it writes the line, right after taking the sample). cAdvisor's driver writes each sample as it
 //! comes and does not use `--storage_driver_buffer_duration`; neither does this one.
 //!
-//! The driver runs on its own thread: a stdout that blocks (a full pipe nobody reads) makes it fall
-//! behind and lose samples, counted in `bpfadvisor_subscriber_dropped_total{subscriber="stdout"}`,
-//! while collection carries on.
+//! The driver runs on the storage pipeline (see `pipeline.rs`): a stdout that blocks (a full pipe
+//! nobody reads) makes it fall behind; its queue then drops the oldest samples, counted in
+//! `bpfadvisor_storage_dropped_total{driver="stdout"}`, while collection carries on.
 
 use std::fmt::Write as _;
-use std::io::{self, BufWriter, Write};
-use std::sync::Arc;
-use std::time::Duration;
+use std::io::{self, Write};
 
-use tracing::{error, info};
-
-use crate::model::json::Timestamp;
+use super::driver::{Batching, Driver, DriverError, Record};
 use crate::model::v1::ContainerStats;
-use crate::query::{Query, Snapshot, Subscription, Update};
 
-/// The subscriber's name (the label of its drop counter).
-pub const SUBSCRIBER: &str = "stdout";
+/// The driver's name.
+pub const NAME: &str = "stdout";
 
-/// How long a sample of a container not listed yet waits for its listing (which brings its alias,
-/// the line's `cName`): a runtime's container is listed once its runtime has described it.
-const LISTING_WAIT: Duration = Duration::from_secs(2);
-
-/// Samples waiting for their container's listing, at most: past it they are written at once.
-const MAX_WAITING: usize = 4096;
-
-/// Subscribes now and writes every sample to standard output from a thread of its own.
-pub fn start(query: Arc<dyn Query>, host: String) -> io::Result<()> {
-    let updates = query.subscribe(SUBSCRIBER);
-    std::thread::Builder::new()
-        .name("storage-stdout".into())
-        .spawn(move || {
-            let out = BufWriter::new(io::stdout());
-            match run(updates, &|| query.snapshot(), &host, out) {
-                Ok(()) => info!("stdout storage driver: the feed closed"),
-                Err(e) => {
-                    error!(error = %e, "stdout storage driver stopped: cannot write to stdout")
-                }
-            }
-        })?;
-    Ok(())
+/// Writes to `W` (standard output in the agent).
+pub struct Stdout<W> {
+    host: String,
+    out: W,
 }
 
-/// Writes a line for every sample of `updates` to `out` (flushed whenever the feed has nothing
-/// more for now) until the feed closes or a write fails; `snapshot` names the containers.
-pub fn run(
-    mut updates: Subscription,
-    snapshot: &dyn Fn() -> Arc<Snapshot>,
-    host: &str,
-    mut out: impl Write,
-) -> io::Result<()> {
-    let mut line = String::with_capacity(2048);
-    let mut waiting: Vec<(Arc<str>, Arc<ContainerStats>)> = Vec::new();
-    while let Some(first) = updates.blocking_recv() {
-        // One snapshot per batch, for the containers' aliases.
-        let snap = snapshot();
-        let mut write = |name: &str, stats: &ContainerStats, out: &mut dyn Write| {
-            line.clear();
-            format_line(&mut line, c_name(&snap, name), host, stats);
-            out.write_all(line.as_bytes())
-        };
-        // A sample is written once its container is listed or it has waited long enough.
-        let now = Timestamp::now();
-        let ready = |name: &str, stats: &ContainerStats| {
-            snap.get(name).is_some()
-                || now.nanos_since(stats.timestamp) >= LISTING_WAIT.as_nanos() as i128
-        };
-        // The waiting ones first: a container's lines stay in order.
-        let mut i = 0;
-        while i < waiting.len() {
-            let (name, stats) = &waiting[i];
-            if ready(name, stats) {
-                let (name, stats) = waiting.remove(i);
-                write(&name, &stats, &mut out)?;
-            } else {
-                i += 1;
-            }
-        }
-        let mut next = Some(first);
-        while let Some(update) = next {
-            if let Update::Sample { container, stats } = update {
-                let queued = waiting.iter().any(|(n, _)| *n == container);
-                if (ready(&container, &stats) && !queued) || waiting.len() >= MAX_WAITING {
-                    write(&container, &stats, &mut out)?;
-                } else {
-                    waiting.push((container, stats));
-                }
-            }
-            next = updates.try_recv();
-        }
-        out.flush()?;
+impl Stdout<io::BufWriter<io::Stdout>> {
+    /// The driver on standard output; `host` is `--storage_driver_host`.
+    pub fn new(host: String) -> Self {
+        Self::to(io::BufWriter::new(io::stdout()), host)
     }
-    for (name, stats) in waiting {
-        line.clear();
-        format_line(&mut line, &name, host, &stats);
-        out.write_all(line.as_bytes())?;
-    }
-    out.flush()
 }
 
-/// cAdvisor's container name on the line: the first alias (a Docker container's name), else the
-/// container's name.
-fn c_name<'a>(snap: &'a Snapshot, name: &'a str) -> &'a str {
-    snap.get(name)
-        .and_then(|c| c.reference.aliases.first())
-        .map_or(name, String::as_str)
+impl<W: Write + Send + 'static> Stdout<W> {
+    pub fn to(out: W, host: String) -> Self {
+        Self { host, out }
+    }
+}
+
+impl<W: Write + Send + 'static> Driver for Stdout<W> {
+    type Payload = String;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn batching(&self) -> Batching {
+        Batching::Immediate
+    }
+
+    fn encode(&mut self, batch: &[Record]) -> String {
+        let mut out = String::with_capacity(batch.len() * 1024);
+        for r in batch {
+            format_line(&mut out, r.alias_or_name(), &self.host, &r.stats);
+        }
+        out
+    }
+
+    async fn send(&mut self, payload: &String) -> Result<(), DriverError> {
+        self.out
+            .write_all(payload.as_bytes())
+            .and_then(|()| self.out.flush())
+            .map_err(|e| DriverError::Unreachable {
+                backend: "standard output".into(),
+                reason: e.to_string(),
+            })
+    }
 }
 
 /// Appends the line (newline included) for one sample of the container called `c_name`.
@@ -222,8 +177,11 @@ pub fn format_line(out: &mut String, c_name: &str, host: &str, s: &ContainerStat
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::sync::Arc;
+    use std::time::Duration;
 
     use super::*;
+    use crate::model::json::Timestamp;
     use crate::model::v1::{FsStats, HugetlbStats, InterfaceStats, NetworkStats};
 
     fn stats() -> ContainerStats {
@@ -280,9 +238,8 @@ mod tests {
         s
     }
 
-    #[test]
-    fn lines_name_listed_containers_by_alias_and_wait_a_little_for_the_others() {
-        use crate::feed::Feed;
+    #[tokio::test]
+    async fn lines_name_listed_containers_by_their_first_alias() {
         use crate::model::v1::{ContainerReference, ContainerSpec};
         use crate::query::{ContainerEntry, Samples};
         let entry = ContainerEntry {
@@ -299,38 +256,23 @@ mod tests {
                 0,
             )),
         };
-        let mut snap = Snapshot::default();
-        snap.containers
-            .insert(Arc::from("/docker/abc"), Arc::new(entry));
-        let snap = Arc::new(snap);
-        let feed = Feed::new(16);
-        let updates = feed.subscribe("test_stdout");
-        let sample = |name: &str, at: Timestamp| Update::Sample {
-            container: Arc::from(name),
-            stats: Arc::new(ContainerStats {
-                timestamp: at,
-                ..Default::default()
-            }),
+        let record = |container: Option<Arc<ContainerEntry>>, name: &str| Record {
+            name: Arc::from(name),
+            container,
+            stats: Arc::new(ContainerStats::default()),
         };
-        let long_ago = Timestamp::from_unix_nanos(1_000_000_000);
-        // Not listed and taken just now: held until it is listed, or the feed ends.
-        feed.publish(sample("/settling", Timestamp::now()));
-        feed.publish(sample("/docker/abc", long_ago));
-        // Not listed, but older than the wait: written under its name.
-        feed.publish(sample("/raw", long_ago));
-        drop(feed);
-        let mut out = Vec::new();
-        run(updates, &|| snap.clone(), "h:1", &mut out).expect("written");
-        let text = String::from_utf8(out).expect("utf8");
+        let mut d = Stdout::to(Vec::new(), "h:1".into());
+        let payload = d.encode(&[
+            record(Some(Arc::new(entry)), "/docker/abc"),
+            record(None, "/raw"),
+        ]);
+        d.send(&payload).await.expect("written");
+        let text = String::from_utf8(d.out).expect("utf8");
         let names: Vec<&str> = text
             .lines()
             .map(|l| l.split(' ').next().unwrap_or_default())
             .collect();
-        assert_eq!(
-            names,
-            ["cName=web", "cName=/raw", "cName=/settling"],
-            "{text}"
-        );
+        assert_eq!(names, ["cName=web", "cName=/raw"], "{text}");
         assert!(text.lines().all(|l| l.contains(" host=h:1 timestamp=")));
     }
 
