@@ -2,6 +2,8 @@
 # Idempotently installs what building and testing bpfadvisor needs on a fresh Debian machine:
 #   - rust-src (the eBPF crate is built with -Z build-std=core)
 #   - bpf-linker, built against the Rust toolchain's own libLLVM
+#   - cmake, a C/C++ compiler, pkg-config and OpenSSL's headers: the Kafka storage driver's
+#     librdkafka is built from source and linked statically (rdkafka's cmake-build)
 #   - Debian packages the integration tests use (docker.io, busybox-static, prometheus/promtool,
 #     podman for the libpod API, apache2-utils for htpasswd/htdigest, curl and openssl for the
 #     access-control tests, chromium and chromium-driver for the web UI test, qemu-system-x86 for
@@ -108,6 +110,7 @@ ensure_statsd() {
 
 ensure_rust_src
 ensure_bpf_linker
+ensure_debs cmake make gcc g++ pkg-config libssl-dev
 if [ "$want_test_pkgs" = 1 ]; then
     ensure_debs docker.io busybox-static prometheus iproute2 podman apache2-utils curl openssl \
         qemu-system-x86 chromium chromium-driver redis-server influxdb

@@ -156,6 +156,56 @@ pub struct Cli {
           value_parser = go_bool)]
     pub storage_driver_es_enable_sniffer: bool,
 
+    /// remote_write (bpfadvisor's own driver): the Prometheus remote-write receiver's URL, e.g.
+    /// http://prometheus:9090/api/v1/write.
+    #[arg(long = "storage_driver_remote_write_url", default_value = "")]
+    pub storage_driver_remote_write_url: String,
+
+    /// remote_write: basic-auth user name (password from --storage_driver_remote_write_password_file).
+    #[arg(long = "storage_driver_remote_write_username", default_value = "")]
+    pub storage_driver_remote_write_username: String,
+
+    /// remote_write: file holding the basic-auth password (read for every request).
+    #[arg(long = "storage_driver_remote_write_password_file", default_value = "")]
+    pub storage_driver_remote_write_password_file: String,
+
+    /// remote_write: file holding a bearer token (read for every request, so rotation works).
+    #[arg(
+        long = "storage_driver_remote_write_bearer_token_file",
+        default_value = ""
+    )]
+    pub storage_driver_remote_write_bearer_token_file: String,
+
+    /// remote_write: PEM CA certificates for an https URL (default: the built-in Mozilla roots).
+    #[arg(long = "storage_driver_remote_write_ca_file", default_value = "")]
+    pub storage_driver_remote_write_ca_file: String,
+
+    /// remote_write: PEM client certificate, for receivers that require one.
+    #[arg(long = "storage_driver_remote_write_cert_file", default_value = "")]
+    pub storage_driver_remote_write_cert_file: String,
+
+    /// remote_write: PEM key of --storage_driver_remote_write_cert_file.
+    #[arg(long = "storage_driver_remote_write_key_file", default_value = "")]
+    pub storage_driver_remote_write_key_file: String,
+
+    /// remote_write: accept any server certificate (testing only).
+    #[arg(long = "storage_driver_remote_write_insecure_skip_verify", default_value_t = false,
+          action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+          value_parser = go_bool)]
+    pub storage_driver_remote_write_insecure_skip_verify: bool,
+
+    /// remote_write: labels added to every series (name=value,...); instance=<hostname> is added
+    /// unless given here.
+    #[arg(
+        long = "storage_driver_remote_write_labels",
+        default_value = "job=cadvisor"
+    )]
+    pub storage_driver_remote_write_labels: String,
+
+    /// remote_write: how long samples gather into one request.
+    #[arg(long = "storage_driver_remote_write_interval", default_value = "5s")]
+    pub storage_driver_remote_write_interval: String,
+
     /// Comma-separated list of metric kinds to skip. Replaces the default set.
     #[arg(
         long = "disable_metrics",

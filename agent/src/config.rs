@@ -11,6 +11,9 @@ use crate::cli::Cli;
 use crate::cli::compat::{self, CompatError};
 use crate::events::ebpf::OomProbe;
 use crate::host::HostPaths;
+use crate::metrics::MetricsConfig;
+use crate::storage::http::TlsOptions;
+use crate::storage::remote_write::{RemoteWriteOptions, parse_labels};
 use crate::storage::{ElasticsearchOptions, KafkaOptions, StorageOptions};
 
 /// A flag value we cannot use; the message names the flag like cAdvisor's flag errors do.
@@ -312,7 +315,47 @@ fn storage_options(
             type_name: cli.storage_driver_es_type.clone(),
             enable_sniffer: cli.storage_driver_es_enable_sniffer,
         },
+        remote_write: remote_write_options(cli, dur)?,
         ..StorageOptions::default()
+    })
+}
+
+/// The `--storage_driver_remote_write_*` flags; its series follow `/metrics`' kinds and labels.
+fn remote_write_options(
+    cli: &Cli,
+    dur: &dyn Fn(&'static str, &str) -> Result<Duration, ConfigError>,
+) -> Result<RemoteWriteOptions, ConfigError> {
+    let path = |s: &String| (!s.is_empty()).then(|| PathBuf::from(s));
+    let labels = parse_labels(&cli.storage_driver_remote_write_labels).map_err(|reason| {
+        ConfigError::Invalid {
+            flag: "storage_driver_remote_write_labels",
+            value: cli.storage_driver_remote_write_labels.clone(),
+            reason,
+        }
+    })?;
+    Ok(RemoteWriteOptions {
+        url: cli.storage_driver_remote_write_url.clone(),
+        username: cli.storage_driver_remote_write_username.clone(),
+        password_file: path(&cli.storage_driver_remote_write_password_file),
+        bearer_token_file: path(&cli.storage_driver_remote_write_bearer_token_file),
+        tls: TlsOptions {
+            ca_file: path(&cli.storage_driver_remote_write_ca_file),
+            cert_file: path(&cli.storage_driver_remote_write_cert_file),
+            key_file: path(&cli.storage_driver_remote_write_key_file),
+            insecure_skip_verify: cli.storage_driver_remote_write_insecure_skip_verify,
+        },
+        labels,
+        interval: dur(
+            "storage_driver_remote_write_interval",
+            &cli.storage_driver_remote_write_interval,
+        )?,
+        metrics: MetricsConfig {
+            kinds: MetricKinds::from_flags(&cli.enable_metrics, &cli.disable_metrics)?,
+            store_container_labels: cli.store_container_labels,
+            whitelisted_container_labels: comma_list(&cli.whitelisted_container_labels),
+            telemetry: false,
+            ..MetricsConfig::default()
+        },
     })
 }
 

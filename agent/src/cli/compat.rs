@@ -178,15 +178,16 @@ pub const FLAGS: &[CompatFlag] = &[
 ];
 
 /// cAdvisor's storage drivers (`--storage_driver`, comma-separated) and whether bpfadvisor has
-/// each: the one place to change when a driver lands.
-pub const STORAGE_DRIVERS: [(&str, bool); 7] = [
+/// each: the one place to change when a driver lands. `remote_write` is bpfadvisor's own.
+pub const STORAGE_DRIVERS: [(&str, bool); 8] = [
     ("bigquery", false),
-    ("elasticsearch", false),
+    ("elasticsearch", true),
     ("influxdb", true),
-    ("kafka", false),
+    ("kafka", true),
     ("redis", true),
     ("statsd", true),
     ("stdout", true),
+    ("remote_write", true),
 ];
 
 /// Why a known driver is refused.

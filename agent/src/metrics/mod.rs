@@ -375,6 +375,9 @@ fn sorted_families() -> &'static [&'static Family] {
     })
 }
 
+/// Where [`container_series`] has a family's samples go: extra label values and value.
+type Collect<'a> = dyn FnMut(&[&str], f64) + 'a;
+
 /// Writes the samples of one family; the HELP/TYPE header appears with the first sample (the Go
 /// client drops families without samples).
 pub struct Sink<'a> {
@@ -386,6 +389,8 @@ pub struct Sink<'a> {
     header_done: bool,
     /// Where the last sample's timestamp starts, for `fix_last_timestamp`.
     last_ts_at: Option<usize>,
+    /// Set: samples go here (extra label values, value) instead of into the text.
+    collect: Option<&'a mut Collect<'a>>,
 }
 
 impl<'a> Sink<'a> {
@@ -399,11 +404,16 @@ impl<'a> Sink<'a> {
             ts_ms: None,
             header_done: false,
             last_ts_at: None,
+            collect: None,
         }
     }
 
     /// One sample; `values` are the family's extra label values in declaration order.
     pub fn put(&mut self, values: &[&str], v: f64) {
+        if let Some(collect) = self.collect.as_mut() {
+            collect(values, v);
+            return;
+        }
         if !self.header_done {
             text::write_header(self.out, self.fam.name, self.fam.help, self.fam.ty.as_str());
             self.header_done = true;
@@ -428,6 +438,49 @@ impl<'a> Sink<'a> {
             self.out.truncate(at);
             text::write_i64(self.out, ts_ms);
             self.out.push(b'\n');
+        }
+    }
+}
+
+/// The base labels of `entry`'s series (sanitised name → value), as on `/metrics`.
+pub fn container_labels(entry: &ContainerEntry, cfg: &MetricsConfig) -> BTreeMap<String, String> {
+    labels::container_labels(entry, cfg)
+}
+
+/// Every container series one sample of `entry` makes, as `/metrics` names and labels them, for
+/// consumers that push samples rather than serve them (a remote-write driver): `emit` gets the
+/// family, the values of its extra labels (`Family::labels`, in that order) and the sample's
+/// value, family by family in name order.
+/// Families of kinds `cfg` leaves out are skipped; spec families (`container_spec_*`,
+/// `container_start_time_seconds`) come with every sample; `container_last_seen` is the sample's
+/// time. Application metrics are not included.
+pub fn container_series(
+    entry: &ContainerEntry,
+    stats: &ContainerStats,
+    cfg: &MetricsConfig,
+    emit: &mut dyn FnMut(&'static Family, &[&str], f64),
+) {
+    let mut scratch = Vec::new();
+    for fam in sorted_families() {
+        if fam.kind.is_some_and(|k| !cfg.kinds.has(k)) {
+            continue;
+        }
+        let mut collect = |values: &[&str], v: f64| emit(fam, values, v);
+        let mut sink = Sink::new(&mut scratch, fam, &[]);
+        sink.collect = Some(&mut collect);
+        match fam.source {
+            Source::Stats(f) => f(
+                &Ctx {
+                    stats,
+                    spec: &entry.spec,
+                    percpu: cfg.kinds.has(MetricKind::PerCpu),
+                    oom_kills: entry.samples.oom_kills(),
+                    now_secs: stats.timestamp.as_unix_nanos().div_euclid(1_000_000_000),
+                },
+                &mut sink,
+            ),
+            Source::Spec(f) => f(&entry.spec, &mut sink),
+            Source::Machine(_) | Source::Version | Source::ScrapeError => {}
         }
     }
 }

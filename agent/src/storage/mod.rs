@@ -8,13 +8,18 @@
 //! `--storage_driver_buffer_duration`, retries with backoff, one log line per change of state,
 //! the `bpfadvisor_storage_*{driver}` metrics and the flush at shutdown.
 //!
-//! Implemented: `influxdb` ([`influxdb`]), `redis` ([`redis`]), `statsd` ([`statsd`]),
-//! `stdout` ([`stdout`]).
+//! Implemented: `elasticsearch` ([`elasticsearch`]), `influxdb` ([`influxdb`]), `kafka`
+//! ([`kafka`]), `redis` ([`redis`]), `statsd` ([`statsd`]), `stdout` ([`stdout`]), and
+//! bpfadvisor's own `remote_write` ([`remote_write`]).
 
 pub mod driver;
+pub mod elasticsearch;
+pub mod http;
 pub mod influxdb;
+pub mod kafka;
 pub mod pipeline;
 pub mod redis;
+pub mod remote_write;
 pub mod statsd;
 pub mod stdout;
 
@@ -45,6 +50,8 @@ pub struct StorageOptions {
     pub influxdb_retention_policy: String,
     pub kafka: KafkaOptions,
     pub elasticsearch: ElasticsearchOptions,
+    /// `--storage_driver_remote_write_*` (bpfadvisor's own driver).
+    pub remote_write: remote_write::RemoteWriteOptions,
     /// The `machine` / `machine_name` of the records: this host's name, as cAdvisor's
     /// `os.Hostname()`.
     pub machine_name: String,
@@ -97,6 +104,7 @@ impl Default for StorageOptions {
                 type_name: "stats".into(),
                 enable_sniffer: false,
             },
+            remote_write: remote_write::RemoteWriteOptions::default(),
             machine_name: hostname(),
             pipeline: PipelineOptions::default(),
         }
@@ -117,6 +125,7 @@ impl std::fmt::Debug for StorageOptions {
             .field("influxdb_retention_policy", &self.influxdb_retention_policy)
             .field("kafka", &self.kafka)
             .field("elasticsearch", &self.elasticsearch)
+            .field("remote_write", &self.remote_write)
             .field("machine_name", &self.machine_name)
             .field("pipeline", &self.pipeline)
             .finish()
@@ -170,6 +179,7 @@ impl StorageOptions {
         ]
         .into_iter()
         .flatten()
+        .chain(self.remote_write.changed_flags())
         .collect()
     }
 }
@@ -258,6 +268,35 @@ fn start_one(
         influxdb::NAME => spawn(influxdb::InfluxDb::new(options), query, snapshot, options)?,
         redis::NAME => spawn(redis::Redis::new(options), query, snapshot, options)?,
         statsd::NAME => spawn(statsd::Statsd::new(options), query, snapshot, options)?,
+        "kafka" => {
+            let d =
+                kafka::KafkaDriver::new(&options.kafka, &options.machine_name).map_err(|e| {
+                    StartError::Config {
+                        driver: "kafka",
+                        reason: e.to_string(),
+                    }
+                })?;
+            spawn(d, query, snapshot, options)?
+        }
+        "elasticsearch" => {
+            let d = elasticsearch::EsDriver::new(&options.elasticsearch, &options.machine_name)
+                .map_err(|e| StartError::Config {
+                    driver: "elasticsearch",
+                    reason: e.to_string(),
+                })?;
+            spawn(d, query, snapshot, options)?
+        }
+        "remote_write" => {
+            let d = remote_write::RemoteWriteDriver::new(
+                options.remote_write.clone(),
+                &options.machine_name,
+            )
+            .map_err(|reason| StartError::Config {
+                driver: "remote_write",
+                reason,
+            })?;
+            spawn(d, query, snapshot, options)?
+        }
         other => return Err(StartError::Unknown(other.to_string())),
     })
 }

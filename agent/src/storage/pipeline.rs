@@ -509,6 +509,8 @@ mod tests {
         name: &'static str,
         buffer: Option<Duration>,
         down: Arc<AtomicBool>,
+        /// Rejects every payload for good.
+        reject: Arc<AtomicBool>,
         delay: Duration,
         attempts: Arc<AtomicUsize>,
         got: Arc<Mutex<Vec<i64>>>,
@@ -536,6 +538,12 @@ mod tests {
             self.attempts.fetch_add(1, Ordering::SeqCst);
             // A blocking client: holds up its own thread only.
             std::thread::sleep(self.delay);
+            if self.reject.load(Ordering::SeqCst) {
+                return Err(DriverError::Rejected {
+                    backend: "fake".into(),
+                    reason: "out of order".into(),
+                });
+            }
             if self.down.load(Ordering::SeqCst) {
                 return Err(DriverError::Unreachable {
                     backend: "fake".into(),
@@ -664,6 +672,28 @@ mod tests {
         assert_eq!(got.len() as u64 + m.dropped.get(), 2001);
         assert!(got.windows(2).all(|w| w[0] < w[1]), "in order");
         assert!(m.last_success.get() >= m.last_error.get());
+        p.shutdown(deadline(Duration::from_secs(1))).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rejected_batch_is_dropped_counted_not_retried() {
+        let fake = Fake {
+            name: "test_rejecting_sink",
+            ..Default::default()
+        };
+        fake.reject.store(true, Ordering::SeqCst);
+        let feed = Feed::default();
+        let p = start(&fake, &feed, 100);
+        let m = crate::telemetry::global().storage(fake.name);
+        feed.publish(sample(0));
+        eventually("dropped", || m.dropped.get() == 1).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(fake.attempts.load(Ordering::SeqCst), 1, "not retried");
+        assert_eq!(m.sent.get(), 0);
+        fake.reject.store(false, Ordering::SeqCst);
+        feed.publish(sample(1));
+        eventually("the next batch sent", || m.sent.get() == 1).await;
+        assert_eq!(*fake.got.lock().expect("lock"), [2]);
         p.shutdown(deadline(Duration::from_secs(1))).await;
     }
 
