@@ -8,6 +8,7 @@
 pub mod events;
 mod json_error;
 pub mod request;
+mod stream;
 mod v1;
 mod v2;
 mod validate;

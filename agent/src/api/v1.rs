@@ -1,12 +1,14 @@
 //! v1.0–v1.3: `containers`, `subcontainers`, `docker`, `machine` (and `events` in v1.3).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::response::Response;
 
 use super::request::{
     ApiError, container_name, go_quote, go_string_slice, parse_info_request, sample_limit,
 };
+use super::stream::{Shape, json_stream, put_value};
 use super::{ApiContext, json};
 use crate::model::machine::MachineInfo;
 use crate::model::v1::{ContainerInfo, ContainerInfoRequest, ContainerReference, ContainerSpec};
@@ -40,16 +42,17 @@ pub(super) fn handle(
         "subcontainers" => {
             let req = parse_info_request(body)?;
             let name = container_name(args);
-            let infos: Vec<ContainerInfo> = subcontainers(&snap, &name)
-                .map(|c| container_info(&snap, c, &req))
-                .collect();
-            if infos.is_empty() {
+            let conts: Vec<Arc<ContainerEntry>> = subcontainers(&snap, &name).cloned().collect();
+            if conts.is_empty() {
                 return Err(ApiError(format!(
                     "failed to get subcontainers for container {} with error: no containers found",
                     go_quote(&name)
                 )));
             }
-            Ok(json(&infos))
+            // Every container's samples: streamed (see `stream`).
+            Ok(json_stream(conts, Shape::Array, move |c, buf| {
+                put_value(buf, &container_info(&snap, c, &req));
+            }))
         }
         "docker" => {
             let req = parse_info_request(body)?;

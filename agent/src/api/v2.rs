@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::response::Response;
 
 use super::request::{ApiError, IdType, RequestOptions, container_name, go_quote, query_get};
+use super::stream::{Shape, json_stream, put_key, put_value};
 use super::v1::{adjusted_spec, subcontainers, unknown_type};
 use super::{ApiContext, json};
 use crate::fs::FsUsage;
@@ -52,28 +53,23 @@ pub(super) async fn handle(
             Ok(json(&out))
         }
         "stats" => {
+            // Entries come sorted by name, as the map cAdvisor encodes; streamed (see `stream`).
             let conts = requested(ctx, &snap, &name, &opt).await?;
             if version == "v2.0" {
-                let out: BTreeMap<&str, Vec<v2::DeprecatedContainerStats>> = conts
-                    .iter()
-                    .map(|c| {
-                        let stats = samples(c, &opt);
-                        let spec = adjusted_spec(&c.spec, &snap.machine);
-                        (
-                            c.name(),
-                            v2::DeprecatedContainerStats::from_v1_series(&spec, &stats),
-                        )
-                    })
-                    .collect();
-                Ok(json(&out))
+                Ok(json_stream(conts, Shape::Object, move |c, buf| {
+                    let spec = adjusted_spec(&c.spec, &snap.machine);
+                    let stats =
+                        v2::DeprecatedContainerStats::from_v1_series(&spec, &samples(c, &opt));
+                    put_key(buf, c.name());
+                    put_value(buf, &stats);
+                }))
             } else {
                 // Root cgroup stats are exposed as machine stats in v2.1.
-                let out: BTreeMap<&str, v2::ContainerInfo> = conts
-                    .iter()
-                    .filter(|c| c.name() != "/")
-                    .map(|c| (c.name(), v2_info(&snap, c, &opt)))
-                    .collect();
-                Ok(json(&out))
+                let conts: Entries = conts.into_iter().filter(|c| c.name() != "/").collect();
+                Ok(json_stream(conts, Shape::Object, move |c, buf| {
+                    put_key(buf, c.name());
+                    put_value(buf, &v2_info(&snap, c, &opt));
+                }))
             }
         }
         "spec" => {
