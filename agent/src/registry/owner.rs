@@ -47,7 +47,7 @@ use crate::model::v1::{
 };
 use crate::query::{ContainerEntry, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
-use crate::telemetry::events::{ContainersTracked, CreationRecorded};
+use crate::telemetry::events::{ContainersTracked, CreationRecorded, EventLossRescanned};
 
 pub use super::lifecycle::Admission;
 
@@ -102,6 +102,9 @@ pub struct Owner {
     unified_inodes: HashMap<u64, String>,
     /// Kills both the start-up read of the kernel log and a live source reported.
     oom_dedup: OomDedup,
+    /// Creation and deletion events recorded so far (what a rescan after a loss recovered is the
+    /// difference).
+    recorded: Recorded,
     housekeeping: HousekeepingHandle,
     runtime: RuntimeHandle,
     events: Arc<EventStore>,
@@ -167,6 +170,7 @@ impl Owner {
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             oom_dedup: OomDedup::default(),
+            recorded: Recorded::default(),
             housekeeping,
             runtime,
             events,
@@ -283,7 +287,14 @@ impl Owner {
             }
             SourceEvent::RescanNeeded { reason } => {
                 debug!(reason, "rescan requested by a producer");
+                let before = self.recorded;
                 self.rescan();
+                EventLossRescanned {
+                    reason,
+                    creations: self.recorded.creations - before.creations,
+                    deletions: self.recorded.deletions - before.deletions,
+                }
+                .emit();
             }
         }
     }
@@ -313,6 +324,7 @@ impl Owner {
                     .unwrap_or(seen);
                 let data = EventData::default();
                 self.record(name, ts.into(), EventType::ContainerCreation, data);
+                self.recorded.creations += 1;
                 CreationRecorded { seen }.emit();
             }
             Effect::Read {
@@ -339,6 +351,7 @@ impl Owner {
                     };
                     let data = EventData::default();
                     self.record(name, ts, EventType::ContainerCreation, data);
+                    self.recorded.creations += 1;
                 }
             }
             Effect::IndexInodes { name } => self.index_inodes(&name),
@@ -347,7 +360,10 @@ impl Owner {
                 name,
                 at,
                 exit_code,
-            } => self.record_deletion(name, at.into(), exit_code),
+            } => {
+                self.record_deletion(name, at.into(), exit_code);
+                self.recorded.deletions += 1;
+            }
             Effect::WalkLayer { name, meta } => {
                 if let Some(t) = &self.cfg.fs_usage {
                     t.attach(&name, &meta);
@@ -694,6 +710,13 @@ impl Owner {
         };
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
     }
+}
+
+/// Lifecycle events recorded since start.
+#[derive(Debug, Default, Clone, Copy)]
+struct Recorded {
+    creations: u64,
+    deletions: u64,
 }
 
 /// The root cgroup describes the machine: cAdvisor reports the machine's memory and swap as its
