@@ -105,6 +105,8 @@ pub struct Owner {
     /// Creation and deletion events recorded so far (what a rescan after a loss recovered is the
     /// difference).
     recorded: Recorded,
+    /// A producer reported a loss in the batch being applied (the last reason).
+    loss: Option<&'static str>,
     housekeeping: HousekeepingHandle,
     runtime: RuntimeHandle,
     events: Arc<EventStore>,
@@ -171,6 +173,7 @@ impl Owner {
             unified_inodes: HashMap::new(),
             oom_dedup: OomDedup::default(),
             recorded: Recorded::default(),
+            loss: None,
             housekeeping,
             runtime,
             events,
@@ -216,6 +219,11 @@ impl Owner {
                 n = inputs.sources.recv_many(&mut batch, 4096) => {
                     if n == 0 { return; }
                     for ev in batch.drain(..) { self.apply(ev); }
+                    // After the whole batch: one walk of the tree (which is newer than every event
+                    // of it) serves every loss reported in it.
+                    if let Some(reason) = self.loss.take() {
+                        self.rescan_after_loss(reason);
+                    }
                     if self.lifecycle.has_queued() {
                         tokio::task::yield_now().await;
                         self.drive(Input::BatchApplied);
@@ -287,16 +295,21 @@ impl Owner {
             }
             SourceEvent::RescanNeeded { reason } => {
                 debug!(reason, "rescan requested by a producer");
-                let before = self.recorded;
-                self.rescan();
-                EventLossRescanned {
-                    reason,
-                    creations: self.recorded.creations - before.creations,
-                    deletions: self.recorded.deletions - before.deletions,
-                }
-                .emit();
+                self.loss = Some(reason);
             }
         }
+    }
+
+    /// A producer lost events: rescans now and says what that recovered.
+    fn rescan_after_loss(&mut self, reason: &'static str) {
+        let before = self.recorded;
+        self.rescan();
+        EventLossRescanned {
+            reason,
+            creations: self.recorded.creations - before.creations,
+            deletions: self.recorded.deletions - before.deletions,
+        }
+        .emit();
     }
 
     /// Steps the lifecycle and performs what it answers.
