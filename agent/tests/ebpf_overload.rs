@@ -8,9 +8,11 @@
 //! Bounded for CI: the ring buffer is shrunk to one page (`--ebpf_events_buffer_bytes=4096`, ~13
 //! records) and the agent is stopped (`SIGSTOP`) while `BPFADVISOR_OVERLOAD_CGROUPS` (default
 //! 2000) names are made in 5 hierarchies each, so the buffer overflows whatever the machine's
-//! speed; then the same for the rmdirs. The full-size run, 100,000 mkdirs into the normal 1 MiB
-//! buffer with the agent running, is `BPFADVISOR_OVERLOAD_FULL=1 cargo test -p agent --test
-//! ebpf_overload` (20,000 names × 5 hierarchies; `BPFADVISOR_OVERLOAD_CGROUPS` sets the names).
+//! speed; then the same for the rmdirs. The full-size run, 100,000 mkdirs (20,000 names × 5
+//! hierarchies) into the normal 1 MiB buffer (~3,600 records) behind the stopped agent, is
+//! `BPFADVISOR_OVERLOAD_FULL=1 cargo test -p agent --test ebpf_overload -- --nocapture`
+//! (`BPFADVISOR_OVERLOAD_CGROUPS` sets the names). A running agent keeps up with such a burst from
+//! one process (docs/performance.md): the stop stands for an agent starved of CPU.
 //!
 //! The periodic rescan (`--global_housekeeping_interval`) is pushed out of the test's time, so only
 //! the rescan on loss can repair what was lost.
@@ -34,9 +36,49 @@ fn env_usize(var: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+/// The events a watching client may be behind by (`events::store::WATCH_BUFFER`): a rescan that
+/// recovers more than this at once outruns any client, which then loses the newest (counted and
+/// logged by the agent). Streams are checked up to this size; the stored events always.
+const WATCH_BUFFER: usize = 16_384;
+
+/// Panics unless each of `names` has exactly `want` (creations, deletions) in `counts`.
+fn assert_counts(
+    counts: &std::collections::BTreeMap<String, (u32, u32)>,
+    names: &[String],
+    want: (u32, u32),
+    what: &str,
+) {
+    let bad: Vec<_> = names
+        .iter()
+        .map(|n| (n, counts.get(n).copied().unwrap_or_default()))
+        .filter(|(_, c)| *c != want)
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{what}: {} of {} cgroups without exactly {want:?} (creations, deletions), first: {:?}",
+        bad.len(),
+        names.len(),
+        &bad[..bad.len().min(10)]
+    );
+}
+
+/// The agent's stored lifecycle events of `parent`'s subcontainers, counted per name.
+fn stored_counts(agent: &Agent, parent: &str) -> std::collections::BTreeMap<String, (u32, u32)> {
+    let q = "subcontainers=true&creation_events=true&deletion_events=true&max_events=-1";
+    let evs = agent
+        .get_json(&format!("/api/v1.3/events{parent}?{q}"))
+        .unwrap();
+    let (counts, other) = lifecycle_counts(evs.as_array().map_or(&[][..], |a| a.as_slice()));
+    assert!(other.is_empty(), "unrequested event types: {other:?}");
+    counts
+}
+
 /// Waits until every one of `names` has `want` (creations, deletions) in `stream`'s events so far
-/// (`seen`), then a little longer (a duplicate would come now); panics naming what is off.
+/// (`seen`), then a little longer (a duplicate would come now); panics naming what is off, in the
+/// stream when it is checked (`names` fit in its buffer), then in the stored events.
 fn expect_counts(
+    agent: &Agent,
+    parent: &str,
     stream: &agent::EventStream,
     seen: &mut Vec<serde_json::Value>,
     names: &[String],
@@ -88,18 +130,20 @@ fn expect_counts(
     );
     let (counts, other) = lifecycle_counts(seen);
     assert!(other.is_empty(), "unrequested event types: {other:?}");
-    let bad: Vec<_> = names
-        .iter()
-        .map(|n| (n, counts.get(n).copied().unwrap_or_default()))
-        .filter(|(_, c)| *c != want)
-        .collect();
-    assert!(
-        bad.is_empty(),
-        "{what}: {} of {} cgroups without exactly {want:?} (creations, deletions), first: {:?}",
-        bad.len(),
-        names.len(),
-        &bad[..bad.len().min(10)]
-    );
+    if names.len() < WATCH_BUFFER {
+        assert_counts(&counts, names, want, &format!("{what}, event stream"));
+    } else {
+        let short = names
+            .iter()
+            .filter(|n| counts.get(*n) != Some(&want))
+            .count();
+        eprintln!(
+            "{what}: the event stream missed {short} of {} (a recovery larger than its buffer)",
+            names.len()
+        );
+    }
+    let stored = stored_counts(agent, parent);
+    assert_counts(&stored, names, want, &format!("{what}, stored events"));
 }
 
 #[test]
@@ -139,50 +183,63 @@ fn burst_larger_than_the_ring_buffer_loses_no_lifecycle_event() {
     let started = Instant::now();
 
     let names: Vec<String> = (0..n).map(|i| format!("{parent}/c{i}")).collect();
-    agent.set_paused(!full);
+    agent.set_paused(true);
     for name in &names {
         tree.mkdir(name).unwrap();
     }
     agent.set_paused(false);
     let burst = started.elapsed();
     let mut seen = Vec::new();
-    expect_counts(&stream, &mut seen, &names, (1, 0), "after the mkdir burst");
-    let lost = |program: &str| {
-        agent
-            .metric(&format!(
-                "bpfadvisor_ebpf_errors_total{{program=\"{program}\",error=\"ring_buffer_full\"}}"
-            ))
-            .unwrap_or_default()
-    };
-    let mkdir_lost = lost("cgroup_mkdir");
-    assert!(
-        mkdir_lost > 0.0,
-        "the burst of {} mkdirs in {burst:?} did not overflow the ring buffer: the test proves \
-         nothing (log:\n{})",
-        5 * n,
-        agent.log()
+    expect_counts(
+        &agent,
+        &parent,
+        &stream,
+        &mut seen,
+        &names,
+        (1, 0),
+        "after the mkdir burst",
     );
-
     let t_rm = Instant::now();
-    agent.set_paused(!full);
+    agent.set_paused(true);
     for name in names.iter().rev() {
         tree.rmdir(name).unwrap();
     }
     agent.set_paused(false);
     let rm_burst = t_rm.elapsed();
-    expect_counts(&stream, &mut seen, &names, (1, 1), "after the rmdir burst");
-    let rmdir_lost = lost("cgroup_rmdir");
-    assert!(
-        rmdir_lost > 0.0,
-        "the rmdir burst did not overflow the ring buffer"
+    expect_counts(
+        &agent,
+        &parent,
+        &stream,
+        &mut seen,
+        &names,
+        (1, 1),
+        "after the rmdir burst",
     );
-    let rescans = agent
-        .metric("bpfadvisor_event_loss_rescans_total")
-        .unwrap_or_default();
+    // Read once the cgroups are gone: /metrics with 20,000 of them is slow in a debug build.
+    let (status, metrics) = agent.get("/metrics");
+    assert_eq!(status, 200, "/metrics: {metrics}");
+    let counter = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in /metrics"))
+    };
+    let lost = |program: &str| {
+        counter(&format!(
+            "bpfadvisor_ebpf_errors_total{{program=\"{program}\",error=\"ring_buffer_full\"}}"
+        ))
+    };
+    let (mkdir_lost, rmdir_lost) = (lost("cgroup_mkdir"), lost("cgroup_rmdir"));
+    assert!(
+        mkdir_lost > 0.0 && rmdir_lost > 0.0,
+        "the bursts of {} mkdirs ({burst:?}) and rmdirs ({rm_burst:?}) did not both overflow the \
+         ring buffer: the test proves nothing",
+        5 * n
+    );
+    let rescans = counter("bpfadvisor_event_loss_rescans_total");
     assert!(rescans >= 1.0, "no rescan counted after losses");
-    let dropped = agent
-        .metric("bpfadvisor_events_dropped_total")
-        .unwrap_or_default();
+    let dropped = counter("bpfadvisor_events_dropped_total");
     assert!(
         dropped >= mkdir_lost + rmdir_lost,
         "{dropped} events dropped"

@@ -185,14 +185,6 @@ impl Agent {
             .ok_or_else(|| format!("no VmRSS in {}", p.display()))
     }
 
-    /// The value of an unlabelled series (`name value`) of `/metrics`, if exported.
-    pub fn metric(&self, series: &str) -> Option<f64> {
-        let (_, text) = self.get("/metrics");
-        text.lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .and_then(|v| v.trim().parse().ok())
-    }
-
     /// Everything the agent wrote to stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.log.path()).unwrap_or_default()
