@@ -120,8 +120,8 @@ impl Containerised {
 
     fn get(&self, path: &str) -> (u16, String) {
         match self.http.get(&format!("{}{path}", self.base)).call() {
-            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+            Ok(r) => (r.status(), agent::body_text(r)),
+            Err(ureq::Error::Status(code, r)) => (code, agent::body_text(r)),
             Err(e) => (0, e.to_string()),
         }
     }

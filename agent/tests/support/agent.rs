@@ -201,8 +201,8 @@ impl Agent {
             None => req.call(),
         };
         match res {
-            Ok(r) => (r.status(), r.into_string().unwrap_or_default()),
-            Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap_or_default()),
+            Ok(r) => (r.status(), body_text(r)),
+            Err(ureq::Error::Status(code, r)) => (code, body_text(r)),
             Err(e) => (0, e.to_string()),
         }
     }
@@ -664,4 +664,12 @@ pub fn metric_value(text: &str, family: &str, id: &str) -> Option<f64> {
         .and_then(|l| l.rsplit_once('}'))
         .and_then(|(_, rest)| rest.split_whitespace().next())
         .and_then(|v| v.parse().ok())
+}
+
+/// A response's whole body as text. Unlike `Response::into_string` it has no 10 MB cap: a host with
+/// thousands of containers answers `/metrics` and recursive stats with more than that.
+pub fn body_text(r: ureq::Response) -> String {
+    let mut text = String::new();
+    let _ = r.into_reader().read_to_string(&mut text);
+    text
 }
