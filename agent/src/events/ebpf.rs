@@ -232,7 +232,6 @@ pub async fn start_with_options(
         loader.map_max_entries(EVENTS_MAP, bytes);
     }
     let mut ebpf = loader.load(OBJECT).map_err(EbpfError::Load)?;
-    let log_task = log::spawn(&mut ebpf);
 
     let mut live = Vec::new();
     let mut oom_since = None;
@@ -292,6 +291,9 @@ pub async fn start_with_options(
         repeats: RepeatedVictims::default(),
         tx,
     };
+    // Last, so a start that fails leaves no task behind; the programs' early lines wait in their
+    // buffer.
+    let log_task = log::spawn(&mut ebpf);
     // The task owns the object, so the probes stay attached exactly as long as it runs.
     let task = tokio::spawn(reader.run(events, ebpf));
     Ok(EbpfHandle {
