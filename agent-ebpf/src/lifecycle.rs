@@ -67,7 +67,7 @@ fn emit(ctx: &BtfTracePointContext, kind: u32, program: u32) -> Result<(), i32> 
             Err(e) => {
                 // A record without its name would be a wrong event: none, and counted.
                 entry.discard(0);
-                return Err(e as i32);
+                return Err(e);
             }
         }
     }
