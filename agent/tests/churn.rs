@@ -31,6 +31,15 @@ const STREAMS: usize = 3;
 const REMOVED_RETENTION: Duration = Duration::from_secs(300);
 const QUERY: &str = "subcontainers=true&creation_events=true&deletion_events=true";
 
+/// Sets the flag when dropped (also while unwinding).
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 fn env_usize(var: &str, default: usize) -> usize {
     std::env::var(var)
         .ok()
@@ -119,6 +128,9 @@ fn churn(mode: &str) {
     let mut raw_names = BTreeSet::new();
     let mut docker_names = BTreeSet::new();
     std::thread::scope(|s| {
+        // Stops the scraper however this closure ends: a panic here must not leave the scope
+        // waiting for it forever.
+        let _stop = StopOnDrop(&stop);
         s.spawn(|| {
             while !stop.load(Ordering::Relaxed) {
                 let (status, body) = agent.get("/metrics");
@@ -159,7 +171,6 @@ fn churn(mode: &str) {
             }
             docker_names.insert(format!("/docker/{id}"));
         }
-        stop.store(true, Ordering::Relaxed);
     });
     let workload = started.elapsed();
 
