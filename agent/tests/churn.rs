@@ -175,6 +175,7 @@ fn churn(mode: &str) {
     let workload = started.elapsed();
 
     let names: BTreeSet<String> = raw_names.union(&docker_names).cloned().collect();
+    let mut failures = Vec::new();
     for (i, stream) in streams.iter().enumerate() {
         let evs = drain(stream, &names, Duration::from_secs(60));
         let (counts, _) = lifecycle_counts(&evs);
@@ -183,13 +184,35 @@ fn churn(mode: &str) {
             .map(|n| (n, counts.get(n).copied().unwrap_or_default()))
             .filter(|(_, c)| *c != (1, 1))
             .collect();
-        assert!(
-            bad.is_empty(),
-            "{mode}, client {i}: {} of {} cgroups and containers without exactly one creation and \
-             one deletion event (name, (creations, deletions)), first: {:?}",
-            bad.len(),
-            names.len(),
-            &bad[..bad.len().min(10)]
+        if !bad.is_empty() {
+            failures.push(format!(
+                "client {i}: {} of {} cgroups and containers without exactly one creation and \
+                 one deletion event (name, (creations, deletions)), first: {:?}",
+                bad.len(),
+                names.len(),
+                &bad[..bad.len().min(10)]
+            ));
+        }
+    }
+    if !failures.is_empty() {
+        // Where they were lost: the probes (ring buffer), the registry, or a stream.
+        let (_, metrics) = agent.get("/metrics");
+        let counters: Vec<&str> = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("bpfadvisor_ebpf_errors_total")
+                    || l.starts_with("bpfadvisor_event_loss_rescans_total")
+                    || l.starts_with("bpfadvisor_events_dropped_total")
+            })
+            .collect();
+        let log = agent.log();
+        let lines: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("lost") || l.contains("fell behind"))
+            .collect();
+        panic!(
+            "{mode}: {}\ncounters: {counters:#?}\nlog: {lines:#?}",
+            failures.join("\n")
         );
     }
 
