@@ -100,6 +100,25 @@ pub struct Offsets {
 }
 const _: () = assert!(size_of::<Offsets>() == 48);
 
+/// Name of the per-CPU array in which every program counts what it could not do: one `u64` per
+/// (program, error) slot, index `program * ERROR_KINDS + error`. Read by the loader, which exports
+/// the sums as metrics and rescans when records were lost.
+pub const ERRORS_MAP: &str = "ERRORS";
+/// A record did not fit in the ring buffer (the reader is behind): the record is lost.
+pub const ERROR_RING_FULL: u32 = 0;
+/// A read of kernel memory failed (a kernel layout other than the offsets describe): no record.
+pub const ERROR_READ_FAILED: u32 = 1;
+/// Error kinds per program.
+pub const ERROR_KINDS: u32 = 2;
+/// Program indexes of the `ERRORS` slots; the loader names them (`agent/src/events/ebpf/errors.rs`).
+pub const PROG_CGROUP_MKDIR: u32 = 0;
+pub const PROG_CGROUP_RMDIR: u32 = 1;
+pub const PROG_OOM_VICTIM: u32 = 2;
+/// Room for program indexes; a new program takes the next free one.
+pub const ERROR_PROGRAMS: u32 = 16;
+/// Entries of the `ERRORS` map.
+pub const ERROR_SLOTS: u32 = ERROR_PROGRAMS * ERROR_KINDS;
+
 #[cfg(feature = "user")]
 mod user {
     // SAFETY: plain `#[repr(C)]` integers and byte arrays with no padding and no invalid bit patterns.

@@ -1,21 +1,24 @@
-//! What every program shares: the output ring buffer, the lost-record counter, the BTF-derived field
-//! offsets, and reads of kernel memory at those offsets.
+//! What every program shares: the output ring buffer, the per-CPU error counters, the BTF-derived
+//! field offsets, and reads of kernel memory at those offsets.
 
-use agent_common::{EVENTS_BYTES, Offsets};
+use agent_common::{
+    ERROR_KINDS, ERROR_READ_FAILED, ERROR_RING_FULL, ERROR_SLOTS, EVENTS_BYTES, Offsets,
+};
 use aya_ebpf::{
     EbpfContext,
     helpers::bpf_probe_read_kernel,
     macros::map,
-    maps::{Array, RingBuf},
+    maps::{PerCpuArray, RingBuf},
 };
 
-/// All records, read by the loader.
+/// All records, read by the loader. Its size may be changed by the loader before load.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(EVENTS_BYTES, 0);
 
-/// Records dropped because `EVENTS` was full (index 0); the loader asks for a rescan when it grows.
+/// What the programs could not do, per (program, error) slot (see `agent_common::ERRORS_MAP`).
+/// Per CPU, so counting needs no atomics and never contends; the loader sums the CPUs.
 #[map]
-pub static LOST: Array<u64> = Array::with_max_entries(1, 0);
+pub static ERRORS: PerCpuArray<u64> = PerCpuArray::with_max_entries(ERROR_SLOTS, 0);
 
 /// Field offsets, written by the loader (`EbpfLoader::set_global`) before load. Read-only data, so
 /// the verifier sees the values as constants.
@@ -64,12 +67,56 @@ pub fn read<T>(base: u64, off: u32) -> Result<T, i32> {
     unsafe { bpf_probe_read_kernel((base + u64::from(off)) as *const T) }
 }
 
-/// Counts one record that did not fit in `EVENTS`. Not atomic (the BPF target has no portable
-/// fetch-add here): concurrent losses may count once, which is enough for "something was lost".
+/// Counts one `error` of `program` on this CPU; returns the CPU's new count (0 if the slot is
+/// missing). Programs on one CPU do not interleave, so a plain add is exact.
 #[inline(always)]
-pub fn count_lost() {
-    if let Some(p) = LOST.get_ptr_mut(0) {
-        // SAFETY: array values are 8-byte aligned and live as long as the map.
-        unsafe { p.write_volatile(p.read_volatile().wrapping_add(1)) };
+fn count(program: u32, error: u32) -> u64 {
+    let Some(p) = ERRORS.get_ptr_mut(program * ERROR_KINDS + error) else {
+        return 0;
+    };
+    // SAFETY: per-CPU array values are 8-byte aligned, live as long as the map and are only
+    // touched by this CPU.
+    unsafe {
+        let n = p.read_volatile().wrapping_add(1);
+        p.write_volatile(n);
+        n
+    }
+}
+
+/// Whether the `n`th occurrence is logged: the 1st, 2nd, 4th, 8th, ... per CPU, so a storm of
+/// failures writes a few lines (the counters have the exact numbers).
+#[inline(always)]
+fn log_this(n: u64) -> bool {
+    n != 0 && n & (n - 1) == 0
+}
+
+/// A record of `program` did not fit in `EVENTS`: counted (the loader rescans when the count
+/// moves) and logged at debug level, sparsely.
+#[inline(always)]
+pub fn ring_full(ctx: &impl EbpfContext, program: u32) {
+    let n = count(program, ERROR_RING_FULL);
+    if log_this(n) {
+        aya_log_ebpf::debug!(
+            ctx,
+            "ring buffer full: record of program {} lost ({} on this CPU)",
+            program,
+            n
+        );
+    }
+}
+
+/// A kernel read of `program` failed (the kernel's layout is not what the offsets say): counted
+/// and logged as a warning, sparsely.
+#[inline(always)]
+pub fn read_failed(ctx: &impl EbpfContext, program: u32, err: i32) {
+    let n = count(program, ERROR_READ_FAILED);
+    if log_this(n) {
+        aya_log_ebpf::warn!(
+            ctx,
+            "kernel read failed in program {}: error {} ({} on this CPU)",
+            program,
+            err,
+            n
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! bpfadvisor's kernel-side programs, one module per program family. Every program writes
-//! `agent_common` records to the one `EVENTS` ring buffer; the loader is `agent/src/events/ebpf.rs`.
+//! `agent_common` records to the one `EVENTS` ring buffer, counts what it could not do in the
+//! per-CPU `ERRORS` array and logs it sparsely with aya-log (`kernel.rs`); the loader is
+//! `agent/src/events/ebpf.rs`.
 //!
 //! Minimum kernel: 5.8 for everything here (BPF ring buffer, `bpf_ktime_get_boot_ns`, `tp_btf` 5.5);
 //! each program notes its own requirement.

@@ -19,33 +19,35 @@
 //!
 //! Minimum kernel: 5.8 with fentry (ring buffer), 6.9 or a backport with the tracepoint.
 
-use agent_common::{KIND_OOM_VICTIM, OomRecord, TASK_COMM_LEN};
+use agent_common::{KIND_OOM_VICTIM, OomRecord, PROG_OOM_VICTIM, TASK_COMM_LEN};
 use aya_ebpf::{
+    EbpfContext,
     helpers::bpf_ktime_get_boot_ns,
     macros::{btf_tracepoint, fentry},
     programs::{BtfTracePointContext, FEntryContext},
 };
 
-use crate::kernel::{EVENTS, arg, count_lost, offsets, read};
+use crate::kernel::{EVENTS, arg, offsets, read, read_failed, ring_full};
 
 #[btf_tracepoint(function = "mark_victim")]
 pub fn mark_victim(ctx: BtfTracePointContext) -> i32 {
-    if let Ok(task) = arg(&ctx, 0) {
-        let _ = emit(task);
+    if let Err(e) = arg(&ctx, 0).and_then(|task| emit(&ctx, task)) {
+        read_failed(&ctx, PROG_OOM_VICTIM, e);
     }
     0
 }
 
 #[fentry(function = "mark_oom_victim")]
 pub fn mark_oom_victim(ctx: FEntryContext) -> i32 {
-    if let Ok(task) = arg(&ctx, 0) {
-        let _ = emit(task);
+    if let Err(e) = arg(&ctx, 0).and_then(|task| emit(&ctx, task)) {
+        read_failed(&ctx, PROG_OOM_VICTIM, e);
     }
     0
 }
 
+/// Writes the record; `Err` when a kernel read failed (no record then).
 #[inline(always)]
-fn emit(task: u64) -> Result<(), i32> {
+fn emit(ctx: &impl EbpfContext, task: u64) -> Result<(), i32> {
     let Some(off) = offsets() else { return Ok(()) };
     let pid: i32 = read(task, off.task_pid)?;
     let comm: [u8; TASK_COMM_LEN] = read(task, off.task_comm)?;
@@ -66,8 +68,8 @@ fn emit(task: u64) -> Result<(), i32> {
     let cgroup2_id: u64 = read(dfl_kn, off.kernfs_node_id)?;
 
     let Some(mut entry) = EVENTS.reserve::<OomRecord>(0) else {
-        count_lost();
-        return Err(-1);
+        ring_full(ctx, PROG_OOM_VICTIM);
+        return Ok(());
     };
     entry.write(OomRecord {
         kind: KIND_OOM_VICTIM,

@@ -347,7 +347,11 @@ async fn start_event_source(
     tx: mpsc::Sender<SourceEvent>,
 ) -> anyhow::Result<LiveSource> {
     if config.event_source != EventSourceMode::Inotify {
-        match ebpf::start_with(&config.host, tx.clone(), config.ebpf_oom_probe).await {
+        let options = ebpf::EbpfOptions {
+            oom_probe: config.ebpf_oom_probe,
+            events_bytes: config.ebpf_events_bytes,
+        };
+        match ebpf::start_with_options(&config.host, tx.clone(), options).await {
             Ok(handle) => {
                 info!(probes = ?handle.live_probes(), "eBPF probes attached");
                 return Ok(LiveSource::Ebpf(handle));

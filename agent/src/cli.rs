@@ -342,6 +342,11 @@ pub struct Cli {
     #[arg(long = "ebpf_oom_probe", default_value = "auto")]
     pub ebpf_oom_probe: String,
 
+    /// Size in bytes of the eBPF events ring buffer (a power of two, at least 4096). Hidden: for
+    /// tests that overflow it on purpose; the built-in size suits every real load.
+    #[arg(long = "ebpf_events_buffer_bytes", hide = true)]
+    pub ebpf_events_buffer_bytes: Option<u32>,
+
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `bpfadvisor=debug`.
     #[arg(long = "log_level", default_value = "info")]
     pub log_level: String,

@@ -271,6 +271,8 @@ pub struct Config {
     pub boot_id_files: Vec<PathBuf>,
     pub event_source: EventSourceMode,
     pub ebpf_oom_probe: OomProbe,
+    /// Hidden `--ebpf_events_buffer_bytes` (tests): `None` keeps the built-in size.
+    pub ebpf_events_bytes: Option<u32>,
     /// `--storage_driver`: only drivers bpfadvisor implements (others refuse to start).
     pub storage_drivers: Vec<String>,
     /// The `--storage_driver_*` settings.
@@ -421,6 +423,16 @@ impl Config {
                 });
             }
         };
+        let ebpf_events_bytes = match cli.ebpf_events_buffer_bytes {
+            Some(n) if !n.is_power_of_two() || n < 4096 => {
+                return Err(ConfigError::Invalid {
+                    flag: "ebpf_events_buffer_bytes",
+                    value: n.to_string(),
+                    reason: "expected a power of two of at least 4096".into(),
+                });
+            }
+            n => n,
+        };
         let host = HostPaths::detect(&cli.rootfs).with_docker_root(&cli.docker_root);
         // Files named by flags are host paths: read them below the root.
         let host_files = |s: &str| comma_list(s).iter().map(|p| host.resolve(p)).collect();
@@ -511,6 +523,7 @@ impl Config {
             boot_id_files: host_files(&cli.boot_id_file),
             event_source,
             ebpf_oom_probe,
+            ebpf_events_bytes,
             storage_drivers,
             storage,
             log: LogOptions {
@@ -661,6 +674,19 @@ mod tests {
         assert_eq!(c.ebpf_oom_probe, OomProbe::Fentry);
         let err = config(&["--ebpf_oom_probe=kprobe"]).expect_err("refused");
         assert!(err.to_string().contains("ebpf_oom_probe"), "{err}");
+        assert_eq!(config(&[]).expect("config").ebpf_events_bytes, None);
+        let c = config(&["--ebpf_events_buffer_bytes=8192"]).expect("config");
+        assert_eq!(c.ebpf_events_bytes, Some(8192));
+        for bad in [
+            "--ebpf_events_buffer_bytes=5000",
+            "--ebpf_events_buffer_bytes=2048",
+        ] {
+            let err = config(&[bad]).expect_err("refused");
+            assert!(
+                err.to_string().contains("ebpf_events_buffer_bytes"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

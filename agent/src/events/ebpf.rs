@@ -4,15 +4,18 @@
 //! Every failure to start is an [`EbpfError`] so the app can fall back to inotify and say why.
 
 pub mod btf;
+pub mod errors;
 pub mod hierarchy;
+pub mod log;
 pub mod record;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use agent_common::{EVENTS_MAP, OFFSETS_GLOBAL};
+use agent_common::{ERRORS_MAP, EVENTS_MAP, OFFSETS_GLOBAL};
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{Array, MapData, RingBuf},
+    maps::{MapData, PerCpuArray, RingBuf},
     programs::{BtfTracePoint, FEntry},
 };
 use tokio::{
@@ -23,6 +26,7 @@ use tokio::{
 
 use self::{
     btf::{Btf, BtfError},
+    errors::ErrorCounters,
     hierarchy::{Hierarchies, HierarchyError},
     record::{BootClock, Decoded, RepeatedVictims, decode},
 };
@@ -92,6 +96,20 @@ impl OomProbe {
     }
 }
 
+/// How the eBPF source is set up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EbpfOptions {
+    /// `--ebpf_oom_probe`.
+    pub oom_probe: OomProbe,
+    /// Size of the events ring buffer in bytes (a power of two, a multiple of the page size);
+    /// `None` keeps the object's (`agent_common::EVENTS_BYTES`). Tests shrink it to overflow it.
+    pub events_bytes: Option<u32>,
+}
+
+/// How often the error counters are read when no record wakes the reader (a record lost at the end
+/// of a burst wakes nobody).
+const COUNTERS_POLL: Duration = Duration::from_secs(1);
+
 #[derive(Debug, thiserror::Error)]
 pub enum EbpfError {
     #[error(
@@ -129,6 +147,8 @@ pub struct EbpfHandle {
     /// When `mark_victim` was attached, as time since boot ([`super::since_boot`]).
     oom_since: Option<std::time::Duration>,
     task: JoinHandle<()>,
+    /// Forwards the programs' log lines (see [`log`]).
+    log_task: Option<JoinHandle<()>>,
 }
 
 impl EbpfHandle {
@@ -152,6 +172,9 @@ impl EbpfHandle {
 impl Drop for EbpfHandle {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(t) = &self.log_task {
+            t.abort();
+        }
     }
 }
 
@@ -160,13 +183,27 @@ pub async fn start(host: &HostPaths, tx: Sender<SourceEvent>) -> Result<EbpfHand
     start_with(host, tx, OomProbe::Auto).await
 }
 
-/// Loads and attaches the probes and starts a task that sends their events to `tx` until `tx` is
-/// closed or the handle is dropped. Must run inside a tokio runtime.
+/// [`start_with_options`] with the OOM probe `oom` and the object's ring buffer size.
 pub async fn start_with(
     host: &HostPaths,
     tx: Sender<SourceEvent>,
     oom: OomProbe,
 ) -> Result<EbpfHandle, EbpfError> {
+    let options = EbpfOptions {
+        oom_probe: oom,
+        events_bytes: None,
+    };
+    start_with_options(host, tx, options).await
+}
+
+/// Loads and attaches the probes and starts a task that sends their events to `tx` until `tx` is
+/// closed or the handle is dropped. Must run inside a tokio runtime.
+pub async fn start_with_options(
+    host: &HostPaths,
+    tx: Sender<SourceEvent>,
+    options: EbpfOptions,
+) -> Result<EbpfHandle, EbpfError> {
+    let oom = options.oom_probe;
     if !EMBEDDED {
         return Err(EbpfError::NotEmbedded);
     }
@@ -185,11 +222,16 @@ pub async fn start_with(
         })?;
     let hierarchies = Hierarchies::read(host)?;
 
-    let mut ebpf = EbpfLoader::new()
+    let log_level = log::program_level();
+    let mut loader = EbpfLoader::new();
+    loader
         .btf(Some(&aya_btf))
         .override_global(OFFSETS_GLOBAL, &offsets, true)
-        .load(OBJECT)
-        .map_err(EbpfError::Load)?;
+        .override_global(aya_log::LEVEL, &log_level, false);
+    if let Some(bytes) = options.events_bytes {
+        loader.map_max_entries(EVENTS_MAP, bytes);
+    }
+    let mut ebpf = loader.load(OBJECT).map_err(EbpfError::Load)?;
 
     let mut live = Vec::new();
     let mut oom_since = None;
@@ -234,9 +276,9 @@ pub async fn start_with(
         name: EVENTS_MAP,
         source,
     })?;
-    let lost = take_map(&mut ebpf, "LOST")?;
-    let lost: Array<MapData, u64> = Array::try_from(lost).map_err(|source| EbpfError::Map {
-        name: "LOST",
+    let errors = take_map(&mut ebpf, ERRORS_MAP)?;
+    let errors = PerCpuArray::try_from(errors).map_err(|source| EbpfError::Map {
+        name: ERRORS_MAP,
         source,
     })?;
     // SAFETY: the ring buffer owns its map fd, which stays open and unchanged while it is owned by
@@ -245,17 +287,20 @@ pub async fn start_with(
     let reader = Reader {
         host: host.clone(),
         hierarchies,
-        lost,
-        lost_seen: 0,
+        errors: ErrorCounters::new(errors),
         repeats: RepeatedVictims::default(),
         tx,
     };
+    // Last, so a start that fails leaves no task behind; the programs' early lines wait in their
+    // buffer.
+    let log_task = log::spawn(&mut ebpf);
     // The task owns the object, so the probes stay attached exactly as long as it runs.
     let task = tokio::spawn(reader.run(events, ebpf));
     Ok(EbpfHandle {
         live,
         oom_since,
         task,
+        log_task,
     })
 }
 
@@ -290,8 +335,7 @@ fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, EbpfE
 struct Reader {
     host: HostPaths,
     hierarchies: Hierarchies,
-    lost: Array<MapData, u64>,
-    lost_seen: u64,
+    errors: ErrorCounters,
     repeats: RepeatedVictims,
     tx: Sender<SourceEvent>,
 }
@@ -299,8 +343,21 @@ struct Reader {
 impl Reader {
     async fn run(mut self, mut events: AsyncFd<RingBuf<MapData>>, _ebpf: Ebpf) {
         let mut batch = Vec::new();
+        let mut poll = tokio::time::interval(COUNTERS_POLL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let mut guard = match events.readable_mut().await {
+            let ready = tokio::select! {
+                r = events.readable_mut() => Some(r),
+                _ = poll.tick() => None,
+            };
+            let Some(ready) = ready else {
+                self.check_errors(&mut batch);
+                if !self.send(&mut batch).await {
+                    return;
+                }
+                continue;
+            };
+            let mut guard = match ready {
                 Ok(g) => g,
                 Err(e) => {
                     tracing::error!(error = %e, "eBPF ring buffer poll failed; stopping");
@@ -339,21 +396,34 @@ impl Reader {
             }
             guard.clear_ready();
             drop(guard);
-            if let Ok(n) = self.lost.get(&0, 0)
-                && n != self.lost_seen
-            {
-                self.lost_seen = n;
-                batch.push(SourceEvent::RescanNeeded {
-                    reason: "ebpf ring buffer full",
-                });
-            }
-            batch.retain(|ev| !self.repeats.is_repeat(ev));
-            for ev in batch.drain(..) {
-                if self.tx.send(ev).await.is_err() {
-                    return;
-                }
+            // After the drain: a loss is then reported behind every record written before it.
+            self.check_errors(&mut batch);
+            if !self.send(&mut batch).await {
+                return;
             }
         }
+    }
+
+    /// Counts what the programs could not do since the last look; a lost lifecycle record asks
+    /// the registry to rescan (after the records of `batch`).
+    fn check_errors(&mut self, batch: &mut Vec<SourceEvent>) {
+        let moved = self.errors.poll();
+        if moved.lifecycle_lost > 0 {
+            batch.push(SourceEvent::RescanNeeded {
+                reason: "eBPF lifecycle records lost (ring buffer full or kernel read failed)",
+            });
+        }
+    }
+
+    /// Sends `batch` (emptied); `false` when the registry is gone.
+    async fn send(&mut self, batch: &mut Vec<SourceEvent>) -> bool {
+        batch.retain(|ev| !self.repeats.is_repeat(ev));
+        for ev in batch.drain(..) {
+            if self.tx.send(ev).await.is_err() {
+                return false;
+            }
+        }
+        true
     }
 }
 

@@ -47,7 +47,7 @@ use crate::model::v1::{
 };
 use crate::query::{ContainerEntry, Snapshot};
 use crate::runtime::{ContainerMetadata, MetadataUpdate, RuntimeHandle, RuntimeKind};
-use crate::telemetry::events::{ContainersTracked, CreationRecorded};
+use crate::telemetry::events::{ContainersTracked, CreationRecorded, EventLossRescanned};
 
 pub use super::lifecycle::Admission;
 
@@ -102,6 +102,11 @@ pub struct Owner {
     unified_inodes: HashMap<u64, String>,
     /// Kills both the start-up read of the kernel log and a live source reported.
     oom_dedup: OomDedup,
+    /// Creation and deletion events recorded so far (what a rescan after a loss recovered is the
+    /// difference).
+    recorded: Recorded,
+    /// A producer reported a loss in the batch being applied (the last reason).
+    loss: Option<&'static str>,
     housekeeping: HousekeepingHandle,
     runtime: RuntimeHandle,
     events: Arc<EventStore>,
@@ -167,6 +172,8 @@ impl Owner {
             memcg_inodes: HashMap::new(),
             unified_inodes: HashMap::new(),
             oom_dedup: OomDedup::default(),
+            recorded: Recorded::default(),
+            loss: None,
             housekeeping,
             runtime,
             events,
@@ -212,6 +219,11 @@ impl Owner {
                 n = inputs.sources.recv_many(&mut batch, 4096) => {
                     if n == 0 { return; }
                     for ev in batch.drain(..) { self.apply(ev); }
+                    // After the whole batch: one walk of the tree (which is newer than every event
+                    // of it) serves every loss reported in it.
+                    if let Some(reason) = self.loss.take() {
+                        self.rescan_after_loss(reason);
+                    }
                     if self.lifecycle.has_queued() {
                         tokio::task::yield_now().await;
                         self.drive(Input::BatchApplied);
@@ -283,9 +295,21 @@ impl Owner {
             }
             SourceEvent::RescanNeeded { reason } => {
                 debug!(reason, "rescan requested by a producer");
-                self.rescan();
+                self.loss = Some(reason);
             }
         }
+    }
+
+    /// A producer lost events: rescans now and says what that recovered.
+    fn rescan_after_loss(&mut self, reason: &'static str) {
+        let before = self.recorded;
+        self.rescan();
+        EventLossRescanned {
+            reason,
+            creations: self.recorded.creations - before.creations,
+            deletions: self.recorded.deletions - before.deletions,
+        }
+        .emit();
     }
 
     /// Steps the lifecycle and performs what it answers.
@@ -313,6 +337,7 @@ impl Owner {
                     .unwrap_or(seen);
                 let data = EventData::default();
                 self.record(name, ts.into(), EventType::ContainerCreation, data);
+                self.recorded.creations += 1;
                 CreationRecorded { seen }.emit();
             }
             Effect::Read {
@@ -339,6 +364,7 @@ impl Owner {
                     };
                     let data = EventData::default();
                     self.record(name, ts, EventType::ContainerCreation, data);
+                    self.recorded.creations += 1;
                 }
             }
             Effect::IndexInodes { name } => self.index_inodes(&name),
@@ -347,7 +373,10 @@ impl Owner {
                 name,
                 at,
                 exit_code,
-            } => self.record_deletion(name, at.into(), exit_code),
+            } => {
+                self.record_deletion(name, at.into(), exit_code);
+                self.recorded.deletions += 1;
+            }
             Effect::WalkLayer { name, meta } => {
                 if let Some(t) = &self.cfg.fs_usage {
                     t.attach(&name, &meta);
@@ -694,6 +723,13 @@ impl Owner {
         };
         *self.published.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(snapshot);
     }
+}
+
+/// Lifecycle events recorded since start.
+#[derive(Debug, Default, Clone, Copy)]
+struct Recorded {
+    creations: u64,
+    deletions: u64,
 }
 
 /// The root cgroup describes the machine: cAdvisor reports the machine's memory and swap as its

@@ -55,6 +55,50 @@ impl EventsDropped {
     }
 }
 
+/// An eBPF program counted `count` more errors (read from its counters; the program logs them
+/// itself, sparsely). Lost records are also lifecycle/OOM events dropped.
+pub struct EbpfErrorsCounted {
+    pub program: &'static str,
+    pub error: &'static str,
+    pub count: u64,
+}
+
+impl EbpfErrorsCounted {
+    pub fn emit(self) {
+        global().ebpf_errors(self.program, self.error, self.count);
+        if self.error == "ring_buffer_full" {
+            global().events_dropped(self.count);
+        }
+    }
+}
+
+/// A producer lost lifecycle events and the registry rescanned the cgroup tree at once, recording
+/// the creations and deletions the lost events would have brought. One log line per minute at most
+/// (a storm makes many rescans; all are counted).
+pub struct EventLossRescanned {
+    pub reason: &'static str,
+    pub creations: u64,
+    pub deletions: u64,
+}
+
+impl EventLossRescanned {
+    pub fn emit(self) {
+        static LOG: RateLimit = RateLimit::new(60);
+        global().loss_rescanned();
+        if LOG.allow() {
+            tracing::warn!(
+                reason = self.reason,
+                creations = self.creations,
+                deletions = self.deletions,
+                rescans = global().loss_rescans(),
+                "container events lost; rescanned the cgroup tree at once and recorded the missing \
+                 creations and deletions (further rescans counted in \
+                 bpfadvisor_event_loss_rescans_total, logged at most once a minute)"
+            );
+        }
+    }
+}
+
 /// The active event source changed (start-up, or eBPF failed and inotify took over).
 pub struct EventSourceSelected {
     pub source: SourceKind,

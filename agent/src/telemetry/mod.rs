@@ -48,6 +48,14 @@ pub struct Telemetry {
     http_refused: Family<ReasonLabel, Counter>,
     subscriber_dropped: Family<SubscriberLabel, Counter>,
     storage: StorageFamilies,
+    ebpf_errors: Family<EbpfErrorLabel, Counter>,
+    loss_rescans: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EbpfErrorLabel {
+    program: &'static str,
+    error: &'static str,
 }
 
 /// The per-driver families of the storage drivers (`bpfadvisor_storage_*{driver}`).
@@ -175,6 +183,8 @@ impl Default for Telemetry {
             http_refused: Family::default(),
             subscriber_dropped: Family::default(),
             storage: StorageFamilies::default(),
+            ebpf_errors: Family::default(),
+            loss_rescans: Counter::default(),
         };
         // Every series exists from the start, so a dashboard sees 0 rather than nothing.
         for s in [SourceKind::Ebpf, SourceKind::Inotify] {
@@ -186,6 +196,14 @@ impl Default for Telemetry {
             let _ = t
                 .http_auth_failures
                 .get_or_create(&ReasonLabel { reason: r.as_str() });
+        }
+        for p in crate::events::ebpf::errors::PROGRAMS {
+            for (_, error) in crate::events::ebpf::errors::ERRORS {
+                let program = p.label;
+                let _ = t
+                    .ebpf_errors
+                    .get_or_create(&EbpfErrorLabel { program, error });
+            }
         }
         for r in Refusal::ALL {
             let _ = t
@@ -257,6 +275,16 @@ impl Telemetry {
             "bpfadvisor_subscriber_dropped",
             "Samples and events a subscriber of the feed lost by falling behind (counted when it next receives)",
             self.subscriber_dropped.clone(),
+        );
+        r.register(
+            "bpfadvisor_ebpf_errors",
+            "What the eBPF programs could not do, by program and error: ring_buffer_full (a record lost because the reader was behind), kernel_read_failed (a kernel structure not as expected; no record)",
+            self.ebpf_errors.clone(),
+        );
+        r.register(
+            "bpfadvisor_event_loss_rescans",
+            "Rescans of the cgroup tree made at once because an event producer lost lifecycle events",
+            self.loss_rescans.clone(),
         );
         let s = &self.storage;
         r.register(
@@ -340,6 +368,23 @@ impl Telemetry {
     /// Lifecycle/OOM events lost (ring buffer full, channel closed, inotify queue overflow).
     pub fn events_dropped(&self, n: u64) {
         self.events_dropped.inc_by(n);
+    }
+
+    /// eBPF program `program` counted `n` more errors of kind `error`.
+    pub fn ebpf_errors(&self, program: &'static str, error: &'static str, n: u64) {
+        self.ebpf_errors
+            .get_or_create(&EbpfErrorLabel { program, error })
+            .inc_by(n);
+    }
+
+    /// The registry rescanned because a producer lost events.
+    pub fn loss_rescanned(&self) {
+        self.loss_rescans.inc();
+    }
+
+    /// Rescans made because a producer lost events, since start.
+    pub fn loss_rescans(&self) -> u64 {
+        self.loss_rescans.get()
     }
 
     /// One housekeeping pass over a container took `d`.
@@ -505,6 +550,10 @@ mod tests {
         assert!(!s.contains("# EOF"));
         assert!(s.contains("bpfadvisor_http_auth_failures_total{reason=\"missing\"} 0\n"));
         assert!(s.contains("bpfadvisor_http_requests_refused_total{reason=\"auth_busy\"} 0\n"));
+        assert!(s.contains(
+            "bpfadvisor_ebpf_errors_total{program=\"cgroup_mkdir\",error=\"ring_buffer_full\"} 0\n"
+        ));
+        assert!(s.contains("bpfadvisor_event_loss_rescans_total 0\n"));
         t.subscriber_dropped("stdout").inc_by(3);
         let mut out = Vec::new();
         t.encode(None, None, &mut out);

@@ -176,9 +176,28 @@ impl Agent {
         assert_eq!(self.get("/healthz").0, 200, "healthz; log:\n{log}");
     }
 
+    /// Stops (`SIGSTOP`) or continues (`SIGCONT`) the agent: a reader that falls behind, on demand.
+    pub fn set_paused(&self, paused: bool) {
+        let sig = if paused { libc::SIGSTOP } else { libc::SIGCONT };
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+    }
+
     /// The agent's process id (the wrapper's, which `exec`s it, when started wrapped).
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The agent's resident set size in KiB (`VmRSS` of `<proc>/<pid>/status`).
+    pub fn rss_kib(&self, host: &HostPaths) -> Result<u64, String> {
+        let p = host.proc.join(self.pid().to_string()).join("status");
+        let status = fs::read_to_string(&p).map_err(|e| format!("read {}: {e}", p.display()))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("no VmRSS in {}", p.display()))
     }
 
     /// Everything the agent wrote to stderr so far.
@@ -326,6 +345,24 @@ impl EventStream {
         }
         Ok(out)
     }
+}
+
+/// `(containerCreation, containerDeletion)` events per container name in `events` (event stream
+/// lines); other event types are returned apart.
+pub fn lifecycle_counts(
+    events: &[Value],
+) -> (std::collections::BTreeMap<String, (u32, u32)>, Vec<Value>) {
+    let mut counts = std::collections::BTreeMap::<String, (u32, u32)>::new();
+    let mut other = Vec::new();
+    for ev in events {
+        let name = ev["container_name"].as_str().unwrap_or_default();
+        match ev["event_type"].as_str() {
+            Some("containerCreation") => counts.entry(name.to_string()).or_default().0 += 1,
+            Some("containerDeletion") => counts.entry(name.to_string()).or_default().1 += 1,
+            _ => other.push(ev.clone()),
+        }
+    }
+    (counts, other)
 }
 
 /// The v1 controllers (plus the unified hierarchy when mounted) a test container gets.
