@@ -154,7 +154,7 @@ fn to_model(t: &CgroupSignals, kinds: &[MetricKind]) -> EbpfSignals {
             started: t.processes_started,
             exited: t.processes_exited,
         }),
-        runqueue: has(MetricKind::Runqueue).then(|| RunqueueWait {
+        runqueue: has(MetricKind::Runqueue).then_some(RunqueueWait {
             sum_ns: t.runq_wait_ns,
             count: t.runq_waits,
             buckets: t.runq_buckets,
