@@ -338,6 +338,7 @@ pub fn start(
 
 #[cfg(test)]
 mod tests {
+    use super::super::EMBEDDED;
     use super::*;
 
     #[test]
@@ -379,6 +380,28 @@ mod tests {
         assert_eq!(key_of(root.path(), "/docker/abc"), Some(ino));
         assert!(key_of(root.path(), "/").is_some());
         assert_eq!(key_of(root.path(), "/gone"), None);
+    }
+
+    #[test]
+    fn nothing_is_loaded_unless_a_kind_is_on_and_each_failure_names_its_kind() {
+        let host = HostPaths::local();
+        assert!(start(&host, None, &MetricKinds::default()).is_none());
+        let kinds = MetricKinds::from_flags("cpu,runqueue,reclaim", "").expect("valid");
+        let (reader, status) = start(&host, None, &kinds).expect("kinds asked for");
+        assert!(reader.is_none() && status.attached.is_empty());
+        let failed: Vec<MetricKind> = status.failed.iter().map(|(k, _)| *k).collect();
+        assert_eq!(failed, [MetricKind::Runqueue, MetricKind::Reclaim]);
+        let lines = status.lines();
+        assert!(
+            lines[0].starts_with("runqueue: not attached: "),
+            "{lines:?}"
+        );
+        let why = if EMBEDDED {
+            "no cgroup2"
+        } else {
+            "no eBPF object"
+        };
+        assert!(lines[1].contains(why), "{lines:?}");
     }
 
     #[test]
