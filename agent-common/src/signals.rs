@@ -10,7 +10,7 @@ pub const SIGNALS_MAP: &str = "SIGNALS";
 pub const SIGNAL_OFFSETS_GLOBAL: &str = "SIGNAL_OFFSETS";
 /// Cgroups tracked at once; the least recently updated is evicted past that (its counters restart).
 pub const SIGNALS_MAX_CGROUPS: u32 = 16384;
-/// Threads tracked at once by the run-queue and reclaim timestamp maps.
+/// Threads tracked at once by the run-queue and reclaim per-thread maps.
 pub const SIGNAL_TASKS_MAX: u32 = 65536;
 
 /// Run-queue wait histogram buckets (log2 of nanoseconds). Bucket 0 counts waits under
@@ -69,8 +69,16 @@ pub struct SignalOffsets {
     /// 1 when `tcp_retransmit_skb` passes `int err` as its third argument (6.x kernels that do also
     /// fire it for failed retransmits, which `RetransSegs` does not always count).
     pub tcp_retransmit_has_err: u32,
+    /// `task_struct::sched_info` + `sched_info::run_delay` (`u64`: ns the task waited runnable, the
+    /// 2nd field of `/proc/<pid>/schedstat`).
+    pub task_run_delay: u32,
+    /// `task_struct::start_time` (`u64`, CLOCK_MONOTONIC ns).
+    pub task_start_time: u32,
+    /// CLOCK_MONOTONIC ns when the loader loaded the programs: a task started after it has all its
+    /// run delay counted, one started before only what comes after its first switch seen.
+    pub since_ns: u64,
 }
-const _: () = assert!(size_of::<SignalOffsets>() == 48);
+const _: () = assert!(size_of::<SignalOffsets>() == 64);
 
 #[cfg(feature = "user")]
 mod user {

@@ -33,6 +33,9 @@ static SIGNAL_OFFSETS: SignalOffsets = SignalOffsets {
     sock_cgroup: 0,
     skb_tcp_gso_segs: 0,
     tcp_retransmit_has_err: 0,
+    task_run_delay: 0,
+    task_start_time: 0,
+    since_ns: 0,
 };
 
 /// The offsets, or `None` when the loader did not set them.

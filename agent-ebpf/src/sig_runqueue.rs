@@ -1,40 +1,33 @@
 //! `runqueue`: how long tasks waited runnable before they ran, per cgroup, as a log2 histogram —
-//! what `/proc/<pid>/schedstat`'s second field (`run_delay`) sums per task.
+//! the kernel's own per-task count (`sched_info.run_delay`, the 2nd field of
+//! `/proc/<pid>/schedstat`), split into waits and charged per cgroup.
 //!
-//! A task becomes runnable at `tp_btf/sched_wakeup` / `sched_wakeup_new` `(struct task_struct *p)`,
-//! or when it is switched out still runnable (preempted: `prev_state == TASK_RUNNING`); its wait
-//! ends at `tp_btf/sched_switch` `(bool preempt, struct task_struct *prev, struct task_struct *next,
-//! unsigned int prev_state)` when it is `next`. The wait is charged to `next`'s cgroup2.
-//! Idle tasks (pid 0) are skipped.
+//! One program, `tp_btf/sched_switch` `(bool preempt, struct task_struct *prev, struct task_struct
+//! *next, ...)`, on the way out of `prev` (= `current`): since `prev` last left the CPU it was
+//! switched in exactly once, so the growth of its `run_delay` since then is one wait (the kernel
+//! adds it when the task arrives on the CPU). No wake-up programs and no timestamps: a wake-up
+//! tracker costs two more programs per context switch. The wait is charged to `current`'s cgroup2.
+//! A thread seen for the first time had everything before counted only if it started after the
+//! programs were loaded. Idle tasks (pid 0) are skipped.
 //!
-//! Minimum kernel: 5.18 (`sched_switch` passes `prev_state`).
+//! Minimum kernel: 5.5 (`tp_btf`), with `CONFIG_SCHED_INFO` (schedstats or delay accounting).
 
 use agent_common::signals::{RUNQ_BUCKETS, RUNQ_FIRST_SHIFT, SIGNAL_TASKS_MAX};
 use aya_ebpf::{
-    helpers::bpf_ktime_get_ns, macros::btf_tracepoint, macros::map, maps::LruHashMap,
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid},
+    macros::{btf_tracepoint, map},
+    maps::LruHashMap,
     programs::BtfTracePointContext,
 };
 
 use crate::{
     kernel::{arg, read},
-    sig_common::{sig_offsets, signals_of, task_cgroup_id},
+    sig_common::{sig_offsets, signals_of},
 };
 
-/// Thread id → when it became runnable (`bpf_ktime_get_ns`).
+/// Thread id → its `run_delay` when it last left the CPU.
 #[map]
-static RUNQ_SINCE: LruHashMap<u32, u64> = LruHashMap::with_max_entries(SIGNAL_TASKS_MAX, 0);
-
-#[btf_tracepoint(function = "sched_wakeup")]
-pub fn sched_wakeup(ctx: BtfTracePointContext) -> i32 {
-    let _ = enqueued(&ctx, 0);
-    0
-}
-
-#[btf_tracepoint(function = "sched_wakeup_new")]
-pub fn sched_wakeup_new(ctx: BtfTracePointContext) -> i32 {
-    let _ = enqueued(&ctx, 0);
-    0
-}
+static RUN_DELAY_SEEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(SIGNAL_TASKS_MAX, 0);
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
@@ -43,44 +36,36 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
 }
 
 #[inline(always)]
-fn enqueued(ctx: &BtfTracePointContext, n: usize) -> Result<(), i32> {
-    let Some(off) = sig_offsets() else {
-        return Ok(());
-    };
-    let task = arg(ctx, n)?;
-    let pid: u32 = read(task, off.task_pid)?;
-    if pid != 0 {
-        // SAFETY: helper without preconditions.
-        let now = unsafe { bpf_ktime_get_ns() };
-        let _ = RUNQ_SINCE.insert(pid, now, 0);
-    }
-    Ok(())
-}
-
-#[inline(always)]
 fn switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
     let Some(off) = sig_offsets() else {
         return Ok(());
     };
-    let prev_state = arg(ctx, 3)? as u32;
-    if prev_state == 0 {
-        // Preempted: still runnable, waiting again from now.
-        let _ = enqueued(ctx, 1);
-    }
-    let next = arg(ctx, 2)?;
-    let pid: u32 = read(next, off.task_pid)?;
-    if pid == 0 {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    if tid == 0 {
         return Ok(());
     }
-    let Some(since) = RUNQ_SINCE.get_ptr(pid) else {
-        return Ok(());
+    let prev = arg(ctx, 1)?;
+    let delay: u64 = read(prev, off.task_run_delay)?;
+    let waited = match RUN_DELAY_SEEN.get_ptr_mut(tid) {
+        Some(seen) => {
+            // SAFETY: a value of our map, valid while the program runs.
+            let before = unsafe { core::ptr::replace(seen, delay) };
+            delay.saturating_sub(before)
+        }
+        None => {
+            let _ = RUN_DELAY_SEEN.insert(tid, delay, 0);
+            let started: u64 = read(prev, off.task_start_time)?;
+            if started < off.since_ns {
+                return Ok(());
+            }
+            delay
+        }
     };
-    // SAFETY: a value of our map, read before it is removed.
-    let since = unsafe { *since };
-    let _ = RUNQ_SINCE.remove(pid);
-    // SAFETY: helper without preconditions.
-    let waited = unsafe { bpf_ktime_get_ns() }.saturating_sub(since);
-    let id = task_cgroup_id(next, &off)?;
+    if waited == 0 {
+        return Ok(());
+    }
+    // SAFETY: helper without preconditions; `prev` is `current`.
+    let id = unsafe { bpf_get_current_cgroup_id() };
     let bucket = bucket_of(waited);
     if let Some(s) = signals_of(id) {
         // SAFETY: a per-CPU map value of this CPU, valid while the program runs.

@@ -39,6 +39,10 @@ fn agent_with(kind: &str) -> Option<Agent> {
         &format!("--enable_metrics={kind}"),
         "--allow_dynamic_housekeeping=false",
         "--housekeeping_interval=1s",
+        // Only our cgroups (and runtimes' containers): others' benchmarks may hold thousands of
+        // raw cgroups on this machine.
+        "--docker_only=true",
+        "--raw_cgroup_prefix_whitelist=/bpfadvisor-signals-",
     ])?;
     let (_, validate) = agent.get("/validate/");
     let line = validate
@@ -84,11 +88,16 @@ fn wait_value(
 /// Waits until `family` of `name` stops changing over three samples; its value.
 fn settled(agent: &Agent, family: &str, name: &str) -> f64 {
     let mut last = wait_value(agent, family, name, Duration::from_secs(30), |_| true)
-        .unwrap_or_else(|| panic!("{family} of {name} not exported"));
+        .unwrap_or_else(|| {
+            let (_, text) = agent.get("/metrics");
+            let ours: Vec<&str> = text.lines().filter(|l| l.contains(name)).take(5).collect();
+            panic!("{family} of {name} not exported: {ours:?}\n{}", agent.log())
+        });
     let mut same = 0;
     for _ in 0..60 {
         sleep(Duration::from_millis(1100));
-        let now = wait_value(agent, family, name, Duration::from_secs(5), |_| true).unwrap();
+        let now = wait_value(agent, family, name, Duration::from_secs(30), |_| true)
+            .unwrap_or_else(|| panic!("{family} of {name} no longer exported"));
         if now == last {
             same += 1;
             if same == 3 {

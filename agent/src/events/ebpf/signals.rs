@@ -33,10 +33,7 @@ pub const KIND_PROGRAMS: [(MetricKind, &[&str]); 4] = [
         MetricKind::ProcessLifecycle,
         &["sched_process_fork", "sched_process_exit"],
     ),
-    (
-        MetricKind::Runqueue,
-        &["sched_wakeup", "sched_wakeup_new", "sched_switch"],
-    ),
+    (MetricKind::Runqueue, &["sched_switch"]),
     (MetricKind::TcpRetrans, &["tcp_retransmit_skb"]),
     (
         MetricKind::Reclaim,
@@ -169,6 +166,17 @@ pub fn runq_bucket_le_ns(i: usize) -> Option<u64> {
     (i + 1 < RUNQ_BUCKETS).then(|| 1u64 << (RUNQ_FIRST_SHIFT as usize + i))
 }
 
+/// CLOCK_MONOTONIC now, in ns (what `bpf_ktime_get_ns` and `task_struct::start_time` count).
+fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (ts.tv_sec as u64) * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 /// Offsets the signal programs need; a kind whose fields are missing is failed with the reason.
 fn offsets(btf: &Btf) -> (SignalOffsets, Vec<(MetricKind, String)>) {
     let mut failed = Vec::new();
@@ -212,6 +220,15 @@ fn offsets(btf: &Btf) -> (SignalOffsets, Vec<(MetricKind, String)>) {
     })() {
         Ok(()) => {}
         Err(e) => failed.push((MetricKind::TcpRetrans, e.to_string())),
+    }
+    match (|| -> Result<(), super::btf::BtfError> {
+        o.task_run_delay = btf.member_offset("task_struct", "sched_info")?
+            + btf.member_offset("sched_info", "run_delay")?;
+        o.task_start_time = btf.member_offset("task_struct", "start_time")?;
+        Ok(())
+    })() {
+        Ok(()) => {}
+        Err(e) => failed.push((MetricKind::Runqueue, e.to_string())),
     }
     o.tcp_retransmit_has_err = u32::from(
         btf.tracepoint_params("tcp_retransmit_skb")
@@ -258,7 +275,15 @@ pub fn start(
             return Some((None, status));
         }
     };
-    let (offs, off_failures) = offsets(&kernel);
+    let (mut offs, mut off_failures) = offsets(&kernel);
+    offs.since_ns = monotonic_ns();
+    if kinds.has(MetricKind::Runqueue) && !host.proc.join("self/schedstat").exists() {
+        off_failures.push((
+            MetricKind::Runqueue,
+            "the kernel keeps no run delays (no /proc/<pid>/schedstat: CONFIG_SCHED_INFO is off)"
+                .into(),
+        ));
+    }
     drop(kernel);
     let aya_btf = match aya::Btf::parse_file(&btf_path, aya::Endianness::default()) {
         Ok(b) => b,
@@ -285,7 +310,7 @@ pub fn start(
     };
     for kind in wanted {
         if let Some((_, why)) = off_failures.iter().find(|(k, _)| *k == kind) {
-            status.failed.push((kind, format!("kernel BTF: {why}")));
+            status.failed.push((kind, why.clone()));
             continue;
         }
         let programs = KIND_PROGRAMS
