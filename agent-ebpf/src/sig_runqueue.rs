@@ -14,14 +14,14 @@
 
 use agent_common::signals::{RUNQ_BUCKETS, RUNQ_FIRST_SHIFT, SIGNAL_TASKS_MAX};
 use aya_ebpf::{
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid},
+    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task},
     macros::{btf_tracepoint, map},
     maps::LruHashMap,
     programs::BtfTracePointContext,
 };
 
 use crate::{
-    kernel::{arg, read},
+    kernel::read,
     sig_common::{sig_offsets, signals_of},
 };
 
@@ -36,7 +36,7 @@ pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
 }
 
 #[inline(always)]
-fn switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
+fn switch(_ctx: &BtfTracePointContext) -> Result<(), i32> {
     let Some(off) = sig_offsets() else {
         return Ok(());
     };
@@ -44,7 +44,9 @@ fn switch(ctx: &BtfTracePointContext) -> Result<(), i32> {
     if tid == 0 {
         return Ok(());
     }
-    let prev = arg(ctx, 1)?;
+    // `prev` is `current`: the helper is cheaper than reading the argument slot.
+    // SAFETY: helper without preconditions.
+    let prev = unsafe { bpf_get_current_task() };
     let delay: u64 = read(prev, off.task_run_delay)?;
     let waited = match RUN_DELAY_SEEN.get_ptr_mut(tid) {
         Some(seen) => {
