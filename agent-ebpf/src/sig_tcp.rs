@@ -1,6 +1,7 @@
 //! `tcp_retrans`: TCP segments retransmitted, per cgroup of the socket.
 //!
-//! `tp_btf/tcp_retransmit_skb` `(const struct sock *sk, const struct sk_buff *skb[, int err])`.
+//! `tp_btf/tcp_retransmit_skb` `(const struct sock *sk, const struct sk_buff *skb[, int err])`, and
+//! `tp_btf/tcp_retransmit_synack` for a listener's SYN-ACK resends (also counted in `RetransSegs`).
 //! The socket's cgroup is `sk->sk_cgrp_data.cgroup`, the cgroup2 of the task that created the socket
 //! (accepted connections: the listener's). Counts `tcp_skb_pcount(skb)` segments, as the kernel adds
 //! to `RetransSegs`; where the tracepoint also fires for failed retransmits (`err` argument), only
@@ -20,6 +21,29 @@ use crate::{
 pub fn tcp_retransmit_skb(ctx: BtfTracePointContext) -> i32 {
     let _ = retransmit(&ctx);
     0
+}
+
+/// `tp_btf/tcp_retransmit_synack` `(const struct sock *sk, const struct request_sock *req)`: a
+/// listener resending its SYN-ACK, one segment in `RetransSegs`, charged to the listener's cgroup.
+#[btf_tracepoint(function = "tcp_retransmit_synack")]
+pub fn tcp_retransmit_synack(ctx: BtfTracePointContext) -> i32 {
+    let _ = synack(&ctx);
+    0
+}
+
+#[inline(always)]
+fn synack(ctx: &BtfTracePointContext) -> Result<(), i32> {
+    let Some(off) = sig_offsets() else {
+        return Ok(());
+    };
+    let sk = arg(ctx, 0)?;
+    let cgrp: u64 = read(sk, off.sock_cgroup)?;
+    let id = if cgrp == 0 { 1 } else { cgroup_id(cgrp, &off)? };
+    if let Some(s) = signals_of(id) {
+        // SAFETY: a per-CPU map value of this CPU, valid while the program runs.
+        unsafe { (*s).tcp_retransmits += 1 };
+    }
+    Ok(())
 }
 
 #[inline(always)]

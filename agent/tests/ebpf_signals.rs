@@ -197,28 +197,33 @@ fn runqueue_wait_matches_the_tasks_schedstat_run_delay() {
         assert!(Instant::now() < deadline, "busy loops did not start");
         sleep(Duration::from_millis(50));
     }
-    sleep(Duration::from_secs(4));
-    // Stop the loops (stopped tasks do not wait), then compare once the agent sampled again.
     let members: Vec<i32> = fs::read_to_string(unified.join("cgroup.procs"))
         .unwrap()
         .lines()
         .filter_map(|l| l.trim().parse().ok())
         .filter(|p| *p != shell as i32)
         .collect();
-    for pid in &members {
-        // SAFETY: kill(2) on a test process of our own cgroup.
-        unsafe { libc::kill(*pid, libc::SIGSTOP) };
-    }
-    sleep(Duration::from_millis(200));
-    let kernel_ns = schedstat_wait_ns(&host.proc, &unified) as f64;
-    let ours = settled(&agent, "container_cpu_runqueue_wait_seconds_sum", &name) * 1e9;
+    let signal = |sig: i32| {
+        for pid in &members {
+            // SAFETY: kill(2) on a test process of our own cgroup.
+            unsafe { libc::kill(*pid, sig) };
+        }
+        sleep(Duration::from_millis(200));
+    };
+    // Stopped tasks do not wait: compare what both counted between two stops, so the short-lived
+    // processes of the set-up (counted by us, gone from /proc) stay out.
+    signal(libc::SIGSTOP);
+    let kernel0 = schedstat_wait_ns(&host.proc, &unified) as f64;
+    let ours0 = settled(&agent, "container_cpu_runqueue_wait_seconds_sum", &name) * 1e9;
+    signal(libc::SIGCONT);
+    sleep(Duration::from_secs(4));
+    signal(libc::SIGSTOP);
+    let kernel_ns = schedstat_wait_ns(&host.proc, &unified) as f64 - kernel0;
+    let ours = settled(&agent, "container_cpu_runqueue_wait_seconds_sum", &name) * 1e9 - ours0;
     let count = settled(&agent, "container_cpu_runqueue_wait_seconds_count", &name);
-    for pid in &members {
-        // SAFETY: as above; killed for good by the tree's drop.
-        unsafe { libc::kill(*pid, libc::SIGCONT) };
-    }
+    signal(libc::SIGCONT);
     eprintln!(
-        "run-queue wait: ours {:.3} s in {count} waits, schedstat {:.3} s",
+        "run-queue wait over 4 s: ours {:.3} s ({count} waits in all), schedstat {:.3} s",
         ours / 1e9,
         kernel_ns / 1e9
     );

@@ -34,7 +34,10 @@ pub const KIND_PROGRAMS: [(MetricKind, &[&str]); 4] = [
         &["sched_process_fork", "sched_process_exit"],
     ),
     (MetricKind::Runqueue, &["sched_switch"]),
-    (MetricKind::TcpRetrans, &["tcp_retransmit_skb"]),
+    (
+        MetricKind::TcpRetrans,
+        &["tcp_retransmit_skb", "tcp_retransmit_synack"],
+    ),
     (
         MetricKind::Reclaim,
         &[
