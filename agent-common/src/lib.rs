@@ -6,6 +6,8 @@
 
 use core::mem::size_of;
 
+pub mod signals;
+
 /// Name of the ring buffer map every program writes to.
 pub const EVENTS_MAP: &str = "EVENTS";
 /// Name of the read-only global holding [`Offsets`], set by the loader before the programs load.

@@ -14,6 +14,11 @@
 mod kernel;
 mod lifecycle;
 mod oom;
+mod sig_common;
+mod sig_process;
+mod sig_reclaim;
+mod sig_runqueue;
+mod sig_tcp;
 
 #[cfg(target_arch = "bpf")]
 #[panic_handler]

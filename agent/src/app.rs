@@ -254,6 +254,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     };
     let hk = housekeeping::start(schedule, findings_tx, None, oom, feed.clone())
         .context("starting housekeeping")?;
+    start_signals(config, &layout, &hk);
     // Before discovery: in the fallback, kills logged from now on are paired with the counters,
     // whose baselines discovery takes.
     let kernel_log = read_kernel_log(
@@ -364,6 +365,25 @@ async fn start_event_source(
     }
     let watcher = inotify::start(layout.hierarchy_mounts(), tx).context("starting inotify")?;
     Ok(LiveSource::Inotify(watcher))
+}
+
+/// Attaches the opt-in eBPF signal kinds that are enabled; says which attached and why the
+/// others did not (start-up log and `/validate/`).
+fn start_signals(config: &Config, layout: &Layout, hk: &housekeeping::HousekeepingHandle) {
+    let Some((reader, status)) =
+        ebpf::signals::start(&config.host, layout.unified_dir(), &config.metric_kinds)
+    else {
+        return;
+    };
+    let attached: Vec<&str> = status.attached.iter().map(|k| k.name()).collect();
+    info!(kinds = ?attached, "eBPF signal kinds attached");
+    for (kind, why) in &status.failed {
+        warn!(kind = kind.name(), reason = %why, "eBPF signal kind not attached");
+    }
+    if let Some(reader) = reader {
+        hk.send(Job::Signals(Box::new(reader)));
+    }
+    ebpf::signals::publish(status);
 }
 
 /// Where containers' memory cgroups are (for the OOM counters): the v1 memory hierarchy, else the

@@ -73,6 +73,11 @@ pub enum MetricKind {
     CpuSet,
     OomEvent,
     Pressure,
+    // bpfadvisor's opt-in eBPF kinds (not cAdvisor's): see `MetricKind::EBPF`.
+    ProcessLifecycle,
+    Runqueue,
+    TcpRetrans,
+    Reclaim,
 }
 
 impl MetricKind {
@@ -101,6 +106,18 @@ impl MetricKind {
         Self::Pressure,
     ];
 
+    /// bpfadvisor's own kinds, counted in the kernel by eBPF programs that are attached only when
+    /// the kind is on. Off unless named in `--enable_metrics`, which then adds them to whatever set
+    /// the cAdvisor kinds give: `--enable_metrics=runqueue` keeps the default kinds, and a
+    /// `--disable_metrics` list (which cAdvisor's semantics let enable everything else) never turns
+    /// them on, so a cAdvisor command line attaches none.
+    pub const EBPF: [MetricKind; 4] = [
+        Self::ProcessLifecycle,
+        Self::Runqueue,
+        Self::TcpRetrans,
+        Self::Reclaim,
+    ];
+
     /// The flag spelling.
     pub fn name(self) -> &'static str {
         match self {
@@ -126,11 +143,18 @@ impl MetricKind {
             Self::CpuSet => "cpuset",
             Self::OomEvent => "oom_event",
             Self::Pressure => "pressure",
+            Self::ProcessLifecycle => "process_lifecycle",
+            Self::Runqueue => "runqueue",
+            Self::TcpRetrans => "tcp_retrans",
+            Self::Reclaim => "reclaim",
         }
     }
 
     pub fn from_name(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.name() == s)
+        Self::ALL
+            .into_iter()
+            .chain(Self::EBPF)
+            .find(|k| k.name() == s)
     }
 }
 
@@ -177,18 +201,21 @@ impl MetricKinds {
                 })
                 .collect()
         };
-        let enabled = parse("enable_metrics", enable)?;
-        if !enabled.is_empty() {
-            return Ok(Self(enabled, ReaderOptions::default()));
-        }
+        let (ebpf, enabled): (BTreeSet<MetricKind>, BTreeSet<MetricKind>) =
+            parse("enable_metrics", enable)?
+                .into_iter()
+                .partition(|k| MetricKind::EBPF.contains(k));
         let disabled = parse("disable_metrics", disable)?;
-        Ok(Self(
+        let mut set: BTreeSet<MetricKind> = if enabled.is_empty() {
             MetricKind::ALL
                 .into_iter()
                 .filter(|k| !disabled.contains(k))
-                .collect(),
-            ReaderOptions::default(),
-        ))
+                .collect()
+        } else {
+            enabled
+        };
+        set.extend(ebpf);
+        Ok(Self(set, ReaderOptions::default()))
     }
 
     pub fn has(&self, k: MetricKind) -> bool {
@@ -786,6 +813,19 @@ mod tests {
         let e = MetricKinds::from_flags("cpu,memory", "cpu").expect("valid");
         assert!(e.has(MetricKind::Cpu) && e.has(MetricKind::Memory) && !e.has(MetricKind::Network));
         let bad = MetricKinds::from_flags("", "nope").expect_err("unknown kind");
+        // The eBPF kinds: off by default and under any --disable_metrics list; named in
+        // --enable_metrics they add to the cAdvisor kinds that would be on anyway.
+        for k in MetricKind::EBPF {
+            assert!(!d.has(k) && !only_tcp_off.has(k), "{k:?}");
+        }
+        let defaults_off = "advtcp,cpu_topology,cpuset,hugetlb,memory_numa,process,referenced_memory,resctrl,sched,tcp,udp";
+        let rq = MetricKinds::from_flags("runqueue,reclaim", defaults_off).expect("valid");
+        assert!(rq.has(MetricKind::Runqueue) && rq.has(MetricKind::Reclaim));
+        assert!(
+            rq.has(MetricKind::Cpu) && !rq.has(MetricKind::Tcp) && !rq.has(MetricKind::TcpRetrans)
+        );
+        let cpu_rq = MetricKinds::from_flags("cpu,runqueue", defaults_off).expect("valid");
+        assert!(cpu_rq.has(MetricKind::Runqueue) && !cpu_rq.has(MetricKind::Memory));
         assert!(
             bad.to_string()
                 .contains("unsupported metric \"nope\" specified")

@@ -42,6 +42,19 @@ pub(super) fn render(snap: &Snapshot, host: &HostSetup, privileges: Option<&Repo
         let (verdict, desc) = privileges_block(report, host);
         block(&mut out, "Privileges", verdict, &desc);
     }
+    if let Some(status) = crate::events::ebpf::signals::published() {
+        let verdict = if status.failed.is_empty() {
+            RECOMMENDED
+        } else {
+            UNSUPPORTED
+        };
+        block(
+            &mut out,
+            "eBPF signal kinds",
+            verdict,
+            &status.lines().join("\n\t"),
+        );
+    }
     out.push_str("Managed containers: \n");
     for c in snap.containers.values() {
         let _ = writeln!(out, "\t{}", c.name());

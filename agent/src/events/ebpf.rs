@@ -8,6 +8,7 @@ pub mod errors;
 pub mod hierarchy;
 pub mod log;
 pub mod record;
+pub mod signals;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -36,9 +37,10 @@ use crate::{events::SourceEvent, host::HostPaths};
 pub const EMBEDDED: bool = cfg!(bpfadvisor_ebpf);
 
 #[cfg(bpfadvisor_ebpf)]
-static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bpfadvisor-ebpf.o"));
+pub(crate) static OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/bpfadvisor-ebpf.o"));
 #[cfg(not(bpfadvisor_ebpf))]
-static OBJECT: &[u8] = &[];
+pub(crate) static OBJECT: &[u8] = &[];
 
 /// The probes, by program name (= tracepoint or kernel function name), in attach order. The last
 /// two report the same OOM victims; at most one of them is attached (see [`OomProbe`]).
@@ -305,7 +307,7 @@ pub async fn start_with_options(
 }
 
 /// Loads and attaches program `name` to the tracepoint or (fentry) kernel function of that name.
-fn attach(ebpf: &mut Ebpf, name: &str, btf: &aya::Btf) -> Result<(), String> {
+pub(crate) fn attach(ebpf: &mut Ebpf, name: &str, btf: &aya::Btf) -> Result<(), String> {
     let prog = ebpf.program_mut(name).ok_or("not in the eBPF object")?;
     if let Ok(prog) = <&mut FEntry>::try_from(&mut *prog) {
         prog.load(name, btf).map_err(|e| format!("load: {e:#}"))?;

@@ -14,6 +14,8 @@ use super::Sink;
 pub enum MetricType {
     Gauge,
     Counter,
+    /// Only bpfadvisor's own families (cAdvisor exports none); see `Sink::put_histogram`.
+    Histogram,
 }
 
 impl MetricType {
@@ -21,6 +23,7 @@ impl MetricType {
         match self {
             Self::Gauge => "gauge",
             Self::Counter => "counter",
+            Self::Histogram => "histogram",
         }
     }
 }
@@ -1315,6 +1318,75 @@ pub static FAMILIES: &[Family] = &[
         // The registry's own count survives the container's deletion; the sample's may be older
         // than the kill that ended the container.
         |c, o| o.put(&[], c.stats.oom_events.max(c.oom_kills) as f64),
+    ),
+    // bpfadvisor's opt-in eBPF kinds (not cAdvisor's): counted in the kernel per cgroup.
+    stats(
+        "container_processes_started_total",
+        C,
+        Some(K::ProcessLifecycle),
+        &[],
+        "Number of processes created in the container (forks of a new process; threads not counted).",
+        |c, o| {
+            if let Some(p) = c.stats.ebpf.as_ref().and_then(|e| e.processes) {
+                o.put(&[], p.started as f64)
+            }
+        },
+    ),
+    stats(
+        "container_processes_exited_total",
+        C,
+        Some(K::ProcessLifecycle),
+        &[],
+        "Number of processes of the container that exited (their last thread ended).",
+        |c, o| {
+            if let Some(p) = c.stats.ebpf.as_ref().and_then(|e| e.processes) {
+                o.put(&[], p.exited as f64)
+            }
+        },
+    ),
+    stats(
+        "container_cpu_runqueue_wait_seconds",
+        MetricType::Histogram,
+        Some(K::Runqueue),
+        &["le"],
+        "Time the container's tasks waited runnable on a run queue before they ran, per wait.",
+        |c, o| {
+            if let Some(rq) = c.stats.ebpf.as_ref().and_then(|e| e.runqueue) {
+                let mut cumulative = 0;
+                let mut buckets = [(0.0, 0); agent_common::signals::RUNQ_BUCKETS];
+                for (i, (slot, n)) in buckets.iter_mut().zip(rq.buckets).enumerate() {
+                    cumulative += n;
+                    let le = crate::events::ebpf::signals::runq_bucket_le_ns(i)
+                        .map_or(f64::INFINITY, |ns| ns as f64 / NS);
+                    *slot = (le, cumulative);
+                }
+                o.put_histogram(&buckets, rq.sum_ns as f64 / NS, rq.count)
+            }
+        },
+    ),
+    stats(
+        "container_network_tcp_retransmits_total",
+        C,
+        Some(K::TcpRetrans),
+        &[],
+        "Number of TCP segments retransmitted by the container's sockets.",
+        |c, o| {
+            if let Some(n) = c.stats.ebpf.as_ref().and_then(|e| e.tcp_retransmits) {
+                o.put(&[], n as f64)
+            }
+        },
+    ),
+    stats(
+        "container_memory_reclaim_stall_seconds_total",
+        C,
+        Some(K::Reclaim),
+        &[],
+        "Time the container's tasks spent reclaiming memory themselves (direct and cgroup-limit reclaim).",
+        |c, o| {
+            if let Some(ns) = c.stats.ebpf.as_ref().and_then(|e| e.reclaim_stall_ns) {
+                o.put(&[], ns as f64 / NS)
+            }
+        },
     ),
     stats(
         "container_pressure_cpu_stalled_seconds_total",

@@ -410,8 +410,35 @@ impl<'a> Sink<'a> {
 
     /// One sample; `values` are the family's extra label values in declaration order.
     pub fn put(&mut self, values: &[&str], v: f64) {
+        self.put_series("", true, values, v);
+    }
+
+    /// A histogram (family labels `["le"]`): `buckets` are (upper bound, cumulative count) in
+    /// increasing order, the last one `+Inf`; then `_sum` and `_count`, without `le`.
+    pub fn put_histogram(&mut self, buckets: &[(f64, u64)], sum: f64, count: u64) {
+        let mut le = String::new();
+        for (bound, n) in buckets {
+            le.clear();
+            if bound.is_infinite() {
+                le.push_str("+Inf");
+            } else {
+                let mut b = Vec::new();
+                text::write_f64(&mut b, *bound);
+                le.push_str(&String::from_utf8_lossy(&b));
+            }
+            self.put_series("_bucket", true, &[&le], *n as f64);
+        }
+        self.put_series("_sum", false, &[], sum);
+        self.put_series("_count", false, &[], count as f64);
+    }
+
+    fn put_series(&mut self, suffix: &str, with_labels: bool, values: &[&str], v: f64) {
         if let Some(collect) = self.collect.as_mut() {
-            collect(values, v);
+            // Pushed series carry the family's own name: a histogram's `_bucket`/`_sum`/`_count`
+            // series (the opt-in `runqueue` kind) are not pushed.
+            if suffix.is_empty() {
+                collect(values, v);
+            }
             return;
         }
         if !self.header_done {
@@ -420,7 +447,9 @@ impl<'a> Sink<'a> {
         }
         let out = &mut *self.out;
         out.extend_from_slice(self.fam.name.as_bytes());
-        self.base.write_merged(out, self.plan, values);
+        out.extend_from_slice(suffix.as_bytes());
+        let plan = if with_labels { self.plan } else { &[] };
+        self.base.write_merged(out, plan, values);
         out.push(b' ');
         text::write_f64(out, v);
         self.last_ts_at = None;

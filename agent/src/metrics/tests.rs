@@ -220,3 +220,85 @@ fn gzip_stream_decodes_to_the_plain_text() {
     };
     assert_eq!(strip(&text), strip(&plain));
 }
+
+#[test]
+fn ebpf_kinds_render_counters_and_a_histogram_only_when_on() {
+    use crate::model::signals::{EbpfSignals, ProcessCounts, RunqueueWait};
+    let at = crate::model::json::Timestamp::from_unix_nanos(fixture::SAMPLE_NANOS);
+    let mut stats = crate::model::v1::ContainerStats {
+        timestamp: at,
+        ..Default::default()
+    };
+    let mut buckets = [0; agent_common::signals::RUNQ_BUCKETS];
+    buckets[0] = 2;
+    buckets[1] = 1;
+    buckets[agent_common::signals::RUNQ_BUCKETS - 1] = 1;
+    stats.ebpf = Some(Box::new(EbpfSignals {
+        processes: Some(ProcessCounts {
+            started: 5,
+            exited: 4,
+        }),
+        runqueue: Some(RunqueueWait {
+            sum_ns: 5_000_000_000,
+            count: 4,
+            buckets,
+        }),
+        tcp_retransmits: Some(3),
+        reclaim_stall_ns: Some(1_500_000_000),
+    }));
+    let mut snap = fixture::snapshot(0);
+    let root = snap.containers.get("/").expect("root").clone();
+    let samples = Samples::fixed(
+        std::time::Duration::from_secs(120),
+        &root.spec,
+        [std::sync::Arc::new(stats)],
+        0,
+    );
+    snap.containers.insert(
+        std::sync::Arc::from("/"),
+        std::sync::Arc::new(crate::query::ContainerEntry {
+            reference: root.reference.clone(),
+            spec: root.spec.clone(),
+            samples: std::sync::Arc::new(samples),
+        }),
+    );
+    let off = render_str(&snap, &cfg());
+    assert!(!off.contains("runqueue") && !off.contains("processes_started"));
+    let on = render_str(
+        &snap,
+        &MetricsConfig {
+            kinds: MetricKinds::from_flags("process_lifecycle,runqueue,tcp_retrans,reclaim", "")
+                .expect("valid"),
+            ..cfg()
+        },
+    );
+    let root_line = |family: &str| {
+        on.lines()
+            .find(|l| l.starts_with(family) && l.contains("id=\"/\""))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        on.contains("# TYPE container_cpu_runqueue_wait_seconds histogram\n"),
+        "{on}"
+    );
+    assert!(root_line("container_processes_started_total{").ends_with("} 5 1395066363000"));
+    assert!(root_line("container_processes_exited_total{").ends_with("} 4 1395066363000"));
+    assert!(root_line("container_network_tcp_retransmits_total{").ends_with("} 3 1395066363000"));
+    assert!(
+        root_line("container_memory_reclaim_stall_seconds_total{").ends_with("} 1.5 1395066363000")
+    );
+    let buckets: Vec<&str> = on
+        .lines()
+        .filter(|l| {
+            l.starts_with("container_cpu_runqueue_wait_seconds_bucket{") && l.contains("id=\"/\"")
+        })
+        .collect();
+    assert_eq!(buckets.len(), agent_common::signals::RUNQ_BUCKETS);
+    assert!(buckets[0].contains("le=\"1.024e-06\"") && buckets[0].ends_with("} 2 1395066363000"));
+    assert!(buckets[1].contains("le=\"2.048e-06\"") && buckets[1].ends_with("} 3 1395066363000"));
+    assert!(buckets[23].contains("le=\"+Inf\"") && buckets[23].ends_with("} 4 1395066363000"));
+    assert!(root_line("container_cpu_runqueue_wait_seconds_sum{").ends_with("} 5 1395066363000"));
+    assert!(root_line("container_cpu_runqueue_wait_seconds_count{").ends_with("} 4 1395066363000"));
+    assert!(!root_line("container_cpu_runqueue_wait_seconds_sum{").contains("le="));
+}

@@ -11,6 +11,7 @@
 pub mod compact;
 pub mod json;
 pub mod machine;
+pub mod signals;
 pub mod sparse;
 pub mod summary;
 pub mod v1;

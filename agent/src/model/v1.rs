@@ -227,6 +227,9 @@ pub struct ContainerStats {
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub oom_events: u64,
     pub health: Sparse<Health>,
+    /// The opt-in eBPF signal kinds (bpfadvisor's own; absent unless one is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ebpf: Option<Box<super::signals::EbpfSignals>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -128,6 +128,9 @@ pub struct ContainerStats {
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub referenced_memory: u64,
     pub resctrl: v1::ResctrlStats,
+    /// The opt-in eBPF signal kinds (bpfadvisor's own; absent unless one is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ebpf: Option<Box<super::signals::EbpfSignals>>,
 }
 
 impl ContainerStats {
@@ -145,6 +148,7 @@ impl ContainerStats {
             perf_stats: stats.perf_stats.to_vec(),
             perf_uncore_stats: stats.perf_uncore_stats.to_vec(),
             resctrl: (*stats.resctrl).clone(),
+            ebpf: stats.ebpf.clone(),
             ..Default::default()
         };
         if spec.has_cpu {
@@ -317,6 +321,9 @@ pub struct DeprecatedContainerStats {
     #[serde(skip_serializing_if = "is_zero_u64")]
     pub referenced_memory: u64,
     pub resctrl: v1::ResctrlStats,
+    /// The opt-in eBPF signal kinds (bpfadvisor's own; absent unless one is on).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ebpf: Option<Box<super::signals::EbpfSignals>>,
 }
 
 impl DeprecatedContainerStats {
@@ -339,6 +346,7 @@ impl DeprecatedContainerStats {
             perf_stats: stats.perf_stats.to_vec(),
             perf_uncore_stats: stats.perf_uncore_stats.to_vec(),
             resctrl: (*stats.resctrl).clone(),
+            ebpf: stats.ebpf.clone(),
             ..Default::default()
         };
         if spec.has_cpu {

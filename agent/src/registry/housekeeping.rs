@@ -28,6 +28,7 @@ use super::cache::Samples;
 use crate::cgroup::{CgroupError, ContainerReader, LateSpec};
 use crate::config::MetricKinds;
 use crate::events::SourceEvent;
+use crate::events::ebpf::signals::SignalReader;
 use crate::events::kmsg::OomInstance;
 use crate::events::oom_counters::OomCounters;
 use crate::feed::{Feed, Update};
@@ -94,6 +95,8 @@ pub enum Job {
     },
     /// An OOM kill the kernel logged (fallback mode pairs it with a counter increment).
     KernelLogOom(OomInstance),
+    /// The opt-in eBPF signal kinds attached: every sample from now on carries their counts.
+    Signals(Box<SignalReader>),
 }
 
 /// OOM detection without eBPF: after sampling a container, read its memory cgroup's `oom_kill`
@@ -149,6 +152,8 @@ struct Slot {
     late_spec: Option<LateSpecCheck>,
     /// Its first sample waits for the runtime's metadata ([`Job::Respec`]).
     awaits_metadata: bool,
+    /// Its key in the eBPF signal map, once found.
+    signal_key: Option<u64>,
 }
 
 /// The published late spec of a container and when to read it again.
@@ -180,6 +185,7 @@ pub fn start(
                 passes,
                 oom,
                 feed,
+                signals: None,
             }
             .run(rx)
         })?;
@@ -194,6 +200,7 @@ struct Housekeeper {
     passes: Option<tokio::sync::mpsc::UnboundedSender<PassStats>>,
     oom: Option<OomFallback>,
     feed: Feed,
+    signals: Option<Box<SignalReader>>,
 }
 
 impl Housekeeper {
@@ -255,6 +262,7 @@ impl Housekeeper {
                         due: now + LATE_SPEC_FIRST_CHECK,
                     }),
                     awaits_metadata: await_metadata,
+                    signal_key: None,
                 };
                 self.slots.insert(name, slot);
             }
@@ -281,6 +289,7 @@ impl Housekeeper {
                     oom.counters.record_kmsg(instance);
                 }
             }
+            Job::Signals(reader) => self.signals = Some(reader),
             Job::Refresh {
                 names,
                 max_age,
@@ -380,6 +389,13 @@ impl Housekeeper {
                 stats.health.status = slot.samples.health();
                 if let Some(fs) = self.schedule.fs_usage.as_ref().and_then(|t| t.latest(name)) {
                     stats.filesystem.set(vec![fs]);
+                }
+                if let Some(sig) = &self.signals {
+                    // Looked up until found: a runtime may create the unified directory last.
+                    if slot.signal_key.is_none() {
+                        slot.signal_key = sig.key_of(name);
+                    }
+                    stats.ebpf = slot.signal_key.map(|k| Box::new(sig.read(k)));
                 }
                 // Comparing two samples only matters to dynamic housekeeping.
                 let unchanged = self.schedule.dynamic

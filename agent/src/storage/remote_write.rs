@@ -94,6 +94,7 @@ pub enum MetadataType {
     Unknown = 0,
     Counter = 1,
     Gauge = 2,
+    Histogram = 3,
 }
 
 /// Collects samples into one request, grouping the samples of a series.
@@ -171,6 +172,8 @@ impl RequestBuilder {
                     r#type: match fam.ty {
                         FamilyType::Counter => MetadataType::Counter,
                         FamilyType::Gauge => MetadataType::Gauge,
+                        // Not reached: a histogram's series are not pushed (see `Sink::put`).
+                        FamilyType::Histogram => MetadataType::Histogram,
                     } as i32,
                     metric_family_name: fam.name.to_string(),
                     help: fam.help.to_string(),

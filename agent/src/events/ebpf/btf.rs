@@ -245,6 +245,16 @@ impl Btf {
         check().unwrap_or(false)
     }
 
+    /// Number of arguments tracepoint `tp` passes (after the hidden context), from its
+    /// `btf_trace_<tp>` typedef; `None` when the kernel has no such tracepoint.
+    pub fn tracepoint_params(&self, tp: &str) -> Option<usize> {
+        let td = self.find(KIND_TYPEDEF, &format!("btf_trace_{tp}"))?;
+        let ptr = self.resolve(td.size_or_type).ok()?;
+        let proto = self.resolve(ptr.size_or_type).ok()?;
+        (ptr.kind == KIND_PTR && proto.kind == KIND_FUNC_PROTO)
+            .then(|| proto.vlen.saturating_sub(1))
+    }
+
     /// Whether kernel function `func` is in BTF (so not inlined away: fentry can attach) and its
     /// argument `n` (0-based) is a pointer to `struct <target>`.
     pub fn function_arg_is_struct_ptr(&self, func: &str, n: usize, target: &str) -> bool {

@@ -396,7 +396,63 @@
       r.fs = {};
       for (const f of s.filesystem) r.fs[f.device] = [f.usage || 0, f.capacity || 0];
     }
+    // bpfadvisor's opt-in eBPF kinds; a part is missing when its kind is off.
+    if (s.ebpf) {
+      const e = s.ebpf;
+      r.ebpf = {
+        procs: e.processes ? [e.processes.started, e.processes.exited] : null,
+        runq: e.runqueue ? [e.runqueue.sum_ns, e.runqueue.count] : null,
+        retrans: e.tcp_retransmits != null ? e.tcp_retransmits : null,
+        reclaim: e.reclaim_stall_ns != null ? e.reclaim_stall_ns : null,
+      };
+    }
     return r;
+  }
+
+  /** Charts of the eBPF kinds the newest sample carries, added once they appear. */
+  const fmtSecPerSec = (v) => (v == null ? '–' : fmtNum(v) + ' s/s');
+  function ensureSignalCharts(win) {
+    const e = win.length ? win[win.length - 1].ebpf : null;
+    const box = document.getElementById('charts');
+    if (!e || !box) return;
+    const want = [];
+    if (e.procs) want.push(['ebpf-processes', 'Processes started and exited', fmtPerSec]);
+    if (e.runq) want.push(['ebpf-runqueue', 'Run-queue wait', fmtSecPerSec, { fmt2: (v) => fmtNum(v * 1e3) + ' ms' }]);
+    if (e.retrans != null) want.push(['ebpf-retrans', 'TCP retransmits', fmtPerSec]);
+    if (e.reclaim != null) want.push(['ebpf-reclaim', 'Memory reclaim stalls', fmtSecPerSec]);
+    for (const [id, title, fmt, opts] of want) {
+      if (chartSet[id]) continue;
+      chartSet[id] = new Chart(id, title, fmt, opts);
+      box.append(chartSet[id].el);
+    }
+  }
+
+  function drawSignalCharts(win, xs) {
+    ensureSignalCharts(win);
+    const c = chartSet;
+    const get = (f) => (s) => (s.ebpf ? f(s.ebpf) : null);
+    if (c['ebpf-processes']) {
+      c['ebpf-processes'].update(xs, [
+        { label: 'started', values: rate(win, get((e) => e.procs && e.procs[0])) },
+        { label: 'exited', values: rate(win, get((e) => e.procs && e.procs[1])) },
+      ]);
+    }
+    if (c['ebpf-runqueue']) {
+      const waited = rate(win, get((e) => e.runq && e.runq[0]));
+      const waits = rate(win, get((e) => e.runq && e.runq[1]));
+      c['ebpf-runqueue'].update(xs, [
+        { label: 'time waiting', values: waited.map((v) => (v == null ? null : v / 1e9)) },
+        { label: 'mean wait', values: waited.map((v, i) => (v == null || !waits[i] ? null : v / waits[i] / 1e9)), scale: 'y2' },
+      ]);
+    }
+    if (c['ebpf-retrans']) {
+      c['ebpf-retrans'].update(xs, [{ label: 'segments', values: rate(win, get((e) => e.retrans)) }]);
+    }
+    if (c['ebpf-reclaim']) {
+      c['ebpf-reclaim'].update(xs, [
+        { label: 'stalled', values: rate(win, get((e) => e.reclaim)).map((v) => (v == null ? null : v / 1e9)) },
+      ]);
+    }
   }
 
   function addSamples(list) {
@@ -600,6 +656,7 @@
       c.filesystem.extra.replaceChildren(...devices.map((d) => barRow(d,
         fmtBytes(newest[d][0]) + ' of ' + fmtBytes(newest[d][1]), newest[d][0] / newest[d][1])));
     }
+    drawSignalCharts(win, xs);
     updateMachineUsage(win);
   }
 
