@@ -25,19 +25,8 @@ fn thousand_cgroups(mode: &str) {
     let Some(agent) = Agent::start_with_source(mode, &[]) else {
         return;
     };
-    agent
-        .wait_json(
-            &format!("/api/v1.3/containers{parent}"),
-            Duration::from_secs(10),
-            |_| true,
-        )
-        .unwrap();
-    let stream = agent
-        .events(
-            &parent,
-            "subcontainers=true&creation_events=true&deletion_events=true",
-        )
-        .unwrap();
+    agent.wait_listed(&parent, Duration::from_secs(10));
+    let stream = agent.lifecycle_events(&parent);
 
     // What a runtime does: the cgroup in every hierarchy, then gone from every hierarchy.
     for i in 0..N {

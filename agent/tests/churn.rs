@@ -106,13 +106,7 @@ fn churn(mode: &str) {
     let Some(agent) = Agent::start_with_source(mode, &[]) else {
         return;
     };
-    agent
-        .wait_json(
-            &format!("/api/v1.3/containers{parent}"),
-            Duration::from_secs(10),
-            |_| true,
-        )
-        .unwrap();
+    agent.wait_listed(&parent, Duration::from_secs(10));
     // Baseline once the agent has served a scrape and an event query.
     assert_eq!(agent.get("/metrics").0, 200);
     let _ = agent.get("/api/v1.3/events/?all_events=true");

@@ -167,19 +167,8 @@ fn burst_larger_than_the_ring_buffer_loses_no_lifecycle_event() {
     let Some(agent) = Agent::start_with_source("ebpf", &flags) else {
         return;
     };
-    agent
-        .wait_json(
-            &format!("/api/v1.3/containers{parent}"),
-            Duration::from_secs(10),
-            |_| true,
-        )
-        .unwrap();
-    let stream = agent
-        .events(
-            &parent,
-            "subcontainers=true&creation_events=true&deletion_events=true",
-        )
-        .unwrap();
+    agent.wait_listed(&parent, Duration::from_secs(10));
+    let stream = agent.lifecycle_events(&parent);
     let started = Instant::now();
 
     let names: Vec<String> = (0..n).map(|i| format!("{parent}/c{i}")).collect();

@@ -110,13 +110,7 @@ fn ui_end_to_end() {
 
     let agent = Agent::launch(&["--allow_dynamic_housekeeping=false"]).unwrap();
     let base = agent.base.clone();
-    agent
-        .wait_json(
-            &format!("/api/v1.3/containers{busy}"),
-            Duration::from_secs(10),
-            |_| true,
-        )
-        .unwrap();
+    agent.wait_listed(&busy, Duration::from_secs(10));
 
     // The parent: rendered, charts drawing, its subcontainers listed.
     browser.goto(&format!("{base}/containers{parent}")).unwrap();

@@ -262,6 +262,21 @@ impl Agent {
         }
     }
 
+    /// Waits until the v1.3 API lists the container `name` (panics after `limit`, with the log).
+    pub fn wait_listed(&self, name: &str, limit: Duration) {
+        self.wait_json(&format!("/api/v1.3/containers{name}"), limit, |_| true)
+            .unwrap_or_else(|e| panic!("{name} not listed within {limit:?}: {e}"));
+    }
+
+    /// The stream of creation and deletion events of `parent` and everything below it.
+    pub fn lifecycle_events(&self, parent: &str) -> EventStream {
+        self.events(
+            parent,
+            "subcontainers=true&creation_events=true&deletion_events=true",
+        )
+        .unwrap_or_else(|e| panic!("events stream of {parent}: {e}"))
+    }
+
     /// Opens `/api/v1.3/events/<name>?stream=true&<query>`; returns once the response headers arrived
     /// (the agent has registered the watch by then).
     pub fn events(&self, name: &str, query: &str) -> Result<EventStream, String> {
