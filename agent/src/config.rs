@@ -475,6 +475,18 @@ impl Config {
                 ));
             }
         }
+        // cAdvisor collects resctrl (Intel RDT / AMD QoS) where /sys/fs/resctrl is mounted; we do not,
+        // so turning the kind on must not pass silently.
+        if MetricKinds::from_flags(&cli.enable_metrics, &cli.disable_metrics)?
+            .has(MetricKind::Resctrl)
+        {
+            warnings.push(
+                "metric kind resctrl is on (--enable_metrics/--disable_metrics), but bpfadvisor does \
+                 not collect resctrl statistics: container_memory_bandwidth_*, \
+                 container_llc_occupancy_bytes and the stats' resctrl are left out"
+                    .into(),
+            );
+        }
         let log_format = match cli.log_format.as_str() {
             "text" => LogFormat::Text,
             "json" => LogFormat::Json,
@@ -871,6 +883,21 @@ mod tests {
         ] {
             assert!(cli(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn resctrl_on_warns_and_the_default_does_not() {
+        let resctrl = |c: &Config| c.warnings.iter().any(|w| w.contains("metric kind resctrl"));
+        assert!(!resctrl(&config(&[]).expect("config")));
+        assert!(!resctrl(
+            &config(&["--enable_metrics=cpu,memory"]).expect("config")
+        ));
+        assert!(resctrl(
+            &config(&["--enable_metrics=cpu,resctrl"]).expect("config")
+        ));
+        assert!(resctrl(
+            &config(&["--disable_metrics=udp"]).expect("config")
+        ));
     }
 
     #[test]
