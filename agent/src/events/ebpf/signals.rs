@@ -434,12 +434,9 @@ mod tests {
 
     #[test]
     fn the_running_kernel_has_every_offset() {
-        let path = HostPaths::local().sys.join("kernel/btf/vmlinux");
-        if !path.exists() {
-            eprintln!("skipping test - no kernel BTF at {}", path.display());
+        let Some(btf) = super::super::btf::running_kernel_btf() else {
             return;
-        }
-        let btf = Btf::read(&path).expect("kernel BTF parses");
+        };
         let (o, failed) = offsets(&btf);
         assert!(failed.is_empty(), "{failed:?}");
         assert!(
