@@ -433,6 +433,27 @@ impl Reader {
 mod tests {
     use super::*;
 
+    /// The running kernel's BTF, for tests that check offsets against it. Without one a
+    /// developer's run prints why and skips; in CI (`BPFADVISOR_REQUIRE_EBPF` or `CI=true`, set by
+    /// `.ci/run`) that fails.
+    pub(crate) fn running_kernel_btf() -> Option<btf::Btf> {
+        let path = crate::host::HostPaths::local()
+            .sys
+            .join("kernel/btf/vmlinux");
+        if !path.exists() {
+            let required = std::env::var_os("BPFADVISOR_REQUIRE_EBPF").is_some()
+                || std::env::var("CI").is_ok_and(|v| v == "true");
+            assert!(
+                !required,
+                "no kernel BTF at {} (required in CI)",
+                path.display()
+            );
+            eprintln!("skipping test - no kernel BTF at {}", path.display());
+            return None;
+        }
+        Some(btf::Btf::read(&path).expect("kernel BTF parses"))
+    }
+
     /// With the eBPF toolchain present, `build.rs` sets `cfg(bpfadvisor_ebpf_prebuilt_stale)` when
     /// the committed object was not built from the current eBPF sources.
     #[test]

@@ -325,27 +325,6 @@ fn u32_at(data: &[u8], o: usize) -> Option<u32> {
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-/// The running kernel's BTF, for tests that check offsets against it. Without one a developer's run
-/// prints why and skips; in CI (`BPFADVISOR_REQUIRE_EBPF` or `CI=true`, set by `.ci/run`) that fails.
-#[cfg(test)]
-pub(crate) fn running_kernel_btf() -> Option<Btf> {
-    let path = crate::host::HostPaths::local()
-        .sys
-        .join("kernel/btf/vmlinux");
-    if !path.exists() {
-        let required = std::env::var_os("BPFADVISOR_REQUIRE_EBPF").is_some()
-            || std::env::var("CI").is_ok_and(|v| v == "true");
-        assert!(
-            !required,
-            "no kernel BTF at {} (required in CI)",
-            path.display()
-        );
-        eprintln!("skipping test - no kernel BTF at {}", path.display());
-        return None;
-    }
-    Some(Btf::read(&path).expect("kernel BTF parses"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -508,7 +487,7 @@ mod tests {
     /// Against the running kernel's BTF, when it has one.
     #[test]
     fn computes_offsets_for_the_running_kernel() {
-        let Some(btf) = running_kernel_btf() else {
+        let Some(btf) = crate::events::ebpf::tests::running_kernel_btf() else {
             return;
         };
         let o = btf.offsets().expect("offsets found");

@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn the_running_kernel_has_every_offset() {
-        let Some(btf) = super::super::btf::running_kernel_btf() else {
+        let Some(btf) = crate::events::ebpf::tests::running_kernel_btf() else {
             return;
         };
         let (o, failed) = offsets(&btf);
