@@ -10,8 +10,12 @@ pub const SIGNALS_MAP: &str = "SIGNALS";
 pub const SIGNAL_OFFSETS_GLOBAL: &str = "SIGNAL_OFFSETS";
 /// Cgroups tracked at once; the least recently updated is evicted past that (its counters restart).
 pub const SIGNALS_MAX_CGROUPS: u32 = 16384;
-/// Threads tracked at once by the run-queue and reclaim per-thread maps.
+/// Threads tracked at once by the reclaim per-thread map.
 pub const SIGNAL_TASKS_MAX: u32 = 65536;
+/// Slots of the run-queue program's per-thread array (a power of two), indexed by thread id modulo
+/// its size: no collisions while thread ids stay below it (`kernel.pid_max` is 32768 by default
+/// on small hosts, up to 4194304 elsewhere).
+pub const RUNQ_TASK_SLOTS: u32 = 1 << 18;
 
 /// Run-queue wait histogram buckets (log2 of nanoseconds). Bucket 0 counts waits under
 /// 2^[`RUNQ_FIRST_SHIFT`] ns; bucket `i` (1..N-1) waits in `[2^(FIRST+i-1), 2^(FIRST+i))` ns; the last
@@ -69,9 +73,11 @@ pub struct SignalOffsets {
     /// 1 when `tcp_retransmit_skb` passes `int err` as its third argument (6.x kernels that do also
     /// fire it for failed retransmits, which `RetransSegs` does not always count).
     pub tcp_retransmit_has_err: u32,
-    /// `task_struct::sched_info` + `sched_info::run_delay` (`u64`: ns the task waited runnable, the
-    /// 2nd field of `/proc/<pid>/schedstat`).
-    pub task_run_delay: u32,
+    /// `task_struct::sched_info` + `sched_info::pcount` (`unsigned long`: times the task arrived on
+    /// a CPU, the 3rd field of `/proc/<pid>/schedstat`), immediately followed by
+    /// `sched_info::run_delay` (`u64`: ns the task waited runnable, the 2nd field); the loader checks
+    /// that they are adjacent, so one read gets both.
+    pub task_sched_counts: u32,
     /// `task_struct::start_time` (`u64`, CLOCK_MONOTONIC ns).
     pub task_start_time: u32,
     /// CLOCK_MONOTONIC ns when the loader loaded the programs: a task started after it has all its

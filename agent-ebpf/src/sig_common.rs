@@ -33,7 +33,7 @@ static SIGNAL_OFFSETS: SignalOffsets = SignalOffsets {
     sock_cgroup: 0,
     skb_tcp_gso_segs: 0,
     tcp_retransmit_has_err: 0,
-    task_run_delay: 0,
+    task_sched_counts: 0,
     task_start_time: 0,
     since_ns: 0,
 };

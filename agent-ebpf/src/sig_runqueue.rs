@@ -7,16 +7,21 @@
 //! switched in exactly once, so the growth of its `run_delay` since then is one wait (the kernel
 //! adds it when the task arrives on the CPU). No wake-up programs and no timestamps: a wake-up
 //! tracker costs two more programs per context switch. The wait is charged to `current`'s cgroup2.
-//! A thread seen for the first time had everything before counted only if it started after the
-//! programs were loaded. Idle tasks (pid 0) are skipped.
+//! `sched_info.pcount` (arrivals on a CPU, read with `run_delay` in one go) tells that exactly one
+//! arrival happened since the thread's slot was written; a thread on its first run has one wait in
+//! all, counted if it started after the programs were loaded; any other thread's first switch seen
+//! only fills its slot. Idle tasks (pid 0) are skipped.
+//!
+//! This runs at every context switch, so it avoids hash maps for the per-thread state (see
+//! `RUN_DELAY_SEEN`) and makes one kernel read.
 //!
 //! Minimum kernel: 5.5 (`tp_btf`), with `CONFIG_SCHED_INFO` (schedstats or delay accounting).
 
-use agent_common::signals::{RUNQ_BUCKETS, RUNQ_FIRST_SHIFT, SIGNAL_TASKS_MAX};
+use agent_common::signals::{RUNQ_BUCKETS, RUNQ_FIRST_SHIFT, RUNQ_TASK_SLOTS};
 use aya_ebpf::{
     helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task},
     macros::{btf_tracepoint, map},
-    maps::LruHashMap,
+    maps::Array,
     programs::BtfTracePointContext,
 };
 
@@ -25,9 +30,31 @@ use crate::{
     sig_common::{sig_offsets, signals_of},
 };
 
-/// Thread id → its `run_delay` when it last left the CPU.
+/// What a thread's `sched_info` held when it last left the CPU.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Seen {
+    tid: u32,
+    /// Low half of `pcount` then.
+    pcount: u32,
+    run_delay: u64,
+}
+
+/// `sched_info::pcount` and `run_delay`, adjacent in the kernel (checked by the loader).
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct SchedCounts {
+    pcount: u64,
+    run_delay: u64,
+}
+
+/// Slot `tid % RUNQ_TASK_SLOTS` → that thread's [`Seen`]. An array, not a hash: the verifier inlines
+/// the lookup, which is most of the saving on this per-context-switch path. Two live threads sharing a
+/// slot (thread ids `RUNQ_TASK_SLOTS` apart) overwrite each other: a slot is trusted only when both
+/// its thread id and its `pcount` (one less than now) match, so a collision loses waits, never
+/// miscounts one.
 #[map]
-static RUN_DELAY_SEEN: LruHashMap<u32, u64> = LruHashMap::with_max_entries(SIGNAL_TASKS_MAX, 0);
+static RUN_DELAY_SEEN: Array<Seen> = Array::with_max_entries(RUNQ_TASK_SLOTS, 0);
 
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
@@ -44,24 +71,36 @@ fn switch(_ctx: &BtfTracePointContext) -> Result<(), i32> {
     if tid == 0 {
         return Ok(());
     }
+    let Some(seen) = RUN_DELAY_SEEN.get_ptr_mut(tid & (RUNQ_TASK_SLOTS - 1)) else {
+        return Ok(());
+    };
     // `prev` is `current`: the helper is cheaper than reading the argument slot.
     // SAFETY: helper without preconditions.
     let prev = unsafe { bpf_get_current_task() };
-    let delay: u64 = read(prev, off.task_run_delay)?;
-    let waited = match RUN_DELAY_SEEN.get_ptr_mut(tid) {
-        Some(seen) => {
-            // SAFETY: a value of our map, valid while the program runs.
-            let before = unsafe { core::ptr::replace(seen, delay) };
-            delay.saturating_sub(before)
+    let now: SchedCounts = read(prev, off.task_sched_counts)?;
+    // SAFETY: a value of our array, valid while the program runs; only this thread's switches
+    // (one CPU at a time) write its slot, a colliding thread's are caught by the checks below.
+    let before = unsafe {
+        seen.replace(Seen {
+            tid,
+            pcount: now.pcount as u32,
+            run_delay: now.run_delay,
+        })
+    };
+    let waited = if before.tid == tid && before.pcount == (now.pcount as u32).wrapping_sub(1) {
+        // One arrival since it last left: the growth is exactly that one wait.
+        now.run_delay.saturating_sub(before.run_delay)
+    } else if now.pcount == 1 {
+        // Its first time on a CPU: everything it waited is that first wait, counted if the thread
+        // started after the programs were loaded.
+        let started: u64 = read(prev, off.task_start_time)?;
+        if started < off.since_ns {
+            return Ok(());
         }
-        None => {
-            let _ = RUN_DELAY_SEEN.insert(tid, delay, 0);
-            let started: u64 = read(prev, off.task_start_time)?;
-            if started < off.since_ns {
-                return Ok(());
-            }
-            delay
-        }
+        now.run_delay
+    } else {
+        // First seen (or its slot was taken meanwhile): the next switch counts.
+        return Ok(());
     };
     if waited == 0 {
         return Ok(());

@@ -224,13 +224,18 @@ fn offsets(btf: &Btf) -> (SignalOffsets, Vec<(MetricKind, String)>) {
         Ok(()) => {}
         Err(e) => failed.push((MetricKind::TcpRetrans, e.to_string())),
     }
-    match (|| -> Result<(), super::btf::BtfError> {
-        o.task_run_delay = btf.member_offset("task_struct", "sched_info")?
-            + btf.member_offset("sched_info", "run_delay")?;
+    match (|| -> Result<bool, super::btf::BtfError> {
+        let pcount = btf.member_offset("sched_info", "pcount")?;
+        let run_delay = btf.member_offset("sched_info", "run_delay")?;
+        o.task_sched_counts = btf.member_offset("task_struct", "sched_info")? + pcount;
         o.task_start_time = btf.member_offset("task_struct", "start_time")?;
-        Ok(())
+        Ok(run_delay == pcount + 8)
     })() {
-        Ok(()) => {}
+        Ok(true) => {}
+        Ok(false) => failed.push((
+            MetricKind::Runqueue,
+            "sched_info::run_delay does not follow sched_info::pcount".into(),
+        )),
         Err(e) => failed.push((MetricKind::Runqueue, e.to_string())),
     }
     o.tcp_retransmit_has_err = u32::from(
