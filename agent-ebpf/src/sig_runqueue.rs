@@ -12,14 +12,20 @@
 //! all, counted if it started after the programs were loaded; any other thread's first switch seen
 //! only fills its slot. Idle tasks (pid 0) are skipped.
 //!
-//! This runs at every context switch, so it avoids hash maps for the per-thread state (see
-//! `RUN_DELAY_SEEN`) and makes one kernel read.
+//! This runs at every context switch, so it keeps the per-thread state in an array, not a hash map
+//! (see `RUN_DELAY_SEEN`), and reads `sched_info` with one plain load (`sched_switch`, 5.11+) or, where
+//! the verifier refuses that, one `bpf_probe_read_kernel` (`sched_switch_compat`). Cost figures:
+//! docs/performance.md, "eBPF signal kinds".
 //!
-//! Minimum kernel: 5.5 (`tp_btf`), with `CONFIG_SCHED_INFO` (schedstats or delay accounting).
+//! Minimum kernel: 5.5 (`tp_btf`; 5.11 for the plain load), with `CONFIG_SCHED_INFO` (schedstats or
+//! delay accounting).
 
-use agent_common::signals::{RUNQ_BUCKETS, RUNQ_FIRST_SHIFT, RUNQ_TASK_SLOTS};
+use agent_common::signals::{RUNQ_BUCKETS, RUNQ_FIRST_SHIFT, RUNQ_TASK_SLOTS, SignalOffsets};
 use aya_ebpf::{
-    helpers::{bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task},
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_get_current_task,
+        bpf_get_current_task_btf,
+    },
     macros::{btf_tracepoint, map},
     maps::Array,
     programs::BtfTracePointContext,
@@ -56,14 +62,44 @@ struct SchedCounts {
 #[map]
 static RUN_DELAY_SEEN: Array<Seen> = Array::with_max_entries(RUNQ_TASK_SLOTS, 0);
 
+/// The fast variant: `bpf_get_current_task_btf` (5.11) and a plain load at the BTF offset, which the
+/// verifier checks against `task_struct`'s layout once (the offset is a known constant of read-only
+/// data) instead of a `bpf_probe_read_kernel` per switch. Kernels whose verifier rejects it get
+/// [`sched_switch_compat`] (the loader falls back).
 #[btf_tracepoint(function = "sched_switch")]
 pub fn sched_switch(ctx: BtfTracePointContext) -> i32 {
-    let _ = switch(&ctx);
+    let _ = switch(&ctx, |off| {
+        // SAFETY: helper without preconditions; it returns a trusted pointer to `current`.
+        let task = unsafe { bpf_get_current_task_btf() }.cast::<u8>();
+        // SAFETY: the verifier accepts the load only if `task_sched_counts` is the offset of a
+        // 16-byte run of scalar members inside `task_struct`.
+        let now = unsafe {
+            task.add(off.task_sched_counts as usize)
+                .cast::<SchedCounts>()
+                .read()
+        };
+        Ok(now)
+    });
     0
 }
 
+/// The same with `bpf_probe_read_kernel` (kernels before 5.11 or verifiers that reject the above).
+#[btf_tracepoint(function = "sched_switch")]
+pub fn sched_switch_compat(ctx: BtfTracePointContext) -> i32 {
+    let _ = switch(&ctx, |off| {
+        // SAFETY: helper without preconditions.
+        let task = unsafe { bpf_get_current_task() };
+        read(task, off.task_sched_counts)
+    });
+    0
+}
+
+/// `counts` reads `current`'s `sched_info` counts (`prev` is `current`).
 #[inline(always)]
-fn switch(_ctx: &BtfTracePointContext) -> Result<(), i32> {
+fn switch(
+    _ctx: &BtfTracePointContext,
+    counts: impl Fn(&SignalOffsets) -> Result<SchedCounts, i32>,
+) -> Result<(), i32> {
     let Some(off) = sig_offsets() else {
         return Ok(());
     };
@@ -74,10 +110,7 @@ fn switch(_ctx: &BtfTracePointContext) -> Result<(), i32> {
     let Some(seen) = RUN_DELAY_SEEN.get_ptr_mut(tid & (RUNQ_TASK_SLOTS - 1)) else {
         return Ok(());
     };
-    // `prev` is `current`: the helper is cheaper than reading the argument slot.
-    // SAFETY: helper without preconditions.
-    let prev = unsafe { bpf_get_current_task() };
-    let now: SchedCounts = read(prev, off.task_sched_counts)?;
+    let now = counts(&off)?;
     // SAFETY: a value of our array, valid while the program runs; only this thread's switches
     // (one CPU at a time) write its slot, a colliding thread's are caught by the checks below.
     let before = unsafe {
@@ -93,6 +126,8 @@ fn switch(_ctx: &BtfTracePointContext) -> Result<(), i32> {
     } else if now.pcount == 1 {
         // Its first time on a CPU: everything it waited is that first wait, counted if the thread
         // started after the programs were loaded.
+        // SAFETY: helper without preconditions.
+        let prev = unsafe { bpf_get_current_task() };
         let started: u64 = read(prev, off.task_start_time)?;
         if started < off.since_ns {
             return Ok(());

@@ -308,14 +308,24 @@ pub async fn start_with_options(
 
 /// Loads and attaches program `name` to the tracepoint or (fentry) kernel function of that name.
 pub(crate) fn attach(ebpf: &mut Ebpf, name: &str, btf: &aya::Btf) -> Result<(), String> {
-    let prog = ebpf.program_mut(name).ok_or("not in the eBPF object")?;
+    attach_to(ebpf, name, name, btf)
+}
+
+/// Loads and attaches program `program` to the tracepoint or (fentry) kernel function `target`.
+pub(crate) fn attach_to(
+    ebpf: &mut Ebpf,
+    program: &str,
+    target: &str,
+    btf: &aya::Btf,
+) -> Result<(), String> {
+    let prog = ebpf.program_mut(program).ok_or("not in the eBPF object")?;
     if let Ok(prog) = <&mut FEntry>::try_from(&mut *prog) {
-        prog.load(name, btf).map_err(|e| format!("load: {e:#}"))?;
+        prog.load(target, btf).map_err(|e| format!("load: {e:#}"))?;
         prog.attach().map_err(|e| format!("attach: {e:#}"))?;
         return Ok(());
     }
     let prog: &mut BtfTracePoint = prog.try_into().map_err(|e| format!("{e}"))?;
-    prog.load(name, btf).map_err(|e| format!("load: {e:#}"))?;
+    prog.load(target, btf).map_err(|e| format!("load: {e:#}"))?;
     prog.attach().map_err(|e| format!("attach: {e:#}"))?;
     Ok(())
 }

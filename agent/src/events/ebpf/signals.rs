@@ -22,7 +22,7 @@ use aya::{
     programs::BtfTracePoint,
 };
 
-use super::{OBJECT, attach, btf::Btf};
+use super::{OBJECT, attach, attach_to, btf::Btf};
 use crate::config::{MetricKind, MetricKinds};
 use crate::host::HostPaths;
 use crate::model::signals::{EbpfSignals, ProcessCounts, RunqueueWait};
@@ -48,6 +48,21 @@ pub const KIND_PROGRAMS: [(MetricKind, &[&str]); 4] = [
         ],
     ),
 ];
+
+/// Programs with a slower twin for kernels that reject them (program, twin): the twin is attached
+/// to the same tracepoint when the program does not load.
+const COMPAT_PROGRAMS: [(&str, &str); 1] = [("sched_switch", "sched_switch_compat")];
+
+/// Attaches program `name` to the tracepoint of that name, or else its twin in [`COMPAT_PROGRAMS`].
+fn attach_or_compat(ebpf: &mut Ebpf, name: &str, btf: &aya::Btf) -> Result<(), String> {
+    let first = attach(ebpf, name, btf).map_err(|e| format!("{name}: {e}"));
+    match (first, COMPAT_PROGRAMS.iter().find(|(p, _)| *p == name)) {
+        (Err(why), Some((_, twin))) => {
+            attach_to(ebpf, twin, name, btf).map_err(|e| format!("{why}; {twin}: {e}"))
+        }
+        (res, _) => res,
+    }
+}
 
 /// Which kinds are attached and why the others are not, for the start-up log and `/validate/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -325,14 +340,18 @@ pub fn start(
             .iter()
             .find(|(k, _)| *k == kind)
             .map_or(&[][..], |(_, p)| *p);
-        let res = programs.iter().try_for_each(|name| {
-            attach(&mut ebpf, name, &aya_btf).map_err(|e| format!("{name}: {e}"))
-        });
+        let res = programs
+            .iter()
+            .try_for_each(|name| attach_or_compat(&mut ebpf, name, &aya_btf));
         match res {
             Ok(()) => status.attached.push(kind),
             Err(why) => {
                 // Detach what this kind did attach: half a kind counts wrong.
-                for name in programs {
+                let twins = COMPAT_PROGRAMS
+                    .iter()
+                    .filter(|(p, _)| programs.contains(p))
+                    .map(|(_, twin)| twin);
+                for name in programs.iter().chain(twins) {
                     if let Some(p) = ebpf.program_mut(name)
                         && let Ok(p) = <&mut BtfTracePoint>::try_from(p)
                     {
@@ -393,6 +412,17 @@ mod tests {
         assert_eq!((rq.sum_ns, rq.count, rq.buckets[1]), (20, 2, 2));
         assert_eq!(m.tcp_retransmits, None);
         assert_eq!(m.reclaim_stall_ns, None);
+    }
+
+    #[test]
+    fn every_compat_twin_stands_in_for_a_kind_program() {
+        for (program, twin) in COMPAT_PROGRAMS {
+            assert!(
+                KIND_PROGRAMS.iter().any(|(_, ps)| ps.contains(&program)),
+                "{program}"
+            );
+            assert_ne!(program, twin);
+        }
     }
 
     #[test]
