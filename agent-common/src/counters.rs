@@ -75,6 +75,10 @@ pub struct CounterOffsets {
     pub cpustat_system: u32,
     pub cpustat_irq: u32,
     pub cpustat_softirq: u32,
+    /// `cgroup::prev_cputime.utime`, `.stime`: what `cpuacct.stat` last printed, in nanoseconds
+    /// (the file scales its ticks to the precise runtime and never goes backwards from these).
+    pub cgroup_prev_utime: u32,
+    pub cgroup_prev_stime: u32,
     /// Finding `__per_cpu_offset[]` without kallsyms: `task_struct::sched_task_group`, `::cgroups`,
     /// `css_set::subsys`, `cgroup_subsys_state::parent`, `rq::cfs`, and the offsets in the
     /// `.data..percpu` section of `runqueues` and `root_cpuacct_cpuusage` (see the program).
@@ -86,7 +90,7 @@ pub struct CounterOffsets {
     pub pcpu_runqueues: u32,
     pub pcpu_root_cpuacct_cpuusage: u32,
 }
-const _: () = assert!(size_of::<CounterOffsets>() == 152);
+const _: () = assert!(size_of::<CounterOffsets>() == 160);
 
 /// One cgroup of the iterated hierarchy, as the program writes it; with [`HAS_CPUACCT`],
 /// `ncpus` little-endian `u64` per-CPU usages (nanoseconds) follow.
@@ -111,5 +115,8 @@ pub struct CounterRecord {
     /// Nanoseconds summed over CPUs: user (+nice) and system (+irq +softirq), as `cpuacct.stat`.
     pub cpu_user_ns: u64,
     pub cpu_system_ns: u64,
+    /// `cgroup::prev_cputime` (user, system), nanoseconds.
+    pub prev_user_ns: u64,
+    pub prev_system_ns: u64,
 }
-const _: () = assert!(size_of::<CounterRecord>() == 104);
+const _: () = assert!(size_of::<CounterRecord>() == 120);

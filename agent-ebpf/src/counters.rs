@@ -76,6 +76,8 @@ static COUNTER_OFFSETS: CounterOffsets = CounterOffsets {
     cpustat_system: 0,
     cpustat_irq: 0,
     cpustat_softirq: 0,
+    cgroup_prev_utime: 0,
+    cgroup_prev_stime: 0,
     task_sched_task_group: 0,
     task_cgroups: 0,
     css_set_subsys: 0,
@@ -177,6 +179,8 @@ fn one(ctx: u64, seq: *mut seq_file, seq_num: u64) -> Result<(), i32> {
         }
         rec.cpu_user_ns = user;
         rec.cpu_system_ns = system;
+        rec.prev_user_ns = read(cg, o.cgroup_prev_utime)?;
+        rec.prev_system_ns = read(cg, o.cgroup_prev_stime)?;
         rec.ncpus = o.ncpus;
         rec.present |= HAS_CPUACCT;
     }

@@ -94,10 +94,22 @@ pub struct CfsCounters {
 /// `cpuacct.stat` and `cpuacct.usage_percpu` of one cgroup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CpuacctCounters<'a> {
-    /// Nanoseconds, summed over CPUs (before the file's conversion to USER_HZ ticks).
+    /// Tick-sampled nanoseconds, summed over CPUs; the file scales them to the precise runtime
+    /// (`cpu::scaled_user_system`).
     pub user_ns: u64,
     pub system_ns: u64,
+    /// What the file last printed (the kernel's `prev_cputime`), nanoseconds.
+    pub prev_user_ns: u64,
+    pub prev_system_ns: u64,
     pub per_cpu: &'a [u64],
+}
+
+/// What a pass's snapshot holds for one container; `None` parts are read from the files.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Prefetched<'a> {
+    pub memory: Option<MemoryCounters>,
+    pub cfs: Option<CfsCounters>,
+    pub cpuacct: Option<CpuacctCounters<'a>>,
 }
 
 /// The counters of one housekeeping pass.
@@ -139,6 +151,21 @@ impl CounterSnapshot {
         }
     }
 
+    /// The counters of a container whose directories in the memory, cpu and cpuacct hierarchies
+    /// have these inode numbers.
+    pub fn prefetched(
+        &self,
+        memory: Option<u64>,
+        cpu: Option<u64>,
+        cpuacct: Option<u64>,
+    ) -> Prefetched<'_> {
+        Prefetched {
+            memory: memory.and_then(|id| self.memory(id)),
+            cfs: cpu.and_then(|id| self.cfs(id)),
+            cpuacct: cpuacct.and_then(|id| self.cpuacct(id)),
+        }
+    }
+
     pub fn memory(&self, id: u64) -> Option<MemoryCounters> {
         let (r, _) = self.tables.get(&Subsystem::Memory)?.get(id, HAS_MEMORY)?;
         Some(MemoryCounters {
@@ -165,6 +192,8 @@ impl CounterSnapshot {
         Some(CpuacctCounters {
             user_ns: r.cpu_user_ns,
             system_ns: r.cpu_system_ns,
+            prev_user_ns: r.prev_user_ns,
+            prev_system_ns: r.prev_system_ns,
             per_cpu,
         })
     }

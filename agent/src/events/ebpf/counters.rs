@@ -238,6 +238,10 @@ fn offsets(btf: &Btf, ncpus: u32) -> Result<CounterOffsets, BtfError> {
         cpustat_system: stat("CPUTIME_SYSTEM")?,
         cpustat_irq: stat("CPUTIME_IRQ")?,
         cpustat_softirq: stat("CPUTIME_SOFTIRQ")?,
+        cgroup_prev_utime: btf.member_offset("cgroup", "prev_cputime")?
+            + btf.member_offset("prev_cputime", "utime")?,
+        cgroup_prev_stime: btf.member_offset("cgroup", "prev_cputime")?
+            + btf.member_offset("prev_cputime", "stime")?,
         task_sched_task_group: btf.member_offset("task_struct", "sched_task_group")?,
         task_cgroups: btf.member_offset("task_struct", "cgroups")?,
         css_set_subsys: btf.member_offset("css_set", "subsys")?,
