@@ -102,3 +102,71 @@ fn cgroup_counters_match_the_files() {
     assert_eq!(a.user_ns / 10_000_000, key(&stat, "user"), "{stat}");
     assert_eq!(a.system_ns / 10_000_000, key(&stat, "system"), "{stat}");
 }
+
+/// The agent with the iterator on reports, for an idle test cgroup, what the files say.
+#[test]
+fn the_agent_reports_the_files_numbers_from_the_iterator() {
+    let host = HostPaths::local();
+    if let Some(why) = cgroup_skip_reason(&host) {
+        return missing(Need::Root, why);
+    }
+    let layout = Layout::detect(&host).unwrap();
+    if layout.v1_dir("memory").is_none() {
+        return missing(Need::Root, "needs cgroup v1 hierarchies (the iterator serves v1 only)");
+    }
+    let mut tree = CgroupTree::new(&host);
+    let name = format!("/bpfadvisor-counters-agent-{}", std::process::id());
+    tree.mkdir(&name).unwrap();
+    tree.write("cpu", &name, "cpu.cfs_quota_us", "20000").unwrap();
+    let pid = tree
+        .spawn(
+            &name,
+            "x=$(head -c 8388608 /dev/zero | tr '\\0' a); i=0; \
+             while [ $i -lt 200000 ]; do i=$((i+1)); done",
+        )
+        .unwrap();
+    sleep(Duration::from_secs(3));
+    tree.kill(pid);
+    let Some(agent) = agent::Agent::launch(&[
+        "--allow_dynamic_housekeeping=false",
+        "--housekeeping_interval=1s",
+        "--docker_only=true",
+        "--raw_cgroup_prefix_whitelist=/bpfadvisor-counters-",
+        "--enable_metrics=cpu,memory,percpu",
+    ]) else {
+        return;
+    };
+    if !agent.log().contains("one BPF iterator run per pass") {
+        return missing(Need::Ebpf, &format!("iterator not loaded:\n{}", agent.log()));
+    }
+    agent.wait_listed(&name, Duration::from_secs(10));
+    sleep(Duration::from_millis(2500));
+    let v = agent
+        .get_json(&format!("/api/v1.3/containers{name}"))
+        .unwrap();
+    let last = v["stats"].as_array().unwrap().last().unwrap().clone();
+    let (mem, cpu, acct) = (
+        tree.dir("memory", &name),
+        tree.dir("cpu", &name),
+        tree.dir("cpuacct", &name),
+    );
+    let m = &last["memory"];
+    assert_eq!(m["usage"], num(&mem, "memory.usage_in_bytes"), "{m}");
+    assert_eq!(m["max_usage"], num(&mem, "memory.max_usage_in_bytes"), "{m}");
+    assert_eq!(m["failcnt"], num(&mem, "memory.failcnt"), "{m}");
+    assert_eq!(m["kernel"], num(&mem, "memory.kmem.usage_in_bytes"), "{m}");
+    let c = &last["cpu"];
+    let per_cpu: Vec<u64> = read(&acct, "cpuacct.usage_percpu")
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    assert_eq!(c["usage"]["per_cpu_usage"], serde_json::json!(per_cpu), "{c}");
+    assert_eq!(c["usage"]["total"], per_cpu.iter().sum::<u64>(), "{c}");
+    let stat = read(&acct, "cpuacct.stat");
+    assert_eq!(c["usage"]["user"], key(&stat, "user") * 10_000_000, "{c} {stat}");
+    assert_eq!(c["usage"]["system"], key(&stat, "system") * 10_000_000, "{c} {stat}");
+    let cfs = read(&cpu, "cpu.stat");
+    assert_eq!(c["cfs"]["periods"], key(&cfs, "nr_periods"), "{c} {cfs}");
+    assert_eq!(c["cfs"]["throttled_periods"], key(&cfs, "nr_throttled"), "{c} {cfs}");
+    assert_eq!(c["cfs"]["throttled_time"], key(&cfs, "throttled_time"), "{c} {cfs}");
+}
