@@ -15,6 +15,7 @@ use std::time::Duration;
 use agent::{CgroupTree, Need, cgroup_skip_reason, missing};
 use bpfadvisor::cgroup::Layout;
 use bpfadvisor::cgroup::counters::CounterSnapshot;
+use bpfadvisor::cgroup::cpu::scaled_user_system;
 use bpfadvisor::events::ebpf::counters;
 use bpfadvisor::host::HostPaths;
 
@@ -98,9 +99,15 @@ fn cgroup_counters_match_the_files() {
     assert_eq!(a.per_cpu, &per_cpu[..], "cpuacct.usage_percpu");
     assert!(per_cpu.iter().sum::<u64>() > 100_000_000, "{per_cpu:?}");
     let stat = read(&acct, "cpuacct.stat");
-    // The file prints USER_HZ ticks (10 ms): the same division.
-    assert_eq!(a.user_ns / 10_000_000, key(&stat, "user"), "{stat}");
-    assert_eq!(a.system_ns / 10_000_000, key(&stat, "system"), "{stat}");
+    // The file scales the tick-sampled times to the precise runtime, then prints USER_HZ ticks.
+    let (user, system) = scaled_user_system(
+        a.user_ns,
+        a.system_ns,
+        per_cpu.iter().sum(),
+        &mut (a.prev_user_ns, a.prev_system_ns),
+    );
+    assert_eq!(user / 10_000_000, key(&stat, "user"), "{stat} {a:?}");
+    assert_eq!(system / 10_000_000, key(&stat, "system"), "{stat} {a:?}");
 }
 
 /// The agent with the iterator on reports, for an idle test cgroup, what the files say.
