@@ -16,6 +16,8 @@ pub const PERCPU_MAP: &str = "COUNTER_PERCPU";
 pub const COUNTERS_MAX_CGROUPS: u32 = 16384;
 /// CPUs the per-CPU counters cover at most.
 pub const COUNTERS_MAX_CPUS: u32 = 256;
+/// `cpustat` entries read per CPU in one go; the five summed must be among them.
+pub const CPUSTAT_READ: u32 = 8;
 /// A subsystem index that is not in the kernel.
 pub const NO_SUBSYS: u32 = u32::MAX;
 
@@ -68,8 +70,9 @@ pub struct CounterOffsets {
     pub ca_css: u32,
     pub ca_cpuusage: u32,
     pub ca_cpustat: u32,
-    /// Byte offsets in `struct kernel_cpustat` of `cpustat[CPUTIME_USER]`, `NICE`, `SYSTEM`,
-    /// `IRQ`, `SOFTIRQ`.
+    /// `kernel_cpustat::cpustat` (`u64[NR_STATS]`), and in it the indexes (below
+    /// [`CPUSTAT_READ`]) of `CPUTIME_USER`, `NICE`, `SYSTEM`, `IRQ`, `SOFTIRQ`.
+    pub cpustat: u32,
     pub cpustat_user: u32,
     pub cpustat_nice: u32,
     pub cpustat_system: u32,
@@ -90,7 +93,7 @@ pub struct CounterOffsets {
     pub pcpu_runqueues: u32,
     pub pcpu_root_cpuacct_cpuusage: u32,
 }
-const _: () = assert!(size_of::<CounterOffsets>() == 160);
+const _: () = assert!(size_of::<CounterOffsets>() == 164);
 
 /// One cgroup of the iterated hierarchy, as the program writes it; with [`HAS_CPUACCT`],
 /// `ncpus` little-endian `u64` per-CPU usages (nanoseconds) follow.

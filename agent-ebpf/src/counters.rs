@@ -13,7 +13,7 @@
 //! Minimum kernel: 6.1 (`iter/cgroup`); v1 hierarchies need the cgroup1 support of cgroup iterators.
 
 use agent_common::counters::{
-    COUNTERS_MAX_CGROUPS, COUNTERS_MAX_CPUS, CounterOffsets, CounterRecord, HAS_CFS,
+    COUNTERS_MAX_CGROUPS, COUNTERS_MAX_CPUS, CPUSTAT_READ, CounterOffsets, CounterRecord, HAS_CFS,
     HAS_CPUACCT, HAS_MEMORY, NO_SUBSYS,
 };
 use aya_ebpf::{
@@ -71,6 +71,7 @@ static COUNTER_OFFSETS: CounterOffsets = CounterOffsets {
     ca_css: 0,
     ca_cpuusage: 0,
     ca_cpustat: 0,
+    cpustat: 0,
     cpustat_user: 0,
     cpustat_nice: 0,
     cpustat_system: 0,
@@ -168,11 +169,11 @@ fn one(ctx: u64, seq: *mut seq_file, seq_num: u64) -> Result<(), i32> {
                 break;
             }
             let off = *PCPU_OFFSETS.get(cpu).ok_or(-1)?;
-            let s = stat + off;
-            user += read::<u64>(s, o.cpustat_user)? + read::<u64>(s, o.cpustat_nice)?;
-            system += read::<u64>(s, o.cpustat_system)?
-                + read::<u64>(s, o.cpustat_irq)?
-                + read::<u64>(s, o.cpustat_softirq)?;
+            // One read of the first entries rather than five.
+            let t: [u64; CPUSTAT_READ as usize] = read(stat + off, o.cpustat)?;
+            let at = |i: u32| t.get(i as usize).copied().unwrap_or(0);
+            user += at(o.cpustat_user) + at(o.cpustat_nice);
+            system += at(o.cpustat_system) + at(o.cpustat_irq) + at(o.cpustat_softirq);
             let slot = COUNTER_PERCPU.get_ptr_mut(first + cpu).ok_or(-1)?;
             // SAFETY: our array's value, valid while the program runs.
             unsafe { *slot = read(usage + off, 0)? };
@@ -231,7 +232,8 @@ fn fill_pcpu_offsets(o: &CounterOffsets) -> Result<(), i32> {
     }
     let root_usage: u64 = read(css - u64::from(o.ca_css), o.ca_cpuusage)?;
     // Where `runqueues` is before relocation, from where `root_cpuacct_cpuusage` is.
-    let runqueues = root_usage - u64::from(o.pcpu_root_cpuacct_cpuusage) + u64::from(o.pcpu_runqueues);
+    let runqueues =
+        root_usage - u64::from(o.pcpu_root_cpuacct_cpuusage) + u64::from(o.pcpu_runqueues);
     let cfs_rqs: u64 = read(tg, o.tg_cfs_rq)?;
     for cpu in 0..COUNTERS_MAX_CPUS {
         if cpu >= o.ncpus {

@@ -392,16 +392,28 @@ fn start_signals(config: &Config, layout: &Layout, hk: &housekeeping::Housekeepi
 fn start_counters(config: &Config, layout: &Layout, hk: &housekeeping::HousekeepingHandle) {
     if !config.ebpf_cgroup_counters {
         info!("cgroup counters: read from files (--ebpf_cgroup_counters=false)");
+        ebpf::counters::publish("files (--ebpf_cgroup_counters=false)".into());
         return;
     }
     match ebpf::counters::start(&config.host, layout) {
         Ok(source) => {
-            let subsystems: Vec<String> =
-                source.subsystems().iter().map(|s| format!("{s:?}").to_lowercase()).collect();
+            let subsystems: Vec<String> = source
+                .subsystems()
+                .iter()
+                .map(|s| format!("{s:?}").to_lowercase())
+                .collect();
             info!(hierarchies = ?subsystems, "cgroup counters: one BPF iterator run per pass");
+            ebpf::counters::publish(format!("BPF cgroup iterator ({})", subsystems.join(", ")));
             hk.send(Job::Counters(Box::new(source)));
+            // Loading parsed the kernel's BTF (~20 MB of short-lived allocations): hand the freed
+            // memory back instead of carrying it as resident for the agent's life.
+            // SAFETY: malloc_trim has no preconditions.
+            unsafe { libc::malloc_trim(0) };
         }
-        Err(why) => info!(reason = %why, "cgroup counters: read from files"),
+        Err(why) => {
+            info!(reason = %why, "cgroup counters: read from files");
+            ebpf::counters::publish(format!("files ({why})"));
+        }
     }
 }
 

@@ -48,7 +48,10 @@ fn cgroup_counters_match_the_files() {
     }
     let layout = Layout::detect(&host).unwrap();
     if layout.v1_dir("memory").is_none() {
-        return missing(Need::Root, "needs cgroup v1 hierarchies (the iterator serves v1 only)");
+        return missing(
+            Need::Root,
+            "needs cgroup v1 hierarchies (the iterator serves v1 only)",
+        );
     }
     let mut source = match counters::start(&host, &layout) {
         Ok(s) => s,
@@ -57,7 +60,8 @@ fn cgroup_counters_match_the_files() {
     let mut tree = CgroupTree::new(&host);
     let name = format!("/bpfadvisor-counters-{}", std::process::id());
     tree.mkdir(&name).unwrap();
-    tree.write("cpu", &name, "cpu.cfs_quota_us", "20000").unwrap();
+    tree.write("cpu", &name, "cpu.cfs_quota_us", "20000")
+        .unwrap();
     // Busy for ~0.6 s under a 20% quota (throttled), touching 8 MiB of memory, then gone.
     let pid = tree
         .spawn(
@@ -77,21 +81,38 @@ fn cgroup_counters_match_the_files() {
         tree.dir("cpu", &name),
         tree.dir("cpuacct", &name),
     );
-    let m = snap.memory(ino(&mem)).expect("memory counters of the test cgroup");
+    let m = snap
+        .memory(ino(&mem))
+        .expect("memory counters of the test cgroup");
     assert_eq!(m.usage, num(&mem, "memory.usage_in_bytes"), "usage");
-    assert_eq!(m.max_usage, num(&mem, "memory.max_usage_in_bytes"), "max usage");
+    assert_eq!(
+        m.max_usage,
+        num(&mem, "memory.max_usage_in_bytes"),
+        "max usage"
+    );
     assert!(m.max_usage >= 8 << 20, "the shell held 8 MiB: {m:?}");
     assert_eq!(m.failcnt, num(&mem, "memory.failcnt"), "failcnt");
-    assert_eq!(m.kmem_usage, num(&mem, "memory.kmem.usage_in_bytes"), "kmem");
+    assert_eq!(
+        m.kmem_usage,
+        num(&mem, "memory.kmem.usage_in_bytes"),
+        "kmem"
+    );
 
-    let c = snap.cfs(ino(&cpu)).expect("cfs counters of the test cgroup");
+    let c = snap
+        .cfs(ino(&cpu))
+        .expect("cfs counters of the test cgroup");
     let stat = read(&cpu, "cpu.stat");
     assert_eq!(c.periods, key(&stat, "nr_periods"), "{stat}");
     assert_eq!(c.throttled_periods, key(&stat, "nr_throttled"), "{stat}");
     assert_eq!(c.throttled_time, key(&stat, "throttled_time"), "{stat}");
-    assert!(c.throttled_periods > 0, "the quota throttled the shell: {stat}");
+    assert!(
+        c.throttled_periods > 0,
+        "the quota throttled the shell: {stat}"
+    );
 
-    let a = snap.cpuacct(ino(&acct)).expect("cpuacct counters of the test cgroup");
+    let a = snap
+        .cpuacct(ino(&acct))
+        .expect("cpuacct counters of the test cgroup");
     let per_cpu: Vec<u64> = read(&acct, "cpuacct.usage_percpu")
         .split_whitespace()
         .map(|v| v.parse().unwrap())
@@ -119,12 +140,16 @@ fn the_agent_reports_the_files_numbers_from_the_iterator() {
     }
     let layout = Layout::detect(&host).unwrap();
     if layout.v1_dir("memory").is_none() {
-        return missing(Need::Root, "needs cgroup v1 hierarchies (the iterator serves v1 only)");
+        return missing(
+            Need::Root,
+            "needs cgroup v1 hierarchies (the iterator serves v1 only)",
+        );
     }
     let mut tree = CgroupTree::new(&host);
     let name = format!("/bpfadvisor-counters-agent-{}", std::process::id());
     tree.mkdir(&name).unwrap();
-    tree.write("cpu", &name, "cpu.cfs_quota_us", "20000").unwrap();
+    tree.write("cpu", &name, "cpu.cfs_quota_us", "20000")
+        .unwrap();
     let pid = tree
         .spawn(
             &name,
@@ -144,8 +169,16 @@ fn the_agent_reports_the_files_numbers_from_the_iterator() {
         return;
     };
     if !agent.log().contains("one BPF iterator run per pass") {
-        return missing(Need::Ebpf, &format!("iterator not loaded:\n{}", agent.log()));
+        return missing(
+            Need::Ebpf,
+            &format!("iterator not loaded:\n{}", agent.log()),
+        );
     }
+    let (_, validate) = agent.get("/validate/");
+    assert!(
+        validate.contains("Cgroup counters: BPF cgroup iterator (memory"),
+        "{validate}"
+    );
     agent.wait_listed(&name, Duration::from_secs(10));
     sleep(Duration::from_millis(2500));
     let v = agent
@@ -159,7 +192,11 @@ fn the_agent_reports_the_files_numbers_from_the_iterator() {
     );
     let m = &last["memory"];
     assert_eq!(m["usage"], num(&mem, "memory.usage_in_bytes"), "{m}");
-    assert_eq!(m["max_usage"], num(&mem, "memory.max_usage_in_bytes"), "{m}");
+    assert_eq!(
+        m["max_usage"],
+        num(&mem, "memory.max_usage_in_bytes"),
+        "{m}"
+    );
     assert_eq!(m["failcnt"], num(&mem, "memory.failcnt"), "{m}");
     assert_eq!(m["kernel"], num(&mem, "memory.kmem.usage_in_bytes"), "{m}");
     let c = &last["cpu"];
@@ -167,13 +204,33 @@ fn the_agent_reports_the_files_numbers_from_the_iterator() {
         .split_whitespace()
         .map(|v| v.parse().unwrap())
         .collect();
-    assert_eq!(c["usage"]["per_cpu_usage"], serde_json::json!(per_cpu), "{c}");
+    assert_eq!(
+        c["usage"]["per_cpu_usage"],
+        serde_json::json!(per_cpu),
+        "{c}"
+    );
     assert_eq!(c["usage"]["total"], per_cpu.iter().sum::<u64>(), "{c}");
     let stat = read(&acct, "cpuacct.stat");
-    assert_eq!(c["usage"]["user"], key(&stat, "user") * 10_000_000, "{c} {stat}");
-    assert_eq!(c["usage"]["system"], key(&stat, "system") * 10_000_000, "{c} {stat}");
+    assert_eq!(
+        c["usage"]["user"],
+        key(&stat, "user") * 10_000_000,
+        "{c} {stat}"
+    );
+    assert_eq!(
+        c["usage"]["system"],
+        key(&stat, "system") * 10_000_000,
+        "{c} {stat}"
+    );
     let cfs = read(&cpu, "cpu.stat");
     assert_eq!(c["cfs"]["periods"], key(&cfs, "nr_periods"), "{c} {cfs}");
-    assert_eq!(c["cfs"]["throttled_periods"], key(&cfs, "nr_throttled"), "{c} {cfs}");
-    assert_eq!(c["cfs"]["throttled_time"], key(&cfs, "throttled_time"), "{c} {cfs}");
+    assert_eq!(
+        c["cfs"]["throttled_periods"],
+        key(&cfs, "nr_throttled"),
+        "{c} {cfs}"
+    );
+    assert_eq!(
+        c["cfs"]["throttled_time"],
+        key(&cfs, "throttled_time"),
+        "{c} {cfs}"
+    );
 }

@@ -47,7 +47,8 @@ impl Table {
         }
         self.ncpus = ncpus;
         self.records.extend_from_slice(records);
-        self.percpu.extend_from_slice(&percpu[..records.len() * ncpus]);
+        self.percpu
+            .extend_from_slice(&percpu[..records.len() * ncpus]);
         for (i, r) in records.iter().enumerate() {
             self.index.insert(r.id, i);
         }

@@ -15,7 +15,12 @@ const NS_PER_TICK: u64 = 1_000_000_000 / 100;
 /// `cpuacct.stat`'s user and system time: the kernel samples them at ticks, then scales them so
 /// that they add up to the precise runtime, never going backwards from what it printed last
 /// (`last`, updated). The same arithmetic as the kernel's, so the same numbers as the file.
-pub fn scaled_user_system(user: u64, system: u64, runtime: u64, last: &mut (u64, u64)) -> (u64, u64) {
+pub fn scaled_user_system(
+    user: u64,
+    system: u64,
+    runtime: u64,
+    last: &mut (u64, u64),
+) -> (u64, u64) {
     let (last_user, last_system) = *last;
     // Runtime can lag the tick samples (or a reader already printed more): keep what was printed.
     if last_user.saturating_add(last_system) >= runtime {
@@ -26,7 +31,8 @@ pub fn scaled_user_system(user: u64, system: u64, runtime: u64, last: &mut (u64,
     } else if user == 0 {
         runtime
     } else {
-        let scaled = u128::from(system) * u128::from(runtime) / (u128::from(system) + u128::from(user));
+        let scaled =
+            u128::from(system) * u128::from(runtime) / (u128::from(system) + u128::from(user));
         (scaled as u64).min(runtime)
     };
     sys = sys.max(last_system);
@@ -112,10 +118,11 @@ impl Cpu {
                     out.usage.system = s.system * NS_PER_TICK;
                 }
                 let v = &mut out.usage.per_cpu;
-                let have_percpu = acct_pre.is_some() || match percpu {
-                    Some(f) if per_cpu => f.read(buf, |t| parse_percpu(t, v))?.is_some(),
-                    _ => false,
-                };
+                let have_percpu = acct_pre.is_some()
+                    || match percpu {
+                        Some(f) if per_cpu => f.read(buf, |t| parse_percpu(t, v))?.is_some(),
+                        _ => false,
+                    };
                 if acct_pre.is_some() {
                     // Set above.
                 } else if have_percpu {

@@ -209,7 +209,11 @@ impl ContainerReader {
         }
         if !v2 && name != "/" {
             use std::os::unix::fs::MetadataExt;
-            let ino = |d: &Option<PathBuf>| d.as_ref().and_then(|d| fs::metadata(d).ok()).map(|m| m.ino());
+            let ino = |d: &Option<PathBuf>| {
+                d.as_ref()
+                    .and_then(|d| fs::metadata(d).ok())
+                    .map(|m| m.ino())
+            };
             r.counter_ids = [ino(&dirs.memory), ino(&dirs.cpu), ino(&dirs.cpuacct)];
         }
         r.dirs = dirs;
@@ -292,7 +296,13 @@ impl ContainerReader {
         let buf = &mut self.buf;
         let mut cpu = CpuStats::default();
         if let Some(c) = &mut self.cpu {
-            c.read(buf, kinds.has(MetricKind::PerCpu), &mut cpu, pre.cfs, pre.cpuacct)?;
+            c.read(
+                buf,
+                kinds.has(MetricKind::PerCpu),
+                &mut cpu,
+                pre.cfs,
+                pre.cpuacct,
+            )?;
         }
         let mut mem = MemoryStats::default();
         if let Some(m) = &mut self.memory {

@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use agent_common::counters::{
-    COUNTER_OFFSETS_GLOBAL, COUNTERS_MAX_CGROUPS, COUNTERS_MAX_CPUS, CounterOffsets,
+    COUNTER_OFFSETS_GLOBAL, COUNTERS_MAX_CGROUPS, COUNTERS_MAX_CPUS, CPUSTAT_READ, CounterOffsets,
     CounterRecord, NO_SUBSYS, PERCPU_MAP, RECORDS_MAP,
 };
 use aya::{Ebpf, EbpfLoader, maps::Map, programs::Iter};
@@ -202,9 +202,15 @@ fn offsets(btf: &Btf, ncpus: u32) -> Result<CounterOffsets, BtfError> {
         btf.enum_value("cgroup_subsys_id", name)
             .map_or(NO_SUBSYS, |v| v as u32)
     };
-    let cpustat = btf.member_offset("kernel_cpustat", "cpustat")?;
-    let stat = |name| -> Result<u32, BtfError> {
-        Ok(cpustat + btf.enum_value("cpu_usage_stat", name)? as u32 * 8)
+    let stat = |name: &'static str| -> Result<u32, BtfError> {
+        let i = btf.enum_value("cpu_usage_stat", name)?;
+        u32::try_from(i)
+            .ok()
+            .filter(|i| *i < CPUSTAT_READ)
+            .ok_or(BtfError::MissingMember {
+                ty: "cpu_usage_stat (within the entries read)",
+                member: name,
+            })
     };
     Ok(CounterOffsets {
         valid: 1,
@@ -233,6 +239,7 @@ fn offsets(btf: &Btf, ncpus: u32) -> Result<CounterOffsets, BtfError> {
         ca_css: btf.member_offset("cpuacct", "css")?,
         ca_cpuusage: btf.member_offset("cpuacct", "cpuusage")?,
         ca_cpustat: btf.member_offset("cpuacct", "cpustat")?,
+        cpustat: btf.member_offset("kernel_cpustat", "cpustat")?,
         cpustat_user: stat("CPUTIME_USER")?,
         cpustat_nice: stat("CPUTIME_NICE")?,
         cpustat_system: stat("CPUTIME_SYSTEM")?,
@@ -250,6 +257,18 @@ fn offsets(btf: &Btf, ncpus: u32) -> Result<CounterOffsets, BtfError> {
         pcpu_runqueues: btf.percpu_var_offset("runqueues")?,
         pcpu_root_cpuacct_cpuusage: btf.percpu_var_offset("root_cpuacct_cpuusage")?,
     })
+}
+
+static PUBLISHED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Makes where the v1 counters come from readable by `/validate/` (the first call wins).
+pub fn publish(source: String) {
+    let _ = PUBLISHED.set(source);
+}
+
+/// What [`publish`] was given; `None` before start-up decided.
+pub fn published() -> Option<&'static str> {
+    PUBLISHED.get().map(String::as_str)
 }
 
 /// Possible CPUs when they are `0-(n-1)` (the program indexes CPUs densely), else 0.
@@ -327,7 +346,10 @@ pub fn start(host: &HostPaths, layout: &Layout) -> Result<CounterSource, String>
     if iters.is_empty() {
         return Err("no v1 memory, cpu or cpuacct hierarchy mounted".into());
     }
-    let map = |name: &str| ebpf.map(name).ok_or(format!("eBPF object has no map {name}"));
+    let map = |name: &str| {
+        ebpf.map(name)
+            .ok_or(format!("eBPF object has no map {name}"))
+    };
     let records = Mapped::new(map(RECORDS_MAP)?, max_cgroups * size_of::<CounterRecord>())
         .map_err(|e| format!("{RECORDS_MAP}: {e}"))?;
     let percpu = Mapped::new(map(PERCPU_MAP)?, max_cgroups * ncpus.max(1) as usize * 8)
@@ -358,7 +380,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cpu = dir.path().join("devices/system/cpu");
         std::fs::create_dir_all(&cpu).unwrap();
-        for (text, want) in [("0-7\n", 8), ("0\n", 1), ("0,2-3\n", 0), ("1-3", 0), ("0-9999", 0), ("0-255", 256)] {
+        for (text, want) in [
+            ("0-7\n", 8),
+            ("0\n", 1),
+            ("0,2-3\n", 0),
+            ("1-3", 0),
+            ("0-9999", 0),
+            ("0-255", 256),
+        ] {
             std::fs::write(cpu.join("possible"), text).unwrap();
             assert_eq!(possible_cpus(dir.path()), want, "{text:?}");
         }
