@@ -225,10 +225,11 @@ mod tests {
             ..Default::default()
         };
         let mut s = CounterSnapshot::new(4096);
-        s.fill(Subsystem::Memory, &[mem], &[], 0).unwrap();
+        s.fill(Subsystem::Memory, &[mem], &[], 0)
+            .expect("test value");
         s.fill(Subsystem::Cpuacct, &[mem, acct], &[0, 0, 11, 22], 2)
-            .unwrap();
-        s.fill(Subsystem::Cpu, &[acct], &[], 0).unwrap();
+            .expect("test value");
+        s.fill(Subsystem::Cpu, &[acct], &[], 0).expect("test value");
         assert_eq!(
             s.memory(7),
             Some(MemoryCounters {
@@ -239,7 +240,7 @@ mod tests {
             })
         );
         assert_eq!(s.memory(9), None, "not in the memory hierarchy's table");
-        let a = s.cpuacct(9).unwrap();
+        let a = s.cpuacct(9).expect("test value");
         assert_eq!((a.user_ns, a.system_ns, a.per_cpu), (40, 60, &[11, 22][..]));
         assert_eq!(s.cfs(9).map(|c| c.periods), Some(4));
         assert_eq!(s.cpuacct(7), None, "id 7 has no cpuacct counters");
@@ -256,7 +257,8 @@ mod tests {
         let mut s = CounterSnapshot::new(4096);
         assert!(s.fill(Subsystem::Cpuacct, &[rec], &[1, 2], 4).is_err());
         assert_eq!(s.cpuacct(1), None);
-        s.fill(Subsystem::Memory, &[rec], &[], 0).unwrap();
+        s.fill(Subsystem::Memory, &[rec], &[], 0)
+            .expect("test value");
         assert!(s.memory(1).is_some());
         s.clear(Subsystem::Memory);
         assert_eq!(s.memory(1), None);

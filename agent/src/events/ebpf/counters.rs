@@ -377,9 +377,9 @@ mod tests {
 
     #[test]
     fn possible_cpus_must_be_a_dense_range() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test value");
         let cpu = dir.path().join("devices/system/cpu");
-        std::fs::create_dir_all(&cpu).unwrap();
+        std::fs::create_dir_all(&cpu).expect("test value");
         for (text, want) in [
             ("0-7\n", 8),
             ("0\n", 1),
@@ -388,7 +388,7 @@ mod tests {
             ("0-9999", 0),
             ("0-255", 256),
         ] {
-            std::fs::write(cpu.join("possible"), text).unwrap();
+            std::fs::write(cpu.join("possible"), text).expect("test value");
             assert_eq!(possible_cpus(dir.path()), want, "{text:?}");
         }
     }
