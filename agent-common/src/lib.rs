@@ -6,6 +6,7 @@
 
 use core::mem::size_of;
 
+pub mod counters;
 pub mod signals;
 
 /// Name of the ring buffer map every program writes to.
@@ -129,4 +130,6 @@ mod user {
     unsafe impl aya::Pod for super::OomRecord {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::Offsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::counters::CounterOffsets {}
 }

@@ -11,6 +11,7 @@
 //! workspace-wide commands lint it without the BPF toolchain.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
 
+mod counters;
 mod kernel;
 mod lifecycle;
 mod oom;

@@ -255,6 +255,7 @@ pub async fn start_collector(config: &Config) -> anyhow::Result<Collector> {
     let hk = housekeeping::start(schedule, findings_tx, None, oom, feed.clone())
         .context("starting housekeeping")?;
     start_signals(config, &layout, &hk);
+    start_counters(config, &layout, &hk);
     // Before discovery: in the fallback, kills logged from now on are paired with the counters,
     // whose baselines discovery takes.
     let kernel_log = read_kernel_log(
@@ -384,6 +385,36 @@ fn start_signals(config: &Config, layout: &Layout, hk: &housekeeping::Housekeepi
         hk.send(Job::Signals(Box::new(reader)));
     }
     ebpf::signals::publish(status);
+}
+
+/// Loads the BPF cgroup iterator that reads the v1 counters of all containers per pass; without
+/// it (v2, no eBPF, turned off) every container reads its files, as before.
+fn start_counters(config: &Config, layout: &Layout, hk: &housekeeping::HousekeepingHandle) {
+    if !config.ebpf_cgroup_counters {
+        info!("cgroup counters: read from files (--ebpf_cgroup_counters=false)");
+        ebpf::counters::publish("files (--ebpf_cgroup_counters=false)".into());
+        return;
+    }
+    match ebpf::counters::start(&config.host, layout) {
+        Ok(source) => {
+            let subsystems: Vec<String> = source
+                .subsystems()
+                .iter()
+                .map(|s| format!("{s:?}").to_lowercase())
+                .collect();
+            info!(hierarchies = ?subsystems, "cgroup counters: one BPF iterator run per pass");
+            ebpf::counters::publish(format!("BPF cgroup iterator ({})", subsystems.join(", ")));
+            hk.send(Job::Counters(Box::new(source)));
+            // Loading parsed the kernel's BTF (~20 MB of short-lived allocations): hand the freed
+            // memory back instead of carrying it as resident for the agent's life.
+            // SAFETY: malloc_trim has no preconditions.
+            unsafe { libc::malloc_trim(0) };
+        }
+        Err(why) => {
+            info!(reason = %why, "cgroup counters: read from files");
+            ebpf::counters::publish(format!("files ({why})"));
+        }
+    }
 }
 
 /// Where containers' memory cgroups are (for the OOM counters): the v1 memory hierarchy, else the

@@ -347,6 +347,12 @@ pub struct Cli {
     #[arg(long = "ebpf_events_buffer_bytes", hide = true)]
     pub ebpf_events_buffer_bytes: Option<u32>,
 
+    /// Read the v1 memory, cpu and cpuacct counters of all containers with one BPF cgroup iterator
+    /// run per hierarchy (`true`) instead of one file read per counter per container (`false`).
+    /// Hidden: the numbers are the same; `false` is for comparing the two.
+    #[arg(long = "ebpf_cgroup_counters", hide = true, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ebpf_cgroup_counters: bool,
+
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `bpfadvisor=debug`.
     #[arg(long = "log_level", default_value = "info")]
     pub log_level: String,

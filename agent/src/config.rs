@@ -300,6 +300,8 @@ pub struct Config {
     pub ebpf_oom_probe: OomProbe,
     /// Hidden `--ebpf_events_buffer_bytes` (tests): `None` keeps the built-in size.
     pub ebpf_events_bytes: Option<u32>,
+    /// Hidden `--ebpf_cgroup_counters`: v1 counters from a BPF cgroup iterator when it loads.
+    pub ebpf_cgroup_counters: bool,
     /// `--storage_driver`: only drivers bpfadvisor implements (others refuse to start).
     pub storage_drivers: Vec<String>,
     /// The `--storage_driver_*` settings.
@@ -563,6 +565,7 @@ impl Config {
             event_source,
             ebpf_oom_probe,
             ebpf_events_bytes,
+            ebpf_cgroup_counters: cli.ebpf_cgroup_counters,
             storage_drivers,
             storage,
             log: LogOptions {

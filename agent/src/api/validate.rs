@@ -38,6 +38,9 @@ pub(super) fn render(snap: &Snapshot, host: &HostSetup, privileges: Option<&Repo
     block(&mut out, "Inotify watches", "", "");
     let source = snap.event_source.map_or("none", |s| s.as_str());
     let _ = write!(out, "Event source: {source}\n\n");
+    if let Some(counters) = crate::events::ebpf::counters::published() {
+        let _ = write!(out, "Cgroup counters: {counters}\n\n");
+    }
     if let Some(report) = privileges {
         let (verdict, desc) = privileges_block(report, host);
         block(&mut out, "Privileges", verdict, &desc);

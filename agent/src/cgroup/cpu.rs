@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use super::counters::{CfsCounters, CpuacctCounters};
 use super::error::CgroupError;
 use super::files::{Buf, CgroupFile};
 use super::parse::{CpuStat, CpuacctStat, parse_percpu, parse_u64};
@@ -11,6 +12,39 @@ use crate::model::v1::CpuStats;
 /// `cpuacct.stat` counts USER_HZ ticks; USER_HZ is 100 on every Linux architecture.
 const NS_PER_TICK: u64 = 1_000_000_000 / 100;
 
+/// `cpuacct.stat`'s user and system time: the kernel samples them at ticks, then scales them so
+/// that they add up to the precise runtime, never going backwards from what it printed last
+/// (`last`, updated). The same arithmetic as the kernel's, so the same numbers as the file.
+pub fn scaled_user_system(
+    user: u64,
+    system: u64,
+    runtime: u64,
+    last: &mut (u64, u64),
+) -> (u64, u64) {
+    let (last_user, last_system) = *last;
+    // Runtime can lag the tick samples (or a reader already printed more): keep what was printed.
+    if last_user.saturating_add(last_system) >= runtime {
+        return *last;
+    }
+    let mut sys = if system == 0 {
+        0
+    } else if user == 0 {
+        runtime
+    } else {
+        let scaled =
+            u128::from(system) * u128::from(runtime) / (u128::from(system) + u128::from(user));
+        (scaled as u64).min(runtime)
+    };
+    sys = sys.max(last_system);
+    let mut usr = runtime - sys;
+    if usr < last_user {
+        usr = last_user;
+        sys = runtime - usr;
+    }
+    *last = (usr, sys);
+    (usr, sys)
+}
+
 #[derive(Debug)]
 pub enum Cpu {
     V1 {
@@ -18,6 +52,8 @@ pub enum Cpu {
         stat: Option<CgroupFile>,
         percpu: Option<CgroupFile>,
         cfs: Option<CgroupFile>,
+        /// User and system time last reported from prefetched counters (see [`scaled_user_system`]).
+        prev: Option<(u64, u64)>,
     },
     V2 {
         stat: CgroupFile,
@@ -32,6 +68,7 @@ impl Cpu {
             stat: cpuacct.map(|d| CgroupFile::stat_at(d, "cpuacct.stat")),
             percpu: cpuacct.map(|d| CgroupFile::stat_at(d, "cpuacct.usage_percpu")),
             cfs: cpu.map(|d| CgroupFile::stat_at(d, "cpu.stat")),
+            prev: None,
         }
     }
 
@@ -42,11 +79,14 @@ impl Cpu {
     }
 
     /// Fills usage and cfs; `per_cpu` only when asked (the `percpu` kind), reusing `out`'s vector.
+    /// On v1, counters a BPF iterator already read (`cfs_pre`, `acct_pre`) replace the files.
     pub fn read(
         &mut self,
         buf: &mut Buf,
         per_cpu: bool,
         out: &mut CpuStats,
+        cfs_pre: Option<CfsCounters>,
+        acct_pre: Option<CpuacctCounters<'_>>,
     ) -> Result<(), CgroupError> {
         match self {
             Cpu::V1 {
@@ -54,8 +94,21 @@ impl Cpu {
                 stat,
                 percpu,
                 cfs,
+                prev,
             } => {
-                if let Some(s) = stat
+                if let Some(a) = acct_pre {
+                    let runtime = a.per_cpu.iter().fold(0u64, |s, v| s.wrapping_add(*v));
+                    let last = prev.get_or_insert((a.prev_user_ns, a.prev_system_ns));
+                    let (user, system) = scaled_user_system(a.user_ns, a.system_ns, runtime, last);
+                    // The file's USER_HZ ticks, back in nanoseconds.
+                    out.usage.user = user / NS_PER_TICK * NS_PER_TICK;
+                    out.usage.system = system / NS_PER_TICK * NS_PER_TICK;
+                    out.usage.total = runtime;
+                    out.usage.per_cpu.clear();
+                    if per_cpu {
+                        out.usage.per_cpu.extend_from_slice(a.per_cpu);
+                    }
+                } else if let Some(s) = stat
                     .as_mut()
                     .map(|f| f.read(buf, CpuacctStat::parse))
                     .transpose()?
@@ -65,11 +118,14 @@ impl Cpu {
                     out.usage.system = s.system * NS_PER_TICK;
                 }
                 let v = &mut out.usage.per_cpu;
-                let have_percpu = match percpu {
-                    Some(f) if per_cpu => f.read(buf, |t| parse_percpu(t, v))?.is_some(),
-                    _ => false,
-                };
-                if have_percpu {
+                let have_percpu = acct_pre.is_some()
+                    || match percpu {
+                        Some(f) if per_cpu => f.read(buf, |t| parse_percpu(t, v))?.is_some(),
+                        _ => false,
+                    };
+                if acct_pre.is_some() {
+                    // Set above.
+                } else if have_percpu {
                     // The kernel computes `cpuacct.usage` as this very sum over possible CPUs, so
                     // summing saves a file read per tick.
                     out.usage.total = v.iter().fold(0, |a, b| a.wrapping_add(*b));
@@ -79,7 +135,13 @@ impl Cpu {
                         out.usage.total = f.read(buf, parse_u64)?.unwrap_or(0);
                     }
                 }
-                if let Some(s) = cfs
+                if let Some(c) = cfs_pre {
+                    out.cfs.periods = c.periods;
+                    out.cfs.throttled_periods = c.throttled_periods;
+                    out.cfs.throttled_time = c.throttled_time;
+                    out.cfs.bursts_periods = c.bursts;
+                    out.cfs.burst_time = c.burst_time;
+                } else if let Some(s) = cfs
                     .as_mut()
                     .map(|f| f.read(buf, CpuStat::parse))
                     .transpose()?
@@ -108,5 +170,28 @@ impl Cpu {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_and_system_are_scaled_to_the_runtime_and_never_go_back() {
+        let mut last = (0, 0);
+        // Ticks say 180 ms user, 10 ms system; the precise runtime is 176 ms.
+        let (u, s) = scaled_user_system(180_000_000, 10_000_000, 176_000_000, &mut last);
+        assert_eq!((u, s), (166_736_843, 9_263_157));
+        assert_eq!(u + s, 176_000_000);
+        // More system ticks but a lower system share: system stays, user takes the rest.
+        let (u2, s2) = scaled_user_system(400_000_000, 10_000_000, 200_000_000, &mut last);
+        assert_eq!(s2, 9_263_157);
+        assert_eq!(u2, 200_000_000 - 9_263_157);
+        // Runtime not past what was printed: unchanged.
+        assert_eq!(scaled_user_system(1, 1, 100, &mut last), (u2, s2));
+        // No system ticks: all user; no user ticks: all system.
+        assert_eq!(scaled_user_system(5, 0, 10, &mut (0, 0)), (10, 0));
+        assert_eq!(scaled_user_system(0, 5, 10, &mut (0, 0)), (0, 10));
     }
 }

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use super::counters::MemoryCounters;
 use super::error::CgroupError;
 use super::files::{Buf, CgroupFile, read_once};
 use super::parse::{MemoryEvents, MemoryStat, NumaStat, parse_u64};
@@ -59,12 +60,14 @@ impl Memory {
         }
     }
 
-    /// Fills everything but `psi`; NUMA pages only with the `memory_numa` kind.
+    /// Fills everything but `psi`; NUMA pages only with the `memory_numa` kind. On v1, counters a
+    /// BPF iterator already read (`pre`) replace the usage, max usage, failcnt and kmem files.
     pub fn read(
         &mut self,
         buf: &mut Buf,
         with_numa: bool,
         out: &mut MemoryStats,
+        pre: Option<MemoryCounters>,
     ) -> Result<(), CgroupError> {
         match self {
             Memory::V1 {
@@ -76,10 +79,15 @@ impl Memory {
                 numa,
                 hierarchy,
             } => {
-                out.usage = usage.read(buf, parse_u64)?.unwrap_or(0);
-                out.max_usage = max_usage.read(buf, parse_u64)?.unwrap_or(0);
-                out.failcnt = failcnt.read(buf, parse_u64)?.unwrap_or(0);
-                out.kernel = kmem.read(buf, parse_u64)?.unwrap_or(0);
+                if let Some(m) = pre {
+                    (out.usage, out.max_usage) = (m.usage, m.max_usage);
+                    (out.failcnt, out.kernel) = (m.failcnt, m.kmem_usage);
+                } else {
+                    out.usage = usage.read(buf, parse_u64)?.unwrap_or(0);
+                    out.max_usage = max_usage.read(buf, parse_u64)?.unwrap_or(0);
+                    out.failcnt = failcnt.read(buf, parse_u64)?.unwrap_or(0);
+                    out.kernel = kmem.read(buf, parse_u64)?.unwrap_or(0);
+                }
                 let s = stat.read(buf, MemoryStat::parse)?.unwrap_or_default();
                 (out.cache, out.rss, out.swap, out.mapped_file) = if *hierarchy {
                     (

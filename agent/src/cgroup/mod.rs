@@ -7,6 +7,7 @@
 
 pub mod advtcp;
 pub mod blkio;
+pub mod counters;
 pub mod cpu;
 pub mod error;
 pub mod files;

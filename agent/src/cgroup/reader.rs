@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::blkio::Blkio;
+use super::counters::{CounterSnapshot, Prefetched};
 use super::cpu::Cpu;
 use super::error::CgroupError;
 use super::files::{Buf, CgroupFile, read_once};
@@ -114,6 +115,10 @@ pub struct ContainerReader {
     pid: Option<u32>,
     /// Set for the root container only: it reports the host's filesystems, as cAdvisor does.
     fs_host: Option<HostPaths>,
+    /// Inodes of the v1 memory, cpu and cpuacct directories: the keys of a pass's
+    /// [`CounterSnapshot`]. `None` for the root (its `memory.usage_in_bytes` is computed, not a
+    /// counter) and on v2.
+    counter_ids: [Option<u64>; 3],
 }
 
 impl ContainerReader {
@@ -165,6 +170,7 @@ impl ContainerReader {
             pid: None,
             fs_host: (name == "/").then(|| host.clone()),
             dirs: Dirs::default(),
+            counter_ids: [None; 3],
         };
         if let Some(u) = dirs.unified.as_deref().filter(|_| v2) {
             r.cpu = Some(Cpu::v2(u));
@@ -200,6 +206,15 @@ impl ContainerReader {
                 .as_deref()
                 .or_else(|| dirs.all().next().map(PathBuf::as_path));
             r.procs = procs_dir.map(|d| Procs::new(d, &host.proc));
+        }
+        if !v2 && name != "/" {
+            use std::os::unix::fs::MetadataExt;
+            let ino = |d: &Option<PathBuf>| {
+                d.as_ref()
+                    .and_then(|d| fs::metadata(d).ok())
+                    .map(|m| m.ino())
+            };
+            r.counter_ids = [ino(&dirs.memory), ino(&dirs.cpu), ino(&dirs.cpuacct)];
         }
         r.dirs = dirs;
         Ok(r)
@@ -253,11 +268,27 @@ impl ContainerReader {
 
     /// One sample, timestamped now. `cpu` and `memory` are always read; the rest per `kinds`.
     pub fn read_stats(&mut self, kinds: &MetricKinds) -> Result<ContainerStats, CgroupError> {
-        self.read_stats_inner(kinds)
+        self.read_stats_with(kinds, None)
+    }
+
+    /// [`Self::read_stats`], taking what `counters` (this pass's iterator run) has for this
+    /// container instead of reading those files.
+    pub fn read_stats_with(
+        &mut self,
+        kinds: &MetricKinds,
+        counters: Option<&CounterSnapshot>,
+    ) -> Result<ContainerStats, CgroupError> {
+        let [m, c, a] = self.counter_ids;
+        let pre = counters.map_or_else(Prefetched::default, |s| s.prefetched(m, c, a));
+        self.read_stats_inner(kinds, pre)
             .map_err(|e| named(e, &self.name))
     }
 
-    fn read_stats_inner(&mut self, kinds: &MetricKinds) -> Result<ContainerStats, CgroupError> {
+    fn read_stats_inner(
+        &mut self,
+        kinds: &MetricKinds,
+        pre: Prefetched<'_>,
+    ) -> Result<ContainerStats, CgroupError> {
         let mut st = ContainerStats {
             timestamp: Timestamp::now(),
             ..ContainerStats::default()
@@ -265,11 +296,17 @@ impl ContainerReader {
         let buf = &mut self.buf;
         let mut cpu = CpuStats::default();
         if let Some(c) = &mut self.cpu {
-            c.read(buf, kinds.has(MetricKind::PerCpu), &mut cpu)?;
+            c.read(
+                buf,
+                kinds.has(MetricKind::PerCpu),
+                &mut cpu,
+                pre.cfs,
+                pre.cpuacct,
+            )?;
         }
         let mut mem = MemoryStats::default();
         if let Some(m) = &mut self.memory {
-            m.read(buf, kinds.has(MetricKind::MemoryNuma), &mut mem)?;
+            m.read(buf, kinds.has(MetricKind::MemoryNuma), &mut mem, pre.memory)?;
         }
         let mut io = DiskIoStats::default();
         if kinds.has(MetricKind::DiskIo)

@@ -4,6 +4,7 @@
 //! Every failure to start is an [`EbpfError`] so the app can fall back to inotify and say why.
 
 pub mod btf;
+pub mod counters;
 pub mod errors;
 pub mod hierarchy;
 pub mod log;

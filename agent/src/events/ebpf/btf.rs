@@ -229,6 +229,29 @@ impl Btf {
         Err(BtfError::MissingMember { ty, member: name })
     }
 
+    /// Offset of per-CPU variable `name` in the `.data..percpu` section (its BTF `DATASEC`).
+    pub fn percpu_var_offset(&self, name: &'static str) -> Result<u32, BtfError> {
+        let missing = || BtfError::MissingType {
+            kind: "per-CPU variable",
+            name: name.into(),
+        };
+        let sec = self
+            .types
+            .iter()
+            .filter_map(|at| self.type_at(*at).ok())
+            .find(|t| t.kind == KIND_DATASEC && self.name(t.name_off) == b".data..percpu")
+            .ok_or_else(missing)?;
+        for i in 0..sec.vlen {
+            let v = sec.at + 12 + 12 * i;
+            let f = |o| u32_at(&self.data, v + o).ok_or(BtfError::Format("truncated datasec"));
+            let var = self.by_id(f(0)?)?;
+            if var.kind == KIND_VAR && self.name(var.name_off) == name.as_bytes() {
+                return f(4);
+            }
+        }
+        Err(missing())
+    }
+
     /// Whether tracepoint `tp`'s argument `n` (0-based, after the hidden context) is a pointer to
     /// `struct <target>`: read from the `btf_trace_<tp>` typedef, a pointer to a function prototype.
     pub fn tracepoint_arg_is_struct_ptr(&self, tp: &str, n: usize, target: &str) -> bool {
