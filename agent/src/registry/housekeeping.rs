@@ -534,7 +534,6 @@ fn same_usage(a: &ContainerStats, b: &ContainerStats) -> bool {
         && a.task_stats == b.task_stats
 }
 
-/// Spreads schedules by up to 10% so containers added together do not stay in lock-step forever.
 /// The kernel's page size, which the memory counters count in.
 fn page_size() -> u64 {
     // SAFETY: sysconf has no preconditions.
@@ -542,6 +541,7 @@ fn page_size() -> u64 {
     u64::try_from(n).ok().filter(|n| *n > 0).unwrap_or(4096)
 }
 
+/// Spreads schedules by up to 10% so containers added together do not stay in lock-step forever.
 fn jitter(d: Duration) -> Duration {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
