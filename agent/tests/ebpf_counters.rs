@@ -40,32 +40,34 @@ fn ino(dir: &Path) -> u64 {
     fs::metadata(dir).unwrap().ino()
 }
 
-#[test]
-fn cgroup_counters_match_the_files() {
+/// A v1 host with root, or `None` after [`missing`].
+fn v1_host() -> Option<(HostPaths, Layout)> {
     let host = HostPaths::local();
     if let Some(why) = cgroup_skip_reason(&host) {
-        return missing(Need::Root, why);
+        missing(Need::Root, why);
+        return None;
     }
     let layout = Layout::detect(&host).unwrap();
     if layout.v1_dir("memory").is_none() {
-        return missing(
+        missing(
             Need::Root,
             "needs cgroup v1 hierarchies (the iterator serves v1 only)",
         );
+        return None;
     }
-    let mut source = match counters::start(&host, &layout) {
-        Ok(s) => s,
-        Err(why) => return missing(Need::Ebpf, &why),
-    };
-    let mut tree = CgroupTree::new(&host);
-    let name = format!("/bpfadvisor-counters-{}", std::process::id());
-    tree.mkdir(&name).unwrap();
-    tree.write("cpu", &name, "cpu.cfs_quota_us", "20000")
+    Some((host, layout))
+}
+
+/// Test cgroup `name` that was busy for ~0.6 s under a 20% CFS quota (throttled), touching 8 MiB
+/// of memory, and is now idle: every counter non-zero and steady.
+fn busy_then_idle(host: &HostPaths, name: &str) -> CgroupTree {
+    let mut tree = CgroupTree::new(host);
+    tree.mkdir(name).unwrap();
+    tree.write("cpu", name, "cpu.cfs_quota_us", "20000")
         .unwrap();
-    // Busy for ~0.6 s under a 20% quota (throttled), touching 8 MiB of memory, then gone.
     let pid = tree
         .spawn(
-            &name,
+            name,
             "x=$(head -c 8388608 /dev/zero | tr '\\0' a); i=0; \
              while [ $i -lt 200000 ]; do i=$((i+1)); done",
         )
@@ -73,6 +75,20 @@ fn cgroup_counters_match_the_files() {
     sleep(Duration::from_secs(3));
     tree.kill(pid);
     sleep(Duration::from_millis(300));
+    tree
+}
+
+#[test]
+fn cgroup_counters_match_the_files() {
+    let Some((host, layout)) = v1_host() else {
+        return;
+    };
+    let mut source = match counters::start(&host, &layout) {
+        Ok(s) => s,
+        Err(why) => return missing(Need::Ebpf, &why),
+    };
+    let name = format!("/bpfadvisor-counters-{}", std::process::id());
+    let tree = busy_then_idle(&host, &name);
 
     let mut snap = CounterSnapshot::new(4096);
     source.read(&mut snap);
@@ -134,31 +150,11 @@ fn cgroup_counters_match_the_files() {
 /// The agent with the iterator on reports, for an idle test cgroup, what the files say.
 #[test]
 fn the_agent_reports_the_files_numbers_from_the_iterator() {
-    let host = HostPaths::local();
-    if let Some(why) = cgroup_skip_reason(&host) {
-        return missing(Need::Root, why);
-    }
-    let layout = Layout::detect(&host).unwrap();
-    if layout.v1_dir("memory").is_none() {
-        return missing(
-            Need::Root,
-            "needs cgroup v1 hierarchies (the iterator serves v1 only)",
-        );
-    }
-    let mut tree = CgroupTree::new(&host);
+    let Some((host, _)) = v1_host() else {
+        return;
+    };
     let name = format!("/bpfadvisor-counters-agent-{}", std::process::id());
-    tree.mkdir(&name).unwrap();
-    tree.write("cpu", &name, "cpu.cfs_quota_us", "20000")
-        .unwrap();
-    let pid = tree
-        .spawn(
-            &name,
-            "x=$(head -c 8388608 /dev/zero | tr '\\0' a); i=0; \
-             while [ $i -lt 200000 ]; do i=$((i+1)); done",
-        )
-        .unwrap();
-    sleep(Duration::from_secs(3));
-    tree.kill(pid);
+    let tree = busy_then_idle(&host, &name);
     let Some(agent) = agent::Agent::launch(&[
         "--allow_dynamic_housekeeping=false",
         "--housekeeping_interval=1s",
