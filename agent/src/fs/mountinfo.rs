@@ -23,8 +23,9 @@ pub struct MountinfoParseError {
     pub line: String,
 }
 
-/// Undoes the kernel's octal escaping of space, tab, newline and backslash in paths.
-fn unescape(s: &str) -> String {
+/// Undoes the kernel's octal escaping of space, tab, newline and backslash in paths (mountinfo's, and
+/// the cgroup mounts' of `cgroup::parse`).
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
