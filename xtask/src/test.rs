@@ -41,6 +41,11 @@ pub fn run(root: &Path, lint: bool) -> anyhow::Result<()> {
     let _dockerd = ensure_dockerd()?;
     if lint {
         crate::cargo(root, &["fmt", "--all", "--check"])?;
+        // The fuzz crate is a workspace of its own.
+        crate::cargo(
+            root,
+            &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--check"],
+        )?;
         crate::cargo(
             root,
             &[
