@@ -11,23 +11,28 @@
 #     influxdb (1.x) for the storage drivers' tests)
 #   - kubernetes-validate (PyPI), in a virtualenv of its own, for the deploy/kubernetes manifests
 #   - the StatsD daemon (npm package statsd), in a directory of its own, for the statsd driver's test
+#   - cargo-fuzz, for the libFuzzer targets of fuzz/ (`cargo xtask fuzz`, part of `cargo xtask test`)
 # A second run does nothing and takes well under a second.
 #
-# Usage: scripts/setup.sh [--build-only|--image]   (--build-only skips the test packages; --image
-# installs only what `cargo xtask image` needs besides the build toolchain: docker.io, busybox-static)
+# Usage: scripts/setup.sh [--build-only|--image|--fuzz]   (--build-only skips the test packages;
+# --image installs only what `cargo xtask image` needs besides the build toolchain: docker.io,
+# busybox-static; --fuzz only the build toolchain and cargo-fuzz)
 set -euo pipefail
 
 BPF_LINKER_VERSION=0.13.0
 KUBERNETES_VALIDATE_VERSION=1.37.0
 # agent/tests/deploy_manifests.rs looks for the validator here.
 KUBERNETES_VALIDATE_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/bpfadvisor/kubernetes-validate"
+CARGO_FUZZ_VERSION=0.13.2
 STATSD_VERSION=0.9.0
 # agent/tests/storage_drivers.rs looks for the daemon here.
 STATSD_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/bpfadvisor/statsd"
 want_test_pkgs=1
 want_image_pkgs=0
-[ "${1:-}" = "--build-only" ] && want_test_pkgs=0
-[ "${1:-}" = "--image" ] && want_test_pkgs=0 && want_image_pkgs=1
+want_fuzz=1
+[ "${1:-}" = "--build-only" ] && want_test_pkgs=0 && want_fuzz=0
+[ "${1:-}" = "--image" ] && want_test_pkgs=0 && want_image_pkgs=1 && want_fuzz=0
+[ "${1:-}" = "--fuzz" ] && want_test_pkgs=0
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -95,6 +100,16 @@ ensure_kubernetes_validate() {
     "$bin" --version >/dev/null
 }
 
+# Runs on stable Rust: the fuzz targets are built without a sanitizer (`-s none`), which needs no
+# nightly flag.
+ensure_cargo_fuzz() {
+    if [ "$(cargo fuzz --version 2>/dev/null)" = "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+        return
+    fi
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about a minute)"
+    cargo install cargo-fuzz --locked --force --version "$CARGO_FUZZ_VERSION"
+}
+
 # A directory of its own: nothing global changes.
 ensure_statsd() {
     local pkg="$STATSD_DIR/node_modules/statsd/package.json"
@@ -116,6 +131,9 @@ if [ "$want_test_pkgs" = 1 ]; then
         qemu-system-x86 chromium chromium-driver redis-server influxdb
     ensure_kubernetes_validate
     ensure_statsd
+fi
+if [ "$want_fuzz" = 1 ]; then
+    ensure_cargo_fuzz
 fi
 if [ "$want_image_pkgs" = 1 ]; then
     ensure_debs docker.io busybox-static

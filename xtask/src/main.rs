@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup|build|run|test|test-vm|ci|bench|image`.
+//! Project tasks: `cargo xtask setup|build|run|test|test-vm|ci|fuzz|bench|image`.
 //!
 //! `run` and `test` are the README's two commands: each installs what it needs first (idempotent).
 
@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod fuzz;
 mod image;
 mod test;
 mod vm;
@@ -58,6 +59,16 @@ enum Cmd {
     VmGuest {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
+    },
+    /// Run the libFuzzer targets of `fuzz/` (every parser of kernel text and request input), each
+    /// for `--seconds`; a crash fails (its input is left in `fuzz/artifacts/<target>/`). `test`
+    /// runs them a few seconds each.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Run only this target (default: all).
+        target: Option<String>,
     },
     /// Run the criterion benches; `bench live [--containers N] [--seconds S] ...` measures a running
     /// agent over N real cgroups instead. Figures go to docs/performance.md by hand.
@@ -146,6 +157,7 @@ fn main() -> anyhow::Result<()> {
             image::report(&tag, size, std::io::stdout())?;
             Ok(())
         }
+        Cmd::Fuzz { seconds, target } => fuzz::run(&root, seconds, target.as_deref()),
         Cmd::Bench { args } => {
             setup(&root, true)?;
             if args.first().is_some_and(|a| a == "live") {
@@ -156,6 +168,13 @@ fn main() -> anyhow::Result<()> {
             cargo(&root, &a)
         }
     }
+}
+
+/// `scripts/setup.sh MODE` (e.g. `--fuzz`: only what `cargo xtask fuzz` needs).
+fn setup_mode(root: &Path, mode: &str) -> anyhow::Result<()> {
+    let mut cmd = Command::new("bash");
+    cmd.arg(root.join("scripts/setup.sh")).arg(mode);
+    run(cmd)
 }
 
 fn setup(root: &Path, build_only: bool) -> anyhow::Result<()> {

@@ -5,6 +5,7 @@
 //!   prerequisite checks of `agent/tests/support/prereq.rs` it calls), one binary after another and one
 //!   test at a time, since they share the kernel's cgroup trees, the Docker engine and the CPU.
 //! - The VM test (`crate::vm`): the agent on a second kernel with pure cgroup v2, under qemu.
+//! - The fuzz targets (`crate::fuzz`), a few seconds each.
 //!
 //! In CI (`BPFADVISOR_REQUIRE_*`, set by `.ci/run`) a missing prerequisite fails the run, in the tests
 //! and here (dockerd that does not come up). What this task starts (dockerd) it stops at the end.
@@ -40,6 +41,11 @@ pub fn run(root: &Path, lint: bool) -> anyhow::Result<()> {
     let _dockerd = ensure_dockerd()?;
     if lint {
         crate::cargo(root, &["fmt", "--all", "--check"])?;
+        // The fuzz crate is a workspace of its own.
+        crate::cargo(
+            root,
+            &["fmt", "--manifest-path", "fuzz/Cargo.toml", "--check"],
+        )?;
         crate::cargo(
             root,
             &[
@@ -63,9 +69,12 @@ pub fn run(root: &Path, lint: bool) -> anyhow::Result<()> {
     let privileged = crate::cargo(root, &second);
     // A second kernel with pure cgroup v2 (this host's layout is only one of the kinds users run).
     let vm = crate::vm::run(root, &crate::vm::Options::default());
+    // Every parser under libFuzzer for a few seconds each; a crash fails the run.
+    let fuzz = crate::fuzz::run(root, crate::fuzz::CI_SECONDS, None);
     unprivileged.context("unprivileged tests")?;
     privileged.context("privileged tests")?;
-    vm.context("VM test (cargo xtask test-vm)")
+    vm.context("VM test (cargo xtask test-vm)")?;
+    fuzz.context("fuzz targets (cargo xtask fuzz)")
 }
 
 /// The `agent/tests/*.rs` targets, split into (privileged, unprivileged) by their source.

@@ -623,31 +623,12 @@ pub fn parse_cgroup_mounts(text: &str) -> Result<Vec<CgroupMount>, ParseError> {
             Vec::new()
         };
         out.push(CgroupMount {
-            mount_point: unescape_octal(mount_point),
+            mount_point: crate::fs::mountinfo::unescape(mount_point),
             unified: fstype == "cgroup2",
             controllers,
         });
     }
     Ok(out)
-}
-
-fn unescape_octal(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 4 <= b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// cAdvisor's conversion of a cgroup v2 `cpu.weight` (1..10000) to v1-style shares (2..262144).
@@ -885,7 +866,16 @@ mod tests {
         assert_eq!(m[0].controllers, vec!["cpu"]);
         assert_eq!(m[1].controllers, vec!["name=systemd"]);
         assert!(m[2].unified);
-        assert_eq!(unescape_octal("/a\\040b"), "/a b");
+    }
+
+    #[test]
+    fn a_cgroup_mount_point_with_an_octal_escape_past_a_byte_is_kept_as_text() {
+        // Found by the `proc_files` fuzz target: `\666` overflowed a u8 (a panic in debug builds).
+        let m = parse_cgroup_mounts(
+            "35 31 0:32 / /s\\666/a\\040b rw,relatime - cgroup cgroup rw,devices\n",
+        )
+        .unwrap();
+        assert_eq!(m[0].mount_point, "/s\\666/a b");
     }
 
     #[test]

@@ -178,12 +178,13 @@ pub const FLAGS: &[CompatFlag] = &[
 ];
 
 /// cAdvisor's storage drivers (`--storage_driver`, comma-separated) and whether bpfadvisor has
-/// each: the one place to change when a driver lands. `remote_write` is bpfadvisor's own.
+/// each: the one place to change when a driver lands. `remote_write` is bpfadvisor's own; `kafka`
+/// only when built with the `kafka` feature (the default).
 pub const STORAGE_DRIVERS: [(&str, bool); 8] = [
     ("bigquery", false),
     ("elasticsearch", true),
     ("influxdb", true),
-    ("kafka", true),
+    ("kafka", cfg!(feature = "kafka")),
     ("redis", true),
     ("statsd", true),
     ("stdout", true),

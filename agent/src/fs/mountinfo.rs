@@ -23,18 +23,21 @@ pub struct MountinfoParseError {
     pub line: String,
 }
 
-/// Undoes the kernel's octal escaping of space, tab, newline and backslash in paths.
-fn unescape(s: &str) -> String {
+/// Undoes the kernel's octal escaping of space, tab, newline and backslash in paths (mountinfo's, and
+/// the cgroup mounts' of `cgroup::parse`).
+pub(crate) fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
+        // Three octal digits of one byte (`\040`); from `\400` on no escape the kernel writes.
         let oct = b
             .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)))
+            .and_then(|d| u8::from_str_radix(std::str::from_utf8(d).ok()?, 8).ok());
         match (b[i], oct) {
-            (b'\\', Some(d)) => {
-                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+            (b'\\', Some(byte)) => {
+                out.push(byte);
                 i += 4;
             }
             (c, _) => {
@@ -92,6 +95,18 @@ mod tests {
 640 29 0:4 net:[4026532512] /run/docker/netns/3f0a1b2c4d5e rw shared:268 - nsfs nsfs rw
 88 27 8:17 / /mnt/my\\040disk rw,relatime shared:40 master:1 - xfs /dev/sdb1 rw,attr2
 ";
+
+    #[test]
+    fn an_octal_escape_past_a_byte_is_kept_as_text() {
+        // `\777` overflowed a u8 (a panic in debug builds); the kernel never writes it.
+        let m = parse_mountinfo_line("1 2 0:1 /\\777 /a\\040b rw - ext4 /dev/x\\400 rw")
+            .expect("well-formed");
+        assert_eq!(
+            (m.root.as_str(), m.mount_point.as_str()),
+            ("/\\777", "/a b")
+        );
+        assert_eq!(m.source, "/dev/x\\400");
+    }
 
     #[test]
     fn parses_lines_with_optional_fields_and_escapes() {

@@ -49,6 +49,10 @@ impl Topology {
     }
 }
 
+/// CPUs a cpu list may name: the kernel's `NR_CPUS` is at most 8192; a list naming more is corrupt,
+/// and expanding it (`0-2147483647`) would take gigabytes.
+const MAX_LISTED_CPUS: usize = 65_536;
+
 /// Kernel cpu list format (`0-3,8,10-11`; empty is an empty list). `None` when malformed.
 pub fn parse_cpu_list(text: &str) -> Option<Vec<i32>> {
     let mut out = Vec::new();
@@ -57,6 +61,10 @@ pub fn parse_cpu_list(text: &str) -> Option<Vec<i32>> {
             Some((a, b)) => {
                 let (a, b): (i32, i32) = (a.parse().ok()?, b.parse().ok()?);
                 if b < a {
+                    return None;
+                }
+                let n = usize::try_from(i64::from(b) - i64::from(a) + 1).ok()?;
+                if out.len().saturating_add(n) > MAX_LISTED_CPUS {
                     return None;
                 }
                 out.extend(a..=b);
@@ -76,7 +84,7 @@ pub fn parse_cache_size(text: &str) -> Option<u64> {
         b'G' => (&t[..t.len() - 1], 1024 * 1024 * 1024),
         _ => (t, 1),
     };
-    num.parse::<u64>().ok().map(|n| n * mult)
+    num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// Node `distance` file (`10 21`).
@@ -297,10 +305,25 @@ mod tests {
     }
 
     #[test]
+    fn a_cpu_range_past_any_kernel_is_malformed_not_gigabytes() {
+        // Found by the `sys_files` fuzz target: `3-787845048` was expanded into 3 GB of CPU ids.
+        assert_eq!(parse_cpu_list("3-787845048"), None);
+        assert_eq!(parse_cpu_list("0-2147483647"), None);
+        assert_eq!(parse_cpu_list("0-65535").map(|c| c.len()), Some(65_536));
+        assert_eq!(
+            parse_cpu_list("0-65535,65536"),
+            Some((0..=65_536).collect())
+        );
+    }
+
+    #[test]
     fn cache_sizes_and_distances() {
         assert_eq!(parse_cache_size("48K\n"), Some(48 * 1024));
         assert_eq!(parse_cache_size("32768K"), Some(32 * 1024 * 1024));
         assert_eq!(parse_cache_size("K"), None);
+        // Past u64: overflowed (a panic in debug builds) instead of being malformed.
+        assert_eq!(parse_cache_size("18446744073709551615K"), None);
+        assert_eq!(parse_cache_size("17179869184G"), None);
         assert_eq!(parse_distances("10 21\n"), Some(vec![10, 21]));
         assert_eq!(parse_distances("10 x"), None);
     }

@@ -50,6 +50,9 @@ pub enum Batching {
     Buffered(Duration),
 }
 
+/// How long the kafka and elasticsearch drivers gather samples into one write.
+pub const BATCH_PERIOD: Duration = Duration::from_secs(1);
+
 /// Why a send failed: the batch is kept and retried, unless it was [`DriverError::Rejected`].
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {

@@ -403,7 +403,7 @@ impl Driver for EsDriver {
     /// cAdvisor indexes each sample with a request of its own; a second's samples in one bulk
     /// request cost the cluster far less.
     fn batching(&self) -> Batching {
-        Batching::Buffered(super::kafka::BATCH_PERIOD)
+        Batching::Buffered(super::driver::BATCH_PERIOD)
     }
 
     fn encode(&mut self, batch: &[Record]) -> Self::Payload {

@@ -31,7 +31,7 @@ use serde::Serialize;
 use tracing::debug;
 
 use super::KafkaOptions;
-use super::driver::{Batching, Driver, DriverError, Record};
+use super::driver::{BATCH_PERIOD, Batching, Driver, DriverError, Record};
 use crate::model::json::Timestamp;
 use crate::model::v1::ContainerStats;
 use crate::query::ContainerEntry;
@@ -251,9 +251,6 @@ impl Driver for KafkaDriver {
             })
     }
 }
-
-/// How long the kafka and elasticsearch drivers gather samples into one write.
-pub const BATCH_PERIOD: Duration = Duration::from_secs(1);
 
 #[cfg(test)]
 mod tests {

@@ -16,6 +16,7 @@ pub mod driver;
 pub mod elasticsearch;
 pub mod http;
 pub mod influxdb;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod pipeline;
 pub mod redis;
@@ -268,6 +269,15 @@ fn start_one(
         influxdb::NAME => spawn(influxdb::InfluxDb::new(options), query, snapshot, options)?,
         redis::NAME => spawn(redis::Redis::new(options), query, snapshot, options)?,
         statsd::NAME => spawn(statsd::Statsd::new(options), query, snapshot, options)?,
+        #[cfg(not(feature = "kafka"))]
+        "kafka" => {
+            return Err(StartError::Config {
+                driver: "kafka",
+                reason: "this build has no Kafka support (the agent's `kafka` feature is off)"
+                    .to_string(),
+            });
+        }
+        #[cfg(feature = "kafka")]
         "kafka" => {
             let d =
                 kafka::KafkaDriver::new(&options.kafka, &options.machine_name).map_err(|e| {

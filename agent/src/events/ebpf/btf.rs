@@ -171,8 +171,12 @@ impl Btf {
         })
     }
 
-    /// Byte offset of `member` in struct/union `t`, looking inside anonymous struct/union members.
-    fn member_in(&self, t: Type, member: &str) -> Result<Option<u32>, BtfError> {
+    /// Byte offset of `member` in struct/union `t`, looking inside anonymous struct/union members
+    /// down to `depth` levels: a corrupt blob can make a struct its own anonymous member.
+    fn member_in(&self, t: Type, member: &str, depth: u32) -> Result<Option<u32>, BtfError> {
+        let Some(depth) = depth.checked_sub(1) else {
+            return Err(BtfError::Format("anonymous members nested too deep"));
+        };
         for i in 0..t.vlen {
             let m = t.at + 12 + 12 * i;
             let f = |o| u32_at(&self.data, m + o).ok_or(BtfError::Format("truncated member"));
@@ -190,9 +194,12 @@ impl Btf {
             if name.is_empty() {
                 let inner = self.resolve(ty)?;
                 if matches!(inner.kind, KIND_STRUCT | KIND_UNION)
-                    && let Some(o) = self.member_in(inner, member)?
+                    && let Some(o) = self.member_in(inner, member, depth)?
                 {
-                    return Ok(Some(bits / 8 + o));
+                    let at = (bits / 8)
+                        .checked_add(o)
+                        .ok_or(BtfError::Format("member offset out of range"))?;
+                    return Ok(Some(at));
                 }
             }
         }
@@ -201,7 +208,7 @@ impl Btf {
 
     pub fn member_offset(&self, ty: &'static str, member: &'static str) -> Result<u32, BtfError> {
         let t = self.find_struct(ty)?;
-        self.member_in(t, member)?
+        self.member_in(t, member, MAX_ANONYMOUS_NESTING)?
             .ok_or(BtfError::MissingMember { ty, member })
     }
 
@@ -331,7 +338,11 @@ impl Btf {
             task_comm: self.member_offset("task_struct", "comm")?,
             task_cgroups: self.member_offset("task_struct", "cgroups")?,
             // `subsys` is an array of pointers indexed by subsystem id.
-            css_set_memory: subsys + (memory_id as u32) * 8,
+            css_set_memory: u32::try_from(memory_id)
+                .ok()
+                .and_then(|id| id.checked_mul(8))
+                .and_then(|o| o.checked_add(subsys))
+                .ok_or(BtfError::Format("memory_cgrp_id out of range"))?,
             css_set_dfl_cgrp: self.member_offset("css_set", "dfl_cgrp")?,
             css_cgroup: self.member_offset("cgroup_subsys_state", "cgroup")?,
             cgroup_kn: self.member_offset("cgroup", "kn")?,
@@ -342,6 +353,10 @@ impl Btf {
         })
     }
 }
+
+/// Levels of anonymous struct/union members searched for a member (the kernel's own structs nest a
+/// few).
+const MAX_ANONYMOUS_NESTING: u32 = 16;
 
 fn u32_at(data: &[u8], o: usize) -> Option<u32> {
     data.get(o..o + 4)
@@ -406,6 +421,28 @@ mod tests {
             out.extend(self.strings);
             out
         }
+    }
+
+    #[test]
+    fn a_struct_that_is_its_own_anonymous_member_is_an_error_not_a_stack_overflow() {
+        // Found by the `btf` fuzz target: the search into anonymous members recursed forever.
+        let mut b = Builder::new();
+        let int = b.ty("int", KIND_INT, 0, false, 4, &[32]);
+        let pid = b.s("pid");
+        // Type 2 (this one): an anonymous member of type 2, then `pid`.
+        b.ty(
+            "task_struct",
+            KIND_STRUCT,
+            2,
+            false,
+            8,
+            &[0, 2, 0, pid, int, 32],
+        );
+        let btf = Btf::parse(b.build()).expect("valid blob");
+        assert!(matches!(
+            btf.member_offset("task_struct", "comm"),
+            Err(BtfError::Format(_))
+        ));
     }
 
     #[test]
