@@ -19,6 +19,8 @@ pub mod embed;
 pub mod events;
 pub mod feed;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod host;
 pub mod host_reads;
 pub mod kube;

@@ -11,18 +11,16 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bpfadvisor::api::events::parse_event_request;
 use bpfadvisor::api::request::{self, RequestOptions};
-use bpfadvisor::cgroup::{advtcp, parse as cg, referenced};
+use bpfadvisor::cgroup::parse as cg;
 use bpfadvisor::events::ebpf::{btf, hierarchy};
-use bpfadvisor::events::{kmsg, oom_counters};
-use bpfadvisor::fs::{diskstats, mountinfo};
-use bpfadvisor::machine::{
-    cpuinfo, disks, hugepages, meminfo, net, node, processes, setup, topology, version,
-};
-use bpfadvisor::model::v1::TcpAdvancedStat;
+use bpfadvisor::events::kmsg;
+use bpfadvisor::fs::mountinfo;
+use bpfadvisor::fuzzing;
+use bpfadvisor::machine::{meminfo, topology};
 use proptest::prelude::*;
 
 /// Tokens cgroup and proc files are made of.
@@ -149,90 +147,17 @@ fn input() -> impl Strategy<Value = String> {
 
 /// Runs every parser of kernel text over `s`; returns nothing, panics if one does.
 fn all_kernel_parsers(s: &str) {
-    let _ = cg::parse_u64(s);
-    let _ = cg::parse_u64_or_max(s);
-    let _ = cg::parse_i64(s);
-    let _ = cg::for_each_kv(s, |_, _| {});
-    let _ = cg::MemoryStat::parse(s);
-    let _ = cg::CpuStat::parse(s);
-    let _ = cg::CpuacctStat::parse(s);
-    let _ = cg::parse_percpu(s, &mut Vec::new());
-    let _ = cg::MemoryEvents::parse(s);
-    let _ = cg::Psi::parse(s);
-    let _ = cg::parse_blkio(s);
-    let _ = cg::IoStat::parse(s);
-    let _ = cg::NumaStat::parse(s);
-    let _ = cg::first_pid(s);
-    let _ = cg::parse_net_dev(s);
-    let _ = cg::parse_net_tcp(s);
-    let _ = cg::parse_net_udp(s);
-    let _ = cg::parse_limits(s);
-    let _ = cg::parse_schedstat(s);
-    let _ = cg::parse_cgroup_mounts(s);
-    let _ = cg::parse_cpu_max(s);
-    let _ = advtcp::parse_tcp_ext(s, &mut TcpAdvancedStat::default());
-    let _ = referenced::parse_referenced_kb(s);
-    let _ = meminfo::parse_kb_fields(s);
-    let _ = meminfo::parse_meminfo(Path::new("meminfo"), s);
-    let _ = cpuinfo::parse_cpuinfo(s);
-    let _ = version::parse_os_release(s);
-    let _ = processes::parse_btime(s);
-    let _ = processes::parse_passwd(s);
-    let _ = processes::cgroup_path(s);
-    let _ = node::parse_int(s);
-    let _ = node::parse_loadavg_tasks(s);
-    let _ = topology::parse_cpu_list(s);
-    let _ = topology::parse_cache_size(s);
-    let _ = topology::parse_distances(s);
-    let _ = net::parse_speed(Some(s));
-    let _ = net::ignored(s);
-    let _ = disks::parse_dev(s);
-    let _ = disks::parse_scheduler(s);
-    let _ = hugepages::parse_page_size_kb(s);
-    let _ = setup::parse_proc_cgroups(s);
-    let _ = setup::v1_cgroup_mounts(s);
-    let _ = mountinfo::parse_mountinfo(s);
-    for line in s.lines() {
-        let _ = mountinfo::parse_mountinfo_line(line);
-        let _ = kmsg::parse_oom_kill_line(line);
-    }
-    let _ = diskstats::parse_diskstats(s);
-    let _ = kmsg::parse_kmsg_record(s);
-    let mut oom = kmsg::OomParser::default();
-    for line in s.lines() {
-        let _ = oom.feed(line, SystemTime::UNIX_EPOCH);
-    }
-    let _ = oom_counters::parse_oom_kill(s);
+    fuzzing::cgroup_files(s);
+    fuzzing::proc_files(s);
+    fuzzing::sys_files(s);
+    fuzzing::kernel_log(s);
     let _ = hierarchy::Hierarchies::parse(s, s);
 }
 
 /// Runs every parser of request input (paths, query strings, bodies) over `s`.
 fn all_request_parsers(s: &str) {
-    let _ = request::split_api_path(s);
-    let args = request::request_args(s);
-    let _ = request::container_name(&args);
-    let _ = request::clean_path(s);
-    let _ = request::canonical_path(s);
-    let _ = request::escape_path(s);
-    let _ = request::decode_path(s);
-    let _ = request::query_get(s, "type");
-    let _ = RequestOptions::parse(s);
-    let _ = request::parse_info_request(s.as_bytes());
-    let _ = request::parse_go_duration(s);
-    let _ = request::go_quote(s);
-    let _ = parse_event_request("/", s);
-    let _ = bpfadvisor::config::parse_go_duration(s);
-    let _ = bpfadvisor::model::json::Timestamp::parse_rfc3339(s);
-    let q: BTreeMap<String, String> = s
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let _ = bpfadvisor::metrics::parse_options(&q);
-    let _ = bpfadvisor::access::htpasswd::Htpasswd::parse(s);
-    let _ = bpfadvisor::access::digest::Htdigest::parse(s);
-    let _ = bpfadvisor::access::digest::parse_params(s);
-    let _ = bpfadvisor::access::bearer::Tokens::parse(s);
+    fuzzing::request_input(s);
+    fuzzing::access_files(s);
 }
 
 /// A query string made of the parameter names the API knows and values near their edges.

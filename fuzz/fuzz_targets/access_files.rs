@@ -2,14 +2,10 @@
 //! Digest `Authorization` header's parameters: none panics.
 #![no_main]
 
-use bpfadvisor::access::{bearer, digest, htpasswd};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let s = s.as_ref();
-    let _ = htpasswd::Htpasswd::parse(s);
-    let _ = digest::Htdigest::parse(s);
-    let _ = digest::parse_params(s);
-    let _ = bearer::Tokens::parse(s);
+    bpfadvisor::fuzzing::access_files(s);
 });

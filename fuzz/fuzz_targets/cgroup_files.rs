@@ -30,15 +30,5 @@ fuzz_target!(|data: &[u8]| {
         assert!(cg::for_each_kv(&text, |k, v| again.push((k.to_string(), v))).is_ok());
         assert_eq!(again, kv);
     }
-    let _ = cg::MemoryStat::parse(s);
-    let _ = cg::CpuStat::parse(s);
-    let _ = cg::CpuacctStat::parse(s);
-    let _ = cg::parse_percpu(s, &mut Vec::new());
-    let _ = cg::MemoryEvents::parse(s);
-    let _ = cg::Psi::parse(s);
-    let _ = cg::parse_blkio(s);
-    let _ = cg::IoStat::parse(s);
-    let _ = cg::NumaStat::parse(s);
-    let _ = cg::first_pid(s);
-    let _ = cg::parse_cpu_max(s);
+    bpfadvisor::fuzzing::cgroup_files(s);
 });

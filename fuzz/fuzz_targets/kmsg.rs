@@ -2,9 +2,7 @@
 //! `memory.events`' `oom_kill`: none panics; records round-trip.
 #![no_main]
 
-use std::time::SystemTime;
-
-use bpfadvisor::events::{kmsg, oom_counters};
+use bpfadvisor::events::kmsg;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -15,10 +13,5 @@ fuzz_target!(|data: &[u8]| {
         let r2 = kmsg::parse_kmsg_record(&again).map(|r| (r.seq, r.usec, r.message.to_string()));
         assert_eq!(r2, Some((r.seq, r.usec, r.message.to_string())));
     }
-    let mut oom = kmsg::OomParser::default();
-    for line in s.lines() {
-        let _ = kmsg::parse_oom_kill_line(line);
-        let _ = oom.feed(line, SystemTime::UNIX_EPOCH);
-    }
-    let _ = oom_counters::parse_oom_kill(s);
+    bpfadvisor::fuzzing::kernel_log(s);
 });

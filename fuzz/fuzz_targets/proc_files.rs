@@ -2,13 +2,8 @@
 //! round-trip through the kernel's escaping.
 #![no_main]
 
-use std::path::Path;
-
-use bpfadvisor::cgroup::{advtcp, parse as cg, referenced};
 use bpfadvisor::events::ebpf::hierarchy;
-use bpfadvisor::fs::{diskstats, mountinfo};
-use bpfadvisor::machine::{cpuinfo, meminfo, node, processes, setup, version};
-use bpfadvisor::model::v1::TcpAdvancedStat;
+use bpfadvisor::fs::mountinfo;
 use libfuzzer_sys::fuzz_target;
 
 /// The kernel's escaping of space, tab, newline and backslash in mountinfo paths.
@@ -22,26 +17,7 @@ fn escape(s: &str) -> String {
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let s = s.as_ref();
-    let _ = cg::parse_net_dev(s);
-    let _ = cg::parse_net_tcp(s);
-    let _ = cg::parse_net_udp(s);
-    let _ = cg::parse_limits(s);
-    let _ = cg::parse_schedstat(s);
-    let _ = cg::parse_cgroup_mounts(s);
-    let _ = advtcp::parse_tcp_ext(s, &mut TcpAdvancedStat::default());
-    let _ = referenced::parse_referenced_kb(s);
-    let _ = meminfo::parse_kb_fields(s);
-    let _ = meminfo::parse_meminfo(Path::new("meminfo"), s);
-    let _ = cpuinfo::parse_cpuinfo(s);
-    let _ = version::parse_os_release(s);
-    let _ = processes::parse_btime(s);
-    let _ = processes::parse_passwd(s);
-    let _ = processes::cgroup_path(s);
-    let _ = node::parse_loadavg_tasks(s);
-    let _ = setup::parse_proc_cgroups(s);
-    let _ = setup::v1_cgroup_mounts(s);
-    let _ = diskstats::parse_diskstats(s);
-    let _ = mountinfo::parse_mountinfo(s);
+    bpfadvisor::fuzzing::proc_files(s);
     for line in s.lines() {
         if let Ok(m) = mountinfo::parse_mountinfo_line(line) {
             let again = format!(

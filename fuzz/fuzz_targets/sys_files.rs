@@ -2,13 +2,12 @@
 //! arbitrary text: none panics, none allocates without bound; cpu lists round-trip.
 #![no_main]
 
-use bpfadvisor::machine::{disks, hugepages, net, node, topology};
+use bpfadvisor::machine::topology;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let s = String::from_utf8_lossy(data);
     let s = s.as_ref();
-    let _ = node::parse_int(s);
     if let Some(cpus) = topology::parse_cpu_list(s) {
         let text = cpus
             .iter()
@@ -17,11 +16,5 @@ fuzz_target!(|data: &[u8]| {
             .join(",");
         assert_eq!(topology::parse_cpu_list(&text), Some(cpus));
     }
-    let _ = topology::parse_cache_size(s);
-    let _ = topology::parse_distances(s);
-    let _ = net::parse_speed(Some(s));
-    let _ = net::ignored(s);
-    let _ = disks::parse_dev(s);
-    let _ = disks::parse_scheduler(s);
-    let _ = hugepages::parse_page_size_kb(s);
+    bpfadvisor::fuzzing::sys_files(s);
 });
