@@ -100,6 +100,9 @@ const _: () = assert!(size_of::<CounterOffsets>() == 164);
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CounterRecord {
+    /// The iterator run (`bpf_iter_meta::session_id`) that wrote this record: a slot the run did not
+    /// write (the kernel skips cgroups being removed, yet counts them) keeps an older run's record.
+    pub session: u64,
     /// `kn->id`: the cgroup directory's inode number.
     pub id: u64,
     /// [`HAS_MEMORY`] | [`HAS_CFS`] | [`HAS_CPUACCT`].
@@ -122,4 +125,4 @@ pub struct CounterRecord {
     pub prev_user_ns: u64,
     pub prev_system_ns: u64,
 }
-const _: () = assert!(size_of::<CounterRecord>() == 120);
+const _: () = assert!(size_of::<CounterRecord>() == 128);

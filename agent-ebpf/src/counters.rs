@@ -98,16 +98,16 @@ pub fn cgroup_counters(ctx: *mut core::ffi::c_void) -> i32 {
     // `bpf_iter_meta` is `{ seq; session_id; seq_num; }`: loads at constant offsets the verifier
     // types (`meta->seq` is the `seq_file` the helper needs). The cgroup is read as a plain number
     // through the helper.
-    let (seq, seq_num) = unsafe {
+    let (seq, session, seq_num) = unsafe {
         let meta = *(ctx as *const *const u64);
-        (*meta as *mut seq_file, *meta.add(2))
+        (*meta as *mut seq_file, *meta.add(1), *meta.add(2))
     };
-    let _ = one(ctx as u64, seq, seq_num);
+    let _ = one(ctx as u64, seq, session, seq_num);
     0
 }
 
 #[inline(always)]
-fn one(ctx: u64, seq: *mut seq_file, seq_num: u64) -> Result<(), i32> {
+fn one(ctx: u64, seq: *mut seq_file, session: u64, seq_num: u64) -> Result<(), i32> {
     // SAFETY: reading our own static; volatile so the compiler does not fold the zero initialiser.
     let o = unsafe { core::ptr::read_volatile(&COUNTER_OFFSETS) };
     if o.valid == 0 {
@@ -116,11 +116,11 @@ fn one(ctx: u64, seq: *mut seq_file, seq_num: u64) -> Result<(), i32> {
     let visited = COUNTER_VISITED.get_ptr_mut(0).ok_or(-1)?;
     let cg: u64 = read(ctx, 8)?;
     if cg == 0 {
-        // The run's last call: tell how many cgroups there were.
+        // The run's last call: tell how many cgroups there were, and which run this was.
         // SAFETY: our array's value, valid while the program runs; `seq` typed by the verifier.
         unsafe {
-            let n = core::ptr::replace(visited, 0);
-            bpf_seq_write(seq, (&raw const n).cast(), 8);
+            let out = [core::ptr::replace(visited, 0), session];
+            bpf_seq_write(seq, (&raw const out).cast(), 16);
         }
         return Ok(());
     }
@@ -131,7 +131,10 @@ fn one(ctx: u64, seq: *mut seq_file, seq_num: u64) -> Result<(), i32> {
     let rec = COUNTER_RECORDS.get_ptr_mut(i).ok_or(-1)?;
     // SAFETY: our array's value, valid while the program runs; every field is written below.
     let rec = unsafe { &mut *rec };
-    *rec = CounterRecord::default();
+    *rec = CounterRecord {
+        session,
+        ..CounterRecord::default()
+    };
     let kn: u64 = read(cg, o.cgroup_kn)?;
     rec.id = read(kn, o.kernfs_node_id)?;
     if let Some(css) = subsys(cg, &o, o.memory_id) {

@@ -38,6 +38,7 @@ impl Table {
         records: &[CounterRecord],
         percpu: &[u64],
         ncpus: usize,
+        session: u64,
     ) -> Result<(), DecodeError> {
         self.index.clear();
         self.records.clear();
@@ -49,7 +50,12 @@ impl Table {
         self.records.extend_from_slice(records);
         self.percpu
             .extend_from_slice(&percpu[..records.len() * ncpus]);
-        for (i, r) in records.iter().enumerate() {
+        // A slot this run did not write holds an older run's record, maybe of a live cgroup.
+        for (i, r) in records
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.session == session)
+        {
             self.index.insert(r.id, i);
         }
         Ok(())
@@ -128,17 +134,19 @@ impl CounterSnapshot {
         }
     }
 
-    /// Replaces `subsystem`'s table with a run's records and per-CPU usages (`ncpus` per record).
-    /// On error the table is left empty, so readers fall back to the files.
+    /// Replaces `subsystem`'s table with run `session`'s records and per-CPU usages (`ncpus` per
+    /// record); records of other runs are ignored. On error the table is left empty, so readers
+    /// fall back to the files.
     pub fn fill(
         &mut self,
         subsystem: Subsystem,
         records: &[CounterRecord],
         percpu: &[u64],
         ncpus: usize,
+        session: u64,
     ) -> Result<(), DecodeError> {
         let t = self.tables.entry(subsystem).or_default();
-        let res = t.fill(records, percpu, ncpus);
+        let res = t.fill(records, percpu, ncpus, session);
         if res.is_err() {
             t.index.clear();
         }
@@ -225,11 +233,12 @@ mod tests {
             ..Default::default()
         };
         let mut s = CounterSnapshot::new(4096);
-        s.fill(Subsystem::Memory, &[mem], &[], 0)
+        s.fill(Subsystem::Memory, &[mem], &[], 0, 0)
             .expect("test value");
-        s.fill(Subsystem::Cpuacct, &[mem, acct], &[0, 0, 11, 22], 2)
+        s.fill(Subsystem::Cpuacct, &[mem, acct], &[0, 0, 11, 22], 2, 0)
             .expect("test value");
-        s.fill(Subsystem::Cpu, &[acct], &[], 0).expect("test value");
+        s.fill(Subsystem::Cpu, &[acct], &[], 0, 0)
+            .expect("test value");
         assert_eq!(
             s.memory(7),
             Some(MemoryCounters {
@@ -255,12 +264,39 @@ mod tests {
             ..Default::default()
         };
         let mut s = CounterSnapshot::new(4096);
-        assert!(s.fill(Subsystem::Cpuacct, &[rec], &[1, 2], 4).is_err());
+        assert!(s.fill(Subsystem::Cpuacct, &[rec], &[1, 2], 4, 0).is_err());
         assert_eq!(s.cpuacct(1), None);
-        s.fill(Subsystem::Memory, &[rec], &[], 0)
+        s.fill(Subsystem::Memory, &[rec], &[], 0, 0)
             .expect("test value");
         assert!(s.memory(1).is_some());
         s.clear(Subsystem::Memory);
         assert_eq!(s.memory(1), None);
+    }
+
+    /// The kernel skips a cgroup being removed but still counts it: its slot keeps an older run's
+    /// record, whose counters must not stand for anything now.
+    #[test]
+    fn records_of_an_older_run_are_ignored() {
+        let old = CounterRecord {
+            session: 6,
+            id: 3,
+            present: HAS_MEMORY,
+            mem_usage: 1,
+            ..Default::default()
+        };
+        let new = CounterRecord {
+            session: 7,
+            id: 3,
+            present: HAS_MEMORY,
+            mem_usage: 2,
+            ..Default::default()
+        };
+        let mut s = CounterSnapshot::new(1);
+        s.fill(Subsystem::Memory, &[new, old], &[], 0, 7)
+            .expect("test value");
+        assert_eq!(s.memory(3).map(|m| m.usage), Some(2));
+        s.fill(Subsystem::Memory, &[old], &[], 0, 7)
+            .expect("test value");
+        assert_eq!(s.memory(3), None);
     }
 }

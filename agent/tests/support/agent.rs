@@ -411,7 +411,6 @@ pub fn hierarchy_roots(host: &HostPaths) -> Vec<PathBuf> {
 /// Test cgroups (a name like `/a/b` in every hierarchy of [`hierarchy_roots`]) and the processes put
 /// in them. On drop: processes killed, then directories removed deepest first.
 pub struct CgroupTree {
-    proc: PathBuf,
     roots: Vec<PathBuf>,
     names: Vec<String>,
     children: Vec<Child>,
@@ -420,7 +419,6 @@ pub struct CgroupTree {
 impl CgroupTree {
     pub fn new(host: &HostPaths) -> Self {
         Self {
-            proc: host.proc.clone(),
             roots: hierarchy_roots(host),
             names: Vec::new(),
             children: Vec::new(),
@@ -482,26 +480,33 @@ impl CgroupTree {
     }
 
     /// Runs `sh -c script` inside `name` (in every hierarchy): the shell waits until it has been moved
-    /// in before running the script, so everything it forks is inside too. Returns the shell's pid.
+    /// into all of them (a line on its stdin says so) before running the script, so everything it
+    /// forks is inside too. Returns the shell's pid.
     pub fn spawn(&mut self, name: &str, script: &str) -> Result<u32, String> {
-        let script = format!(
-            "until grep -q ':{name}$' {proc}/$$/cgroup; do sleep 0.01; done; {script}",
-            proc = self.proc.display()
-        );
-        let child = Command::new("sh")
+        // Waiting for its own `/proc/<pid>/cgroup` to name the cgroup is not enough: that shows
+        // after the first hierarchy's move, and a child forked then stays behind in the others.
+        let script = format!("read _moved; {script}");
+        let mut child = Command::new("sh")
             .arg("-c")
             .arg(script)
-            .stdin(Stdio::null())
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("spawn sh: {e}"))?;
         let pid = child.id();
+        let stdin = child.stdin.take();
         self.children.push(child);
         for r in &self.roots {
             let p = r.join(name.trim_start_matches('/')).join("cgroup.procs");
             fs::write(&p, pid.to_string())
                 .map_err(|e| format!("move {pid} to {}: {e}", p.display()))?;
+        }
+        if let Some(mut stdin) = stdin {
+            use std::io::Write as _;
+            stdin
+                .write_all(b"moved\n")
+                .map_err(|e| format!("tell {pid} it was moved: {e}"))?;
         }
         Ok(pid)
     }

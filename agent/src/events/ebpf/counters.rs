@@ -110,12 +110,13 @@ impl CounterSource {
     /// Runs every iterator into `snap`. A failed run leaves that subsystem to the files.
     pub fn read(&mut self, snap: &mut CounterSnapshot) {
         for it in &self.iters {
-            let n = read_iter(&it.link, &mut self.buf).map(|n| n.min(self.max_cgroups));
+            let run = read_iter(&it.link, &mut self.buf);
             for s in &it.subsystems {
-                let filled = n.as_ref().ok().map(|n| {
-                    let records: &[CounterRecord] = self.records.slice(*n);
+                let filled = run.as_ref().ok().map(|(n, session)| {
+                    let n = (*n).min(self.max_cgroups);
+                    let records: &[CounterRecord] = self.records.slice(n);
                     let percpu: &[u64] = self.percpu.slice(n * self.ncpus);
-                    snap.fill(*s, records, percpu, self.ncpus)
+                    snap.fill(*s, records, percpu, self.ncpus, *session)
                 });
                 if !matches!(filled, Some(Ok(()))) {
                     snap.clear(*s);
@@ -132,8 +133,9 @@ impl CounterSource {
     }
 }
 
-/// Creates an iterator instance of `link` and runs it; the number of cgroups it visited.
-fn read_iter(link: &OwnedFd, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+/// Creates an iterator instance of `link` and runs it; the number of cgroups it visited and the
+/// run's session id (what its records carry).
+fn read_iter(link: &OwnedFd, buf: &mut Vec<u8>) -> std::io::Result<(usize, u64)> {
     let mut attr = [0u64; 16];
     attr[0] = link.as_raw_fd() as u64;
     // SAFETY: BPF_ITER_CREATE reads `link_fd` and `flags` (zero) from `attr`, which outlives the call.
@@ -152,12 +154,13 @@ fn read_iter(link: &OwnedFd, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd as i32) });
     buf.clear();
     file.read_to_end(buf)?;
-    let count = buf
-        .get(..8)
-        .and_then(|b| b.try_into().ok())
-        .map(u64::from_le_bytes)
-        .ok_or_else(|| std::io::Error::other("the iterator wrote no count"))?;
-    Ok(count as usize)
+    let word = |at: usize| {
+        buf.get(at..at + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+            .ok_or_else(|| std::io::Error::other("the iterator wrote no count and session"))
+    };
+    Ok((word(0)? as usize, word(8)?))
 }
 
 /// Creates an iterator link of `prog` over the cgroup hierarchy whose root is `root`.
