@@ -16,6 +16,7 @@ use crate::access::watched::Watched;
 use crate::access::{self, Access, tls};
 use crate::api::{self, ApiContext};
 use crate::cgroup::Layout;
+use crate::cgroup::counters::Subsystem;
 use crate::config::{Config, EventSourceMode, LogFormat, LogOptions, MetricKind};
 use crate::events::store::{EventStore, StoragePolicy};
 use crate::events::{SourceEvent, SourceKind, ebpf, inotify, kmsg, oom_counters::OomCounters};
@@ -397,10 +398,10 @@ fn start_counters(config: &Config, layout: &Layout, hk: &housekeeping::Housekeep
     }
     match ebpf::counters::start(&config.host, layout) {
         Ok(source) => {
-            let subsystems: Vec<String> = source
+            let subsystems: Vec<&str> = source
                 .subsystems()
-                .iter()
-                .map(|s| format!("{s:?}").to_lowercase())
+                .into_iter()
+                .map(Subsystem::controller)
                 .collect();
             info!(hierarchies = ?subsystems, "cgroup counters: one BPF iterator run per pass");
             ebpf::counters::publish(format!("BPF cgroup iterator ({})", subsystems.join(", ")));

@@ -17,6 +17,19 @@ pub enum Subsystem {
     Cpuacct,
 }
 
+impl Subsystem {
+    pub const ALL: [Subsystem; 3] = [Subsystem::Memory, Subsystem::Cpu, Subsystem::Cpuacct];
+
+    /// The v1 controller's name (its hierarchy's directory under the cgroup mount).
+    pub fn controller(self) -> &'static str {
+        match self {
+            Subsystem::Memory => "memory",
+            Subsystem::Cpu => "cpu",
+            Subsystem::Cpuacct => "cpuacct",
+        }
+    }
+}
+
 /// One hierarchy's records of one pass.
 #[derive(Debug, Default)]
 struct Table {

@@ -96,62 +96,44 @@ impl Cpu {
                 cfs,
                 prev,
             } => {
-                if let Some(a) = acct_pre {
-                    let runtime = a.per_cpu.iter().fold(0u64, |s, v| s.wrapping_add(*v));
-                    let last = prev.get_or_insert((a.prev_user_ns, a.prev_system_ns));
-                    let (user, system) = scaled_user_system(a.user_ns, a.system_ns, runtime, last);
-                    // The file's USER_HZ ticks, back in nanoseconds.
-                    out.usage.user = user / NS_PER_TICK * NS_PER_TICK;
-                    out.usage.system = system / NS_PER_TICK * NS_PER_TICK;
-                    out.usage.total = runtime;
-                    out.usage.per_cpu.clear();
-                    if per_cpu {
-                        out.usage.per_cpu.extend_from_slice(a.per_cpu);
+                match acct_pre {
+                    Some(a) => {
+                        let runtime = a.per_cpu.iter().fold(0u64, |s, v| s.wrapping_add(*v));
+                        let last = prev.get_or_insert((a.prev_user_ns, a.prev_system_ns));
+                        let (user, system) =
+                            scaled_user_system(a.user_ns, a.system_ns, runtime, last);
+                        // The file's USER_HZ ticks, back in nanoseconds.
+                        out.usage.user = user / NS_PER_TICK * NS_PER_TICK;
+                        out.usage.system = system / NS_PER_TICK * NS_PER_TICK;
+                        out.usage.total = runtime;
+                        out.usage.per_cpu.clear();
+                        if per_cpu {
+                            out.usage.per_cpu.extend_from_slice(a.per_cpu);
+                        }
                     }
-                } else if let Some(s) = stat
-                    .as_mut()
-                    .map(|f| f.read(buf, CpuacctStat::parse))
-                    .transpose()?
-                    .flatten()
-                {
-                    out.usage.user = s.user * NS_PER_TICK;
-                    out.usage.system = s.system * NS_PER_TICK;
+                    None => read_cpuacct_files(buf, usage, stat, percpu, per_cpu, out)?,
                 }
-                let v = &mut out.usage.per_cpu;
-                let have_percpu = acct_pre.is_some()
-                    || match percpu {
-                        Some(f) if per_cpu => f.read(buf, |t| parse_percpu(t, v))?.is_some(),
-                        _ => false,
-                    };
-                if acct_pre.is_some() {
-                    // Set above.
-                } else if have_percpu {
-                    // The kernel computes `cpuacct.usage` as this very sum over possible CPUs, so
-                    // summing saves a file read per tick.
-                    out.usage.total = v.iter().fold(0, |a, b| a.wrapping_add(*b));
-                } else {
-                    v.clear();
-                    if let Some(f) = usage {
-                        out.usage.total = f.read(buf, parse_u64)?.unwrap_or(0);
-                    }
-                }
-                if let Some(c) = cfs_pre {
+                let throttling = match cfs_pre {
+                    Some(c) => Some(c),
+                    None => cfs
+                        .as_mut()
+                        .map(|f| f.read(buf, CpuStat::parse))
+                        .transpose()?
+                        .flatten()
+                        .map(|s| CfsCounters {
+                            periods: s.nr_periods,
+                            throttled_periods: s.nr_throttled,
+                            throttled_time: s.throttled_time,
+                            bursts: s.nr_bursts,
+                            burst_time: s.burst_time,
+                        }),
+                };
+                if let Some(c) = throttling {
                     out.cfs.periods = c.periods;
                     out.cfs.throttled_periods = c.throttled_periods;
                     out.cfs.throttled_time = c.throttled_time;
                     out.cfs.bursts_periods = c.bursts;
                     out.cfs.burst_time = c.burst_time;
-                } else if let Some(s) = cfs
-                    .as_mut()
-                    .map(|f| f.read(buf, CpuStat::parse))
-                    .transpose()?
-                    .flatten()
-                {
-                    out.cfs.periods = s.nr_periods;
-                    out.cfs.throttled_periods = s.nr_throttled;
-                    out.cfs.throttled_time = s.throttled_time;
-                    out.cfs.bursts_periods = s.nr_bursts;
-                    out.cfs.burst_time = s.burst_time;
                 }
             }
             Cpu::V2 { stat } => {
@@ -171,6 +153,43 @@ impl Cpu {
         }
         Ok(())
     }
+}
+
+/// v1 usage from `cpuacct.stat` and `cpuacct.usage_percpu` (`cpuacct.usage` without the `percpu`
+/// kind).
+fn read_cpuacct_files(
+    buf: &mut Buf,
+    usage: &mut Option<CgroupFile>,
+    stat: &mut Option<CgroupFile>,
+    percpu: &mut Option<CgroupFile>,
+    per_cpu: bool,
+    out: &mut CpuStats,
+) -> Result<(), CgroupError> {
+    if let Some(s) = stat
+        .as_mut()
+        .map(|f| f.read(buf, CpuacctStat::parse))
+        .transpose()?
+        .flatten()
+    {
+        out.usage.user = s.user * NS_PER_TICK;
+        out.usage.system = s.system * NS_PER_TICK;
+    }
+    let v = &mut out.usage.per_cpu;
+    let have_percpu = match percpu {
+        Some(f) if per_cpu => f.read(buf, |t| parse_percpu(t, v))?.is_some(),
+        _ => false,
+    };
+    if have_percpu {
+        // The kernel computes `cpuacct.usage` as this very sum over possible CPUs, so summing
+        // saves a file read per tick.
+        out.usage.total = v.iter().fold(0, |a, b| a.wrapping_add(*b));
+    } else {
+        v.clear();
+        if let Some(f) = usage {
+            out.usage.total = f.read(buf, parse_u64)?.unwrap_or(0);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

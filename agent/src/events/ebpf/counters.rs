@@ -112,14 +112,15 @@ impl CounterSource {
         for it in &self.iters {
             let run = read_iter(&it.link, &mut self.buf);
             for s in &it.subsystems {
-                let filled = run.as_ref().ok().map(|(n, session)| {
-                    let n = (*n).min(self.max_cgroups);
-                    let records: &[CounterRecord] = self.records.slice(n);
-                    let percpu: &[u64] = self.percpu.slice(n * self.ncpus);
-                    snap.fill(*s, records, percpu, self.ncpus, *session)
-                });
-                if !matches!(filled, Some(Ok(()))) {
-                    snap.clear(*s);
+                match &run {
+                    Ok((n, session)) => {
+                        let n = (*n).min(self.max_cgroups);
+                        let records: &[CounterRecord] = self.records.slice(n);
+                        let percpu: &[u64] = self.percpu.slice(n * self.ncpus);
+                        // A decoding error leaves the table empty: those containers read files.
+                        let _ = snap.fill(*s, records, percpu, self.ncpus, *session);
+                    }
+                    Err(_) => snap.clear(*s),
                 }
             }
         }
@@ -323,15 +324,11 @@ pub fn start(host: &HostPaths, layout: &Layout) -> Result<CounterSource, String>
     prog.load("cgroup", &aya_btf)
         .map_err(|e| format!("load {PROGRAM}: {e:#}"))?;
     let mut wanted: Vec<(PathBuf, Vec<Subsystem>)> = Vec::new();
-    for (controller, subsystem) in [
-        ("memory", Subsystem::Memory),
-        ("cpu", Subsystem::Cpu),
-        ("cpuacct", Subsystem::Cpuacct),
-    ] {
+    for subsystem in Subsystem::ALL {
         if subsystem == Subsystem::Cpuacct && ncpus == 0 {
             continue;
         }
-        let Some(dir) = layout.v1_dir(controller) else {
+        let Some(dir) = layout.v1_dir(subsystem.controller()) else {
             continue;
         };
         // `cpu,cpuacct` mounted together: one hierarchy, one iterator.
